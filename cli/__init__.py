@@ -1,0 +1,1 @@
+"""The ``assure`` command line: parses arguments, calls the library, prints."""

@@ -1,0 +1,44 @@
+"""The per-invocation context shared by all commands: where the database is."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+DEFAULT_DB_PATH = Path(".assure") / "ledger.db"
+
+
+@dataclass
+class AppContext:
+    """Holds the database URL and the engine, built once on first use."""
+
+    db_url: str | None = None
+    verbose: bool = False
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        """The database URL: --db, else $ASSURE_DB, else SQLite under ./.assure/."""
+        if self.db_url:
+            return self.db_url
+        return f"sqlite:///{DEFAULT_DB_PATH}"
+
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine for :attr:`url` (created on first call)."""
+        if self._engine is None:
+            from ledger.db import make_engine
+
+            if self.url.startswith("sqlite:///") and not self.db_url:
+                os.makedirs(DEFAULT_DB_PATH.parent, exist_ok=True)
+            self._engine = make_engine(self.url)
+        return self._engine
+
+
+pass_app = click.make_pass_decorator(AppContext)

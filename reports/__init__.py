@@ -1,0 +1,1 @@
+"""Assure package."""
