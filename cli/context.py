@@ -30,6 +30,40 @@ class AppContext:
             return self.db_url
         return f"sqlite:///{DEFAULT_DB_PATH}"
 
+    def ledger_engine(self) -> Engine:
+        """The engine of an existing, migrated ledger database.
+
+        Raises:
+            LedgerStateError: if there is no ledger there or its schema is outdated.
+        """
+        from ledger import migrate
+        from ledger.errors import LedgerStateError
+
+        url = self.url
+        if url.startswith("sqlite:///") and ":memory:" not in url:
+            path = Path(url.removeprefix("sqlite:///"))
+            if not path.exists():
+                raise LedgerStateError(
+                    f"no ledger at {path}: run 'assure init --admin-key PEM' (or pass --db URL)"
+                )
+        engine = self.engine()
+        current = migrate.current_revision(engine)
+        if current is None:
+            raise LedgerStateError(f"no ledger in {self.display_url}: run 'assure init --admin-key PEM'")
+        if current != migrate.head_revision():
+            raise LedgerStateError(f"the ledger schema is at {current}: run 'assure db upgrade'")
+        return engine
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password hidden."""
+        from sqlalchemy.engine import make_url
+
+        try:
+            return make_url(self.url).render_as_string(hide_password=True)
+        except Exception:  # noqa: BLE001
+            return "the database"
+
     def engine(self) -> Engine:
         """The SQLAlchemy engine for :attr:`url` (created on first call)."""
         if self._engine is None:

@@ -1,7 +1,275 @@
-"""placeholder"""
+"""Ledger commands: init, sign, append, log, show, verify, checkpoint."""
 
 from __future__ import annotations
 
+import base64
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from cli import key_cmds
+from cli.context import AppContext, pass_app
+from cli.options import json_option, load_key, passphrase_option, require_key
+from cli.output import echo_json, echo_table, short
+from ledger import migrate
+from ledger.canonical import parse_json
+from ledger.checkpoints import issue_checkpoint, sign_head
+from ledger.db import write_transaction
+from ledger.dsse import sign_envelope
+from ledger.ingest import read_documents
+from ledger.keys import load_public_key
+from ledger.merkle import leaf_hash
+from ledger.records import PAYLOAD_TYPE, parse_record, record_bytes
+from ledger.store import Ledger, init_ledger, read_head
+from ledger.verify import verify_ledger
+
+
+@click.command("init")
+@click.option("--admin-key", "admin_key", required=True, metavar="PEM", help="The first admin private key (see 'assure keys generate').")
+@click.option("--owner", default="ledger admin", show_default=True, help="Who holds the admin key.")
+@click.option("--origin", default=None, help="Ledger identity in checkpoints, e.g. example.com/ai-evidence (default: random).")
+@passphrase_option
+@json_option
+@pass_app
+def init_cmd(app: AppContext, admin_key: str, owner: str, origin: str | None, passphrase_env: str | None, as_json: bool) -> None:
+    """Create the schema and the genesis entry trusting the admin key. Idempotent."""
+    key = require_key(admin_key, passphrase_env, what="--admin-key")
+    engine = app.engine()
+    migrate.upgrade(engine)
+    result = init_ledger(engine, key, owner=owner, origin=origin)
+    if as_json:
+        echo_json(result.__dict__)
+        return
+    verb = "initialised" if result.created else "already initialised"
+    click.echo(f"ledger {verb}: {app.display_url}")
+    click.echo(f"  origin     {result.origin}")
+    click.echo(f"  admin key  {result.admin_key_id}")
+    click.echo(f"  genesis    {result.genesis_hash}")
+
+
+@click.command("sign")
+@click.argument("record_file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--key", "key_path", envvar="ASSURE_SIGNING_KEY", required=True, metavar="PEM", help="Private key (env ASSURE_SIGNING_KEY).")
+@click.option("-o", "--output", "out", default=None, metavar="FILE", help="Write here instead of stdout.")
+@passphrase_option
+def sign_cmd(record_file: str, key_path: str, out: str | None, passphrase_env: str | None) -> None:
+    """Sign records into DSSE envelopes, offline (no database).
+
+    One record gives one envelope (JSON); several give one envelope per line
+    (JSON Lines). Feed the output to 'assure append'.
+    """
+    key = require_key(key_path, passphrase_env)
+    docs = read_documents(record_file, stdin_bytes=_stdin(record_file))
+    envelopes = []
+    for doc in docs:
+        record = parse_record(doc.data, source=doc.source)
+        envelopes.append(sign_envelope(PAYLOAD_TYPE, record_bytes(record, source=doc.source), key))
+    text = envelopes[0].to_text() if len(envelopes) == 1 else "".join(
+        json.dumps(e.to_json()) + "\n" for e in envelopes
+    )
+    if out:
+        Path(out).write_text(text)
+        click.echo(f"signed {len(envelopes)} record(s) with key {key.public.key_id[:16]}… -> {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+def _stdin(path: str) -> bytes | None:
+    return sys.stdin.buffer.read() if path == "-" else None
+
+
+@click.command("append")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--key", "key_path", envvar="ASSURE_SIGNING_KEY", default=None, metavar="PEM", help="Sign unsigned records with this key (env ASSURE_SIGNING_KEY).")
+@click.option("--checkpoint-key", "cp_key_path", envvar="ASSURE_LEDGER_KEY", default=None, metavar="PEM", help="Admin key to sign a checkpoint covering the new entries (env ASSURE_LEDGER_KEY).")
+@passphrase_option
+@json_option
+@pass_app
+def append_cmd(app: AppContext, files: tuple[str, ...], key_path: str | None, cp_key_path: str | None, passphrase_env: str | None, as_json: bool) -> None:
+    """Append records or signed envelopes from FILES (YAML, JSON, JSON Lines; '-' = stdin).
+
+    The whole batch is validated and every signature checked first; then it is
+    written all-or-nothing. With --json each entry's receipt is printed: seq,
+    entry hash, leaf, RFC 9162 inclusion proof and the tree head (a signed
+    checkpoint note with --checkpoint-key) so a pipeline can keep proof that
+    its record was logged.
+    """
+    engine = app.ledger_engine()
+    key = load_key(key_path, passphrase_env)
+    cp_key = load_key(cp_key_path, passphrase_env, what="--checkpoint-key")
+    docs = [d for f in files for d in read_documents(f, stdin_bytes=_stdin(f))]
+    ledger = Ledger(engine, control_exists=_control_exists())
+    appended = ledger.append(docs, signing_key=key)
+    note = None
+    if cp_key is not None:
+        with write_transaction(engine) as conn:
+            head = read_head(conn, lock=True)
+            assert head is not None
+            note = sign_head(conn, head, cp_key, now=_now())
+    if not as_json:
+        click.echo(f"appended {len(appended)} entr{'y' if len(appended) == 1 else 'ies'}")
+        echo_table(["seq", "entry_hash", "kind", "system", "source"],
+                   [[a.seq, a.entry_hash, a.kind, a.system, a.source] for a in appended])
+        return
+    size, proofs = ledger.inclusion_proofs([a.seq for a in appended], size=None)
+    head = ledger.head()
+    echo_json({
+        "origin": head.origin,
+        "tree_size": size,
+        "root": head.root.hex() if size == head.size else None,
+        "checkpoint": note,
+        "entries": [
+            {
+                "seq": a.seq,
+                "entry_hash": a.entry_hash,
+                "kind": a.kind,
+                "system": a.system,
+                "source": a.source,
+                "leaf": base64.b64encode(a.leaf).decode(),
+                "leaf_hash": leaf_hash(a.leaf).hex(),
+                "inclusion_proof": [h.hex() for h in proof],
+            }
+            for a, proof in zip(appended, proofs, strict=True)
+        ],
+    })
+
+
+def _now():  # type: ignore[no-untyped-def]
+    from ledger.timeutil import utcnow
+
+    return utcnow()
+
+
+def _control_exists() -> Any:
+    """A predicate over the control catalog, if the framework library is available."""
+    try:
+        from frameworks.loader import control_ids  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    known = control_ids()
+    return known.__contains__
+
+
+@click.command("log")
+@click.option("--kind", default=None, help="Only this record kind.")
+@click.option("--system", default=None, help="Only this AI system.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many entries.")
+@json_option
+@pass_app
+def log_cmd(app: AppContext, kind: str | None, system: str | None, limit: int | None, as_json: bool) -> None:
+    """List entries in sequence order."""
+    rows = list(Ledger(app.ledger_engine()).iter_records(kind=kind, system=system, limit=limit))
+    if as_json:
+        echo_json(rows)
+        return
+    echo_table(
+        ["seq", "hash", "kind", "system", "observed_at", "detail", "signer"],
+        [
+            [r["seq"], short(r["entry_hash"]), r["kind"], r["system"],
+             r["observed_at"].strftime("%Y-%m-%d %H:%M"), _detail(r), f"{r['signer_role']}:{short(r['signer_key_id'], 8)}"]
+            for r in rows
+        ],
+    )
+
+
+def _detail(r: dict[str, Any]) -> str:
+    bits = [r.get("model_version"), r.get("subtype")]
+    if r.get("passed") is not None:
+        bits.append("passed" if r["passed"] else "FAILED")
+    if r.get("target"):
+        bits.append("-> " + short(r["target"], 12))
+    return " ".join(str(b) for b in bits if b)
+
+
+@click.command("show")
+@click.argument("ref")
+@json_option
+@pass_app
+def show_cmd(app: AppContext, ref: str, as_json: bool) -> None:
+    """Show one entry (by SEQ or entry HASH / hash prefix) with its record and signatures."""
+    e = Ledger(app.ledger_engine()).get(ref)
+    leaf = e.parsed_leaf
+    record = parse_json(e.payload) if e.payload is not None else None
+    data = {
+        "seq": e.seq,
+        "entry_hash": e.entry_hash.hex(),
+        "prev_hash": e.prev_hash.hex(),
+        "leaf_hash": leaf_hash(e.leaf).hex(),
+        "received_at": leaf.received_at,
+        "payload_sha256": leaf.payload_sha256,
+        "signatures": [{"keyid": s.keyid, "sig": base64.b64encode(s.sig).decode()} for s in leaf.signatures],
+        "record": record,
+    }
+    if as_json:
+        echo_json(data)
+        return
+    for k in ("seq", "entry_hash", "prev_hash", "leaf_hash", "received_at", "payload_sha256"):
+        click.echo(f"{k:15} {data[k]}")
+    for s in leaf.signatures:
+        click.echo(f"{'signed by':15} {s.keyid}")
+    click.echo("record:")
+    click.echo(json.dumps(record, indent=2))
+
+
+@click.command("verify")
+@click.option("--against", "against", type=click.Path(exists=True, dir_okay=False), default=None, metavar="CHECKPOINT_FILE", help="A checkpoint kept outside the database: prove the ledger extends it.")
+@click.option("--trust-key", "trust_key", type=click.Path(exists=True, dir_okay=False), default=None, metavar="PUB", help="Pin the key that must have signed --against (default: the ledger's admin keys).")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Signature-checking processes (default: all cores).")
+@json_option
+@pass_app
+def verify_cmd(app: AppContext, against: str | None, trust_key: str | None, workers: int | None, as_json: bool) -> None:
+    """Recompute every hash, the chain, the Merkle tree and every signature.
+
+    Exit 0 if the ledger is intact; exit 1 naming the first bad entry otherwise.
+    """
+    note = Path(against).read_text() if against else None
+    keys = [load_public_key(Path(trust_key))] if trust_key else None
+    show_progress = not as_json and sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if show_progress:
+            click.echo(f"\rverified {done:,}/{total:,} entries", nl=False, err=True)
+
+    report = verify_ledger(app.ledger_engine(), against_note=note, against_keys=keys, workers=workers, progress=progress)
+    if show_progress:
+        click.echo("", err=True)
+    if as_json:
+        echo_json(report.to_json())
+    elif report.ok:
+        click.echo(f"ok: {report.size} entries, {report.signatures} signatures, "
+                   f"{report.checkpoints} stored checkpoint(s) verified")
+        click.echo(f"origin {report.origin}\nroot   {report.root.hex()}")
+        if report.against is not None:
+            click.echo(f"extends the checkpoint of size {report.against.size} ({report.against.root.hex()[:16]}…)")
+    else:
+        assert report.failure is not None
+        click.echo(f"FAILED: {report.failure}", err=True)
+    if not report.ok:
+        sys.exit(1)
+
+
+@click.command("checkpoint")
+@click.option("--key", "key_path", envvar="ASSURE_LEDGER_KEY", required=True, metavar="PEM", help="An admin key of this ledger (env ASSURE_LEDGER_KEY).")
+@click.option("-o", "--output", "out", default=None, metavar="FILE", help="Also write the note to FILE.")
+@passphrase_option
+@pass_app
+def checkpoint_cmd(app: AppContext, key_path: str, out: str | None, passphrase_env: str | None) -> None:
+    """Sign a tree head (C2SP tlog-checkpoint note: origin, size, root).
+
+    The tree is recomputed from the stored entries first, and nothing is signed
+    if it disagrees with the head or an earlier checkpoint. Keep copies outside
+    the database and check them with 'assure verify --against FILE'.
+    """
+    key = require_key(key_path, passphrase_env)
+    _, note = issue_checkpoint(app.ledger_engine(), key)
+    if out:
+        Path(out).write_text(note)
+    click.echo(note, nl=False)
+
+
+COMMANDS: list[click.Command] = [
+    init_cmd, key_cmds.keys_group, sign_cmd, append_cmd, log_cmd, show_cmd, verify_cmd, checkpoint_cmd,
+]

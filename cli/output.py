@@ -1,0 +1,31 @@
+"""Printing helpers: JSON for pipelines, aligned tables for people."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+
+def echo_json(data: Any) -> None:
+    """Print ``data`` as indented JSON on stdout."""
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Print rows as a plain aligned table (no borders), or a note if empty."""
+    if not rows:
+        click.echo("(none)")
+        return
+    cells = [[("" if v is None else str(v)) for v in r] for r in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for r in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+
+
+def short(hex_text: str | None, n: int = 16) -> str:
+    """Shorten a hex hash for tables."""
+    return "" if not hex_text else hex_text[:n]

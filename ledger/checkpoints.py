@@ -1,0 +1,99 @@
+"""Issuing signed checkpoints (C2SP tlog-checkpoint notes) for this ledger.
+
+A checkpoint is signed only by an active admin key, only after the tree has
+been recomputed from the stored leaves, and only if it is consistent with the
+newest checkpoint issued before it (C2SP: a log must never sign a checkpoint
+inconsistent with one it signed earlier). Checkpoints are stored in the
+``checkpoint`` table so ``assure verify`` re-checks them; auditors should keep
+copies outside the database (``assure verify --against FILE``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Connection, Engine
+
+from ledger import models as m
+from ledger.checkpoint import Checkpoint, sign_checkpoint
+from ledger.db import read_transaction, write_transaction
+from ledger.errors import InputError, IntegrityError, LedgerStateError
+from ledger.keys import PrivateKey
+from ledger.merkle import Frontier, leaf_hash
+from ledger.store import Head, load_registry, read_head
+from ledger.timeutil import utcnow
+
+
+def _require_admin(conn: Connection, key: PrivateKey) -> None:
+    state = load_registry(conn).get(key.public.key_id)
+    if state is None or state.role != "admin" or state.revoked_seq is not None:
+        raise InputError(
+            f"key {key.public.key_id[:16]}… is not an active admin key of this ledger; "
+            "checkpoints are signed with the ledger's admin key"
+        )
+
+
+def recompute_frontier(conn: Connection, size: int) -> Frontier:
+    """Rebuild the Merkle frontier from the first ``size`` stored leaves (hashes only)."""
+    frontier = Frontier()
+    rows = conn.execute(
+        select(m.Entry.leaf).where(m.Entry.seq < size).order_by(m.Entry.seq)  # type: ignore[arg-type]
+        .execution_options(yield_per=5000)
+    )
+    for (leaf,) in rows:
+        frontier.append(leaf_hash(leaf))
+    return frontier
+
+
+def sign_head(conn: Connection, head: Head, key: PrivateKey, *, now: dt.datetime) -> str:
+    """Sign and store a checkpoint for ``head`` as read in this transaction."""
+    cp = Checkpoint(origin=head.origin, size=head.size, root=head.root)
+    existing = conn.execute(
+        select(m.Checkpoint.root, m.Checkpoint.note).where(m.Checkpoint.size == head.size)  # type: ignore[arg-type]
+    ).first()
+    if existing is not None:
+        if existing[0] != head.root:
+            raise IntegrityError(f"a checkpoint for size {head.size} with a different root exists")
+        return str(existing[1])
+    note = sign_checkpoint(cp, name=head.origin, key=key)
+    conn.execute(insert(m.Checkpoint).values(size=head.size, root=head.root, note=note, created_at=now))
+    return note
+
+
+def issue_checkpoint(engine: Engine, key: PrivateKey, *, now: dt.datetime | None = None) -> tuple[Checkpoint, str]:
+    """Recompute the tree, check it against the head and the last checkpoint, and sign it.
+
+    Raises:
+        InputError: if ``key`` is not an active admin key.
+        IntegrityError: if the stored tree disagrees with the head or with an
+            earlier checkpoint (nothing is signed then).
+    """
+    now = now or utcnow()
+    with write_transaction(engine) as conn:
+        head = read_head(conn, lock=True)
+        if head is None:
+            raise LedgerStateError("the ledger is not initialised: run 'assure init'")
+        _require_admin(conn, key)
+        frontier = recompute_frontier(conn, head.size)
+        if frontier.size != head.size or frontier.root() != head.root:
+            raise IntegrityError("stored entries do not match the head; run 'assure verify'")
+        last = conn.execute(
+            select(m.Checkpoint.size, m.Checkpoint.root).order_by(m.Checkpoint.size.desc()).limit(1)  # type: ignore[attr-defined]
+        ).first()
+        if last is not None and last[0] <= head.size:
+            prefix = recompute_frontier(conn, last[0])
+            if prefix.root() != last[1]:
+                raise IntegrityError(
+                    f"the ledger is not consistent with the checkpoint of size {last[0]}; refusing to sign"
+                )
+        note = sign_head(conn, head, key, now=now)
+    return Checkpoint(origin=head.origin, size=head.size, root=head.root), note
+
+
+def latest_checkpoint(engine: Engine) -> str | None:
+    """The newest stored checkpoint note, if any."""
+    with read_transaction(engine) as conn:
+        return conn.execute(
+            select(m.Checkpoint.note).order_by(m.Checkpoint.size.desc()).limit(1)  # type: ignore[attr-defined]
+        ).scalar()

@@ -1,0 +1,122 @@
+"""Ledger entries: the canonical leaf, the entry hash chain and the Merkle leaf.
+
+An entry's *leaf* is the RFC 8785 JSON of::
+
+    {v, origin, seq, kind, payload_sha256, payload_type, signatures, idem_key, received_at}
+
+It holds the payload's digest and signatures but not the payload, so a payload
+can be redacted later with the entry still verifiable. ``origin`` and ``seq`` in
+the leaf bind it to one ledger and one position. Two structures are built over
+the leaves and ``assure verify`` recomputes both from stored bytes:
+
+* the hash chain ``entry_hash = SHA-256("assure/entry/v1\\n" || prev_hash || leaf)``
+  (``prev_hash`` of entry 0 is 32 zero bytes), the local, human-checkable link;
+* the RFC 9162 Merkle tree over ``leaf_hash(leaf)``, which signed checkpoints,
+  inclusion proofs and consistency proofs commit to. The tree stands alone: an
+  inclusion proof needs only the leaf bytes, not the chain.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.canonical import CanonicalError, canonical_json, parse_json
+from ledger.dsse import Signature
+
+LEAF_VERSION = 1
+ENTRY_DOMAIN = b"assure/entry/v1\n"
+GENESIS_PREV_HASH = bytes(32)
+_LEAF_FIELDS = frozenset(
+    {
+        "v",
+        "origin",
+        "seq",
+        "kind",
+        "payload_sha256",
+        "payload_type",
+        "signatures",
+        "idem_key",
+        "received_at",
+    }
+)
+
+
+def entry_hash(prev_hash: bytes, leaf: bytes) -> bytes:
+    """The chain hash of an entry: SHA-256 over the domain tag, the previous hash and the leaf."""
+    return hashlib.sha256(ENTRY_DOMAIN + prev_hash + leaf).digest()
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """The parsed content of a leaf."""
+
+    origin: str
+    seq: int
+    kind: str
+    payload_sha256: str
+    payload_type: str
+    signatures: tuple[Signature, ...]
+    idem_key: str
+    received_at: str
+
+    def to_bytes(self) -> bytes:
+        """The canonical leaf bytes (only used when an entry is first written)."""
+        return canonical_json(
+            {
+                "v": LEAF_VERSION,
+                "origin": self.origin,
+                "seq": self.seq,
+                "kind": self.kind,
+                "payload_sha256": self.payload_sha256,
+                "payload_type": self.payload_type,
+                "signatures": [
+                    {"keyid": s.keyid, "sig": base64.b64encode(s.sig).decode("ascii")}
+                    for s in self.signatures
+                ],
+                "idem_key": self.idem_key,
+                "received_at": self.received_at,
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Leaf:
+        """Parse stored leaf bytes strictly; the bytes must already be canonical.
+
+        Raises:
+            ValueError: naming what is wrong with the leaf.
+        """
+        try:
+            obj: Any = parse_json(data)
+        except CanonicalError as e:
+            raise ValueError(f"leaf is not valid JSON: {e}") from e
+        if not isinstance(obj, dict) or set(obj) != _LEAF_FIELDS:
+            raise ValueError("leaf does not have exactly the leaf fields")
+        if obj["v"] != LEAF_VERSION:
+            raise ValueError(f"unknown leaf version {obj['v']!r}")
+        try:
+            sigs = tuple(
+                Signature(s["keyid"], base64.b64decode(s["sig"], validate=True))
+                for s in obj["signatures"]
+            )
+        except (KeyError, TypeError, binascii.Error, ValueError) as e:
+            raise ValueError("leaf signatures are malformed") from e
+        str_fields = ("origin", "kind", "payload_sha256", "payload_type", "idem_key", "received_at")
+        if not all(isinstance(obj[f], str) for f in str_fields) or type(obj["seq"]) is not int:
+            raise ValueError("leaf field has the wrong type")
+        leaf = cls(
+            origin=obj["origin"],
+            seq=obj["seq"],
+            kind=obj["kind"],
+            payload_sha256=obj["payload_sha256"],
+            payload_type=obj["payload_type"],
+            signatures=sigs,
+            idem_key=obj["idem_key"],
+            received_at=obj["received_at"],
+        )
+        if leaf.to_bytes() != data:
+            raise ValueError("leaf bytes are not in canonical form")
+        return leaf

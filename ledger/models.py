@@ -1,0 +1,143 @@
+"""SQLModel tables: the ledger's storage and the projections derived from it.
+
+Source of truth (append-only, verified by ``assure verify``):
+
+* ``entry``: one row per ledger entry; ``leaf`` holds the exact canonical leaf
+  bytes, ``entry_hash`` chains it to ``prev_hash``.
+* ``payload``: the exact signed record bytes, addressed by SHA-256, kept apart
+  from the entry so a payload could later be redacted with the entry still
+  verifiable.
+
+Derived (rebuilt by ``assure reindex``; never trusted for integrity):
+
+* ``ledger_head``: the single row that serialises appenders (locked FOR UPDATE on
+  PostgreSQL) and caches size, root and Merkle frontier.
+* ``tree_node``: hashes of complete Merkle subtrees (level >= 1) for O(log n) proofs.
+* ``checkpoint``: signed tree heads issued by ``assure checkpoint``.
+* ``key_registry``, ``record``, ``record_control``: query projections.
+
+No ``from __future__ import annotations`` here: it breaks SQLModel (fastapi/sqlmodel#196).
+"""
+
+import datetime as dt
+from typing import Optional
+
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, MetaData, SmallInteger, Text
+from sqlmodel import Field, SQLModel
+
+# Named constraints so batch migrations on SQLite can drop them.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata: MetaData = SQLModel.metadata
+
+
+class LedgerHead(SQLModel, table=True):
+    """The one row that every appender locks: the ledger's identity and current head."""
+
+    __tablename__ = "ledger_head"
+
+    id: int = Field(primary_key=True)
+    origin: str = Field(max_length=255)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    root: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    last_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    frontier: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class Entry(SQLModel, table=True):
+    """One ledger entry: the canonical leaf bytes and its place in the hash chain."""
+
+    __tablename__ = "entry"
+
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    entry_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False, unique=True))
+    prev_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    leaf: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    idem_key: str = Field(max_length=64, unique=True)
+
+
+class Payload(SQLModel, table=True):
+    """The exact signed bytes of a record, addressed by their SHA-256 (hex)."""
+
+    __tablename__ = "payload"
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    payload_type: str = Field(max_length=255)
+    body: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+
+
+class TreeNode(SQLModel, table=True):
+    """The hash of a complete Merkle subtree: level k, index i covers leaves [i*2^k, (i+1)*2^k)."""
+
+    __tablename__ = "tree_node"
+
+    level: int = Field(sa_column=Column(SmallInteger, primary_key=True, autoincrement=False))
+    idx: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class Checkpoint(SQLModel, table=True):
+    """A signed tree head (C2SP checkpoint note) issued for this ledger."""
+
+    __tablename__ = "checkpoint"
+
+    size: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    root: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    note: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: dt.datetime
+
+
+class KeyRegistry(SQLModel, table=True):
+    """Projection of key.trust / key.revoke entries: who may sign what, and when."""
+
+    __tablename__ = "key_registry"
+
+    key_id: str = Field(primary_key=True, max_length=64)
+    public_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    role: str = Field(max_length=16)
+    owner: str = Field(max_length=200)
+    trusted_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    trusted_at: dt.datetime
+    valid_from: Optional[dt.datetime] = None
+    valid_until: Optional[dt.datetime] = None
+    revoked_seq: Optional[int] = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    revoked_at: Optional[dt.datetime] = None
+    revoke_reason: Optional[str] = Field(default=None, max_length=2000)
+
+
+class Record(SQLModel, table=True):
+    """Projection of each entry's record: the columns queries filter on."""
+
+    __tablename__ = "record"
+    __table_args__ = (Index("ix_record_system_kind", "system", "kind"),)
+
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    entry_hash: str = Field(max_length=64, index=True)
+    kind: str = Field(max_length=32, index=True)
+    system: Optional[str] = Field(default=None, max_length=128, index=True)
+    observed_at: dt.datetime
+    received_at: dt.datetime
+    valid_until: Optional[dt.datetime] = None
+    model_version: Optional[str] = Field(default=None, max_length=128)
+    subtype: Optional[str] = Field(default=None, max_length=128)
+    passed: Optional[bool] = None
+    target: Optional[str] = Field(default=None, max_length=64, index=True)
+    supersedes: Optional[str] = Field(default=None, max_length=64)
+    expires_at: Optional[dt.datetime] = None
+    signer_key_id: str = Field(max_length=64)
+    signer_role: str = Field(max_length=16)
+
+
+class RecordControl(SQLModel, table=True):
+    """Projection: which controls an entry names, and how (evidence, excepted, compensating)."""
+
+    __tablename__ = "record_control"
+
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    control_id: str = Field(primary_key=True, max_length=64)
+    relation: str = Field(primary_key=True, max_length=16)

@@ -1,0 +1,335 @@
+"""Evidence record models: what a pipeline or a person submits to the ledger.
+
+A record is a JSON/YAML mapping whose ``kind`` picks the model. Models are
+frozen pydantic models in strict mode with unknown fields rejected, so a typo is
+an error rather than a silently ignored field. :func:`parse_record` validates a
+mapping; :func:`record_bytes` gives its canonical bytes (RFC 8785, after
+normalising timestamps to UTC ``Z``), which are what gets signed and stored.
+
+This module does no I/O and knows nothing about the database.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+from ledger.canonical import CanonicalError, canonical_json
+from ledger.errors import InputError
+from ledger.timeutil import normalize_timestamp
+
+PAYLOAD_TYPE = "application/vnd.assure.record+json"
+MAX_RECORD_BYTES = 256 * 1024
+
+KINDS = (
+    "system",
+    "model_version",
+    "evaluation",
+    "risk_assessment",
+    "approval",
+    "exception",
+    "incident",
+    "document",
+    "retract",
+    "key.trust",
+    "key.revoke",
+)
+KEY_KINDS = frozenset({"key.trust", "key.revoke"})
+ROLES = ("admin", "pipeline", "approver", "auditor")
+
+
+def _timestamp(value: Any) -> Any:
+    try:
+        return normalize_timestamp(value)
+    except ValueError as e:
+        raise ValueError(str(e)) from None
+
+
+Timestamp = Annotated[str, BeforeValidator(_timestamp)]
+Ident = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
+]
+ControlId = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9._-]{0,63}$")]
+EntryHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(max_length=20_000)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=2_000)]
+Number = Annotated[float | int, Field(allow_inf_nan=False)]
+MetricName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Artifact(_Model):
+    """A file the record refers to, pinned by its SHA-256."""
+
+    name: Name
+    uri: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    sha256: Sha256Hex
+
+
+class _Record(_Model):
+    observed_at: Timestamp
+    valid_until: Timestamp | None = None
+    controls: Annotated[list[ControlId], Field(max_length=200)] = []
+    artifacts: Annotated[list[Artifact], Field(max_length=200)] = []
+    supersedes: EntryHash | None = None
+    notes: Text | None = None
+
+
+class _Evidence(_Record):
+    system: Ident
+
+
+class SystemRecord(_Evidence):
+    """An AI system: its owner, purpose, internal risk tier and EU AI Act position."""
+
+    kind: Literal["system"]
+    name: Name
+    owner: Name
+    purpose: ShortText
+    risk_tier: Literal["low", "medium", "high"]
+    eu_class: Literal[
+        "prohibited",
+        "high_risk_annex_i",
+        "high_risk_annex_iii",
+        "limited",
+        "minimal",
+        "gpai",
+        "gpai_systemic",
+    ]
+    eu_role: Literal["provider", "deployer", "none"]
+    frameworks: Annotated[list[Ident], Field(max_length=20)] = []
+    intended_use: Text | None = None
+    out_of_scope_use: Text | None = None
+
+
+class ModelVersionRecord(_Evidence):
+    """A model version of a system, pinned by its artifact digest."""
+
+    kind: Literal["model_version"]
+    version: Ident
+    artifact_sha256: Sha256Hex
+    parent: Ident | None = None
+    datasets: Annotated[list[Ident], Field(max_length=100)] = []
+    commit: Annotated[str, StringConstraints(max_length=128)] | None = None
+
+
+class Threshold(_Model):
+    """Bounds a metric must meet: ``min`` and/or ``max``."""
+
+    min: Number | None = None
+    max: Number | None = None
+
+
+class EvaluationRecord(_Evidence):
+    """One evaluation run of a model version: metrics, thresholds, verdict."""
+
+    kind: Literal["evaluation"]
+    model_version: Ident
+    suite: Ident
+    metrics: Annotated[dict[MetricName, Number], Field(max_length=500)]
+    thresholds: Annotated[dict[MetricName, Threshold], Field(max_length=500)] = {}
+    passed: bool
+    datasets: Annotated[list[Ident], Field(max_length=100)] = []
+
+    @model_validator(mode="after")
+    def _thresholds_name_metrics(self) -> EvaluationRecord:
+        missing = sorted(set(self.thresholds) - set(self.metrics))
+        if missing:
+            raise ValueError(f"thresholds name metrics that were not reported: {missing}")
+        return self
+
+
+class Risk(_Model):
+    """One identified risk with its rating and mitigation."""
+
+    id: Ident
+    description: ShortText
+    severity: Literal["low", "medium", "high", "critical"]
+    likelihood: Literal["rare", "unlikely", "possible", "likely", "almost_certain"]
+    mitigation: Text | None = None
+    owner: Name | None = None
+
+
+class RiskAssessmentRecord(_Evidence):
+    """A risk / impact assessment: risks, mitigations and the residual risk."""
+
+    kind: Literal["risk_assessment"]
+    risk_tier: Literal["low", "medium", "high"]
+    residual_risk: Literal["low", "medium", "high"]
+    risks: Annotated[list[Risk], Field(max_length=500)] = []
+    model_version: Ident | None = None
+    summary: Text | None = None
+
+
+class ApprovalRecord(_Evidence):
+    """A decision on an earlier entry (a release, an exception, an assessment)."""
+
+    kind: Literal["approval"]
+    target: EntryHash
+    decision: Literal["approve", "reject"]
+    conditions: Annotated[list[ShortText], Field(max_length=100)] = []
+
+
+class ExceptionRecord(_Evidence):
+    """A risk acceptance: controls waived until ``expires_at`` with compensating controls."""
+
+    kind: Literal["exception"]
+    controls: Annotated[list[ControlId], Field(min_length=1, max_length=200)]
+    rationale: ShortText
+    compensating_controls: Annotated[list[ControlId], Field(max_length=200)] = []
+    owner: Name
+    expires_at: Timestamp
+    remediation: ShortText
+
+
+class IncidentRecord(_Evidence):
+    """A serious incident, malfunction or harm report."""
+
+    kind: Literal["incident"]
+    title: Name
+    severity: Literal["low", "medium", "high", "critical"]
+    status: Literal["open", "mitigated", "closed"]
+    model_version: Ident | None = None
+    description: Text | None = None
+    reported_to_authority: bool = False
+
+
+class DocumentRecord(_Evidence):
+    """A governance document: model card, data sheet, DPIA, monitoring plan, …"""
+
+    kind: Literal["document"]
+    doc_type: Literal[
+        "model_card",
+        "data_sheet",
+        "dpia",
+        "monitoring_plan",
+        "release_checklist",
+        "policy",
+        "other",
+    ]
+    title: Name
+    model_version: Ident | None = None
+
+
+class RetractRecord(_Evidence):
+    """Withdraws an earlier entry: it stays in the ledger but no longer counts."""
+
+    kind: Literal["retract"]
+    target: EntryHash
+    reason: ShortText
+
+
+class KeyTrustRecord(_Record):
+    """Trusts a public key for a role. Signed by an admin key."""
+
+    kind: Literal["key.trust"]
+    public_key: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]{43}=$")]
+    role: Literal["admin", "pipeline", "approver", "auditor"]
+    owner: Name
+    valid_from: Timestamp | None = None
+
+
+class KeyRevokeRecord(_Record):
+    """Revokes a key from this entry on. Signed by an admin key."""
+
+    kind: Literal["key.revoke"]
+    key_id: Sha256Hex
+    reason: ShortText
+
+
+AnyRecord = Annotated[
+    SystemRecord
+    | ModelVersionRecord
+    | EvaluationRecord
+    | RiskAssessmentRecord
+    | ApprovalRecord
+    | ExceptionRecord
+    | IncidentRecord
+    | DocumentRecord
+    | RetractRecord
+    | KeyTrustRecord
+    | KeyRevokeRecord,
+    Field(discriminator="kind"),
+]
+_ADAPTER: TypeAdapter[AnyRecord] = TypeAdapter(AnyRecord)
+
+
+_UNION_TAGS = frozenset({"float", "int", "str", "bool"})
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for p in loc:
+        if isinstance(p, int):
+            parts.append(f"[{p}]")
+        elif p in KINDS or p in _UNION_TAGS or re.fullmatch(r"function-\w+\[.*\]", str(p)):
+            continue  # pydantic's union tag and validator frames: not user fields
+        else:
+            parts.append(("." if parts else "") + str(p))
+    return "".join(parts) or "(record)"
+
+
+def parse_record(data: Any, *, source: str = "record") -> AnyRecord:
+    """Validate a mapping as an evidence record.
+
+    Raises:
+        InputError: naming ``source``, the first bad field and why.
+    """
+    if not isinstance(data, dict):
+        raise InputError(f"a record must be a mapping, got {type(data).__name__}", source=source)
+    kind = data.get("kind")
+    if kind is None:
+        raise InputError("missing (one of: " + ", ".join(KINDS) + ")", source=source, field="kind")
+    if kind not in KINDS:
+        raise InputError(
+            f"unknown kind {kind!r} (one of: {', '.join(KINDS)})", source=source, field="kind"
+        )
+    try:
+        return _ADAPTER.validate_python(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown field for kind {kind!r}"
+        more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+        raise InputError(msg + more, source=source, field=_loc(err["loc"])) from e
+
+
+def record_to_json(record: AnyRecord) -> dict[str, Any]:
+    """The record as a plain JSON mapping, defaults omitted (one text form per record)."""
+    return record.model_dump(mode="json", exclude_defaults=True, exclude_none=True) | {
+        "kind": record.kind
+    }
+
+
+def record_bytes(record: AnyRecord, *, source: str = "record") -> bytes:
+    """Canonical bytes of a validated record: what is signed, hashed and stored.
+
+    Raises:
+        InputError: if the record cannot be canonicalised or is too large.
+    """
+    try:
+        data = canonical_json(record_to_json(record))
+    except CanonicalError as e:
+        raise InputError(str(e), source=source) from e
+    if len(data) > MAX_RECORD_BYTES:
+        raise InputError(
+            f"record is {len(data)} bytes; the limit is {MAX_RECORD_BYTES}", source=source
+        )
+    return data

@@ -1,0 +1,68 @@
+"""RFC 3339 timestamps, normalised in one place: UTC, ``Z``, no naive times."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_timestamp(value: object) -> dt.datetime:
+    """Parse an RFC 3339 timestamp (or a date, meaning 00:00 UTC) into an aware UTC datetime.
+
+    YAML hands over ``datetime``/``date`` objects for unquoted timestamps; those are
+    accepted too, but a naive datetime is refused: a governance record must say
+    which instant it means.
+
+    Raises:
+        ValueError: with a reason a user can act on.
+    """
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("timestamp has no timezone; add one, e.g. 'Z' for UTC")
+        return value.astimezone(dt.UTC)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+    if not isinstance(value, str):
+        raise ValueError(f"expected an RFC 3339 timestamp string, got {type(value).__name__}")
+    if _DATE.match(value):
+        try:
+            d = dt.date.fromisoformat(value)
+        except ValueError as e:
+            raise ValueError(f"invalid date {value!r}: {e}") from e
+        return dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC)
+    m = _RFC3339.match(value)
+    if not m:
+        raise ValueError(
+            f"invalid timestamp {value!r}: expected RFC 3339 like 2026-01-31T12:00:00Z"
+        )
+    frac = (m.group(7) or "")[:7]  # datetime keeps microseconds
+    text = f"{value[:10]}T{value[11:19]}{frac}{m.group(8).upper()}"
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise ValueError(f"invalid timestamp {value!r}: {e}") from e
+    return parsed.astimezone(dt.UTC)
+
+
+def format_timestamp(value: dt.datetime) -> str:
+    """Format an aware datetime as RFC 3339 UTC with ``Z`` (microseconds only if non-zero)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    value = value.astimezone(dt.UTC)
+    fmt = "%Y-%m-%dT%H:%M:%S.%fZ" if value.microsecond else "%Y-%m-%dT%H:%M:%SZ"
+    return value.strftime(fmt)
+
+
+def normalize_timestamp(value: object) -> str:
+    """Parse then format: the one canonical text form of a timestamp."""
+    return format_timestamp(parse_timestamp(value))
+
+
+def utcnow() -> dt.datetime:
+    """The current time, aware, in UTC."""
+    return dt.datetime.now(dt.UTC)
