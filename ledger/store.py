@@ -200,6 +200,30 @@ def apply_key_event(
     return None
 
 
+def node_reader(conn: Connection) -> Callable[[int, int], bytes]:
+    """A Merkle node reader over stored leaves (level 0) and tree nodes (level >= 1)."""
+    cache: dict[tuple[int, int], bytes] = {}
+
+    def node(level: int, idx: int) -> bytes:
+        hit = cache.get((level, idx))
+        if hit is not None:
+            return hit
+        if level == 0:
+            leaf = conn.execute(select(m.Entry.leaf).where(m.Entry.seq == idx)).scalar_one()
+            value = leaf_hash(leaf)
+        else:
+            value = conn.execute(
+                select(m.TreeNode.hash).where(
+                    m.TreeNode.level == level, m.TreeNode.idx == idx  # type: ignore[arg-type]
+                )
+            ).scalar_one()
+        cache[(level, idx)] = value
+        return value
+
+    return node
+
+
+
 class Ledger:
     """An evidence ledger in one database.
 
@@ -286,28 +310,6 @@ class Ledger:
             for row in conn.execute(stmt).mappings():
                 yield dict(row)
 
-    def node_reader(self, conn: Connection) -> Callable[[int, int], bytes]:
-        """A Merkle node reader over stored leaves (level 0) and tree nodes (level >= 1)."""
-        cache: dict[tuple[int, int], bytes] = {}
-
-        def node(level: int, idx: int) -> bytes:
-            hit = cache.get((level, idx))
-            if hit is not None:
-                return hit
-            if level == 0:
-                leaf = conn.execute(select(m.Entry.leaf).where(m.Entry.seq == idx)).scalar_one()
-                value = leaf_hash(leaf)
-            else:
-                value = conn.execute(
-                    select(m.TreeNode.hash).where(
-                        m.TreeNode.level == level, m.TreeNode.idx == idx  # type: ignore[arg-type]
-                    )
-                ).scalar_one()
-            cache[(level, idx)] = value
-            return value
-
-        return node
-
     def inclusion_proofs(self, seqs: Sequence[int], *, size: int | None = None) -> tuple[int, list[list[bytes]]]:
         """Inclusion proofs for ``seqs`` against the tree of ``size`` (default: current).
 
@@ -319,7 +321,7 @@ class Ledger:
             if head is None:
                 raise _not_initialised()
             size = head.size if size is None else size
-            node = self.node_reader(conn)
+            node = node_reader(conn)
             return size, [inclusion_proof(s, size, node) for s in seqs]
 
     # ---------------------------------------------------------------- appending
@@ -442,6 +444,7 @@ class Ledger:
         if not docs:
             raise InputError("nothing to append")
         now = now or utcnow()
+        self.head()  # raises if the ledger is not initialised
         prepared = self.prepare(docs, signing_key=signing_key, now=now)
         return self._commit_with_retry(prepared, now)
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from ledger import models as m
 from ledger.canonical import CanonicalError, parse_json
@@ -44,7 +44,7 @@ from ledger.keys import PublicKey, verify_signature
 from ledger.merkle import Frontier, ProofError, consistency_proof, leaf_hash, verify_consistency
 from ledger.records import KEY_KINDS, parse_record
 from ledger.registry import Registry, SignerError
-from ledger.store import Ledger, apply_key_event, read_head
+from ledger.store import apply_key_event, node_reader, read_head
 from ledger.timeutil import parse_timestamp
 
 CHUNK = 2_000
@@ -132,27 +132,44 @@ def verify_ledger(
         if conn.dialect.name == "postgresql":
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
-            head = read_head(conn)
-            if head is None:
-                raise LedgerStateError("the ledger is not initialised: run 'assure init'")
-            report = VerifyReport(origin=head.origin)
-            stored_cps = list(conn.execute(select(m.Checkpoint.size, m.Checkpoint.note)))
-            rows = conn.execute(
-                select(
-                    m.Entry.seq, m.Entry.entry_hash, m.Entry.prev_hash, m.Entry.leaf,  # type: ignore[call-overload]
-                    m.Entry.idem_key, m.Payload.payload_type, m.Payload.body,
-                )
-                .outerjoin(m.Payload, m.Payload.sha256 == m.Entry.idem_key)
-                .order_by(m.Entry.seq)
-                .execution_options(yield_per=CHUNK)
+            return verify_connection(
+                conn, against_note=against_note, against_keys=against_keys,
+                workers=workers, progress=progress,
             )
-            against_size = _unverified_size(against_note)
-            verifier = _Verifier(report, head, stored_cps, workers, progress, against_size)
-            try:
-                verifier.run(rows)
-                _check_against(report, engine, verifier, against_note, against_keys)
-            except _Fail as f:
-                report.failure = IntegrityError(f.reason, seq=f.seq)
+
+
+def verify_connection(
+    conn: Connection,
+    *,
+    against_note: str | None = None,
+    against_keys: list[PublicKey] | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> VerifyReport:
+    """:func:`verify_ledger` inside a transaction the caller holds (one snapshot)."""
+    head = read_head(conn)
+    if head is None:
+        raise LedgerStateError("the ledger is not initialised: run 'assure init'")
+    report = VerifyReport(origin=head.origin)
+    stored_cps = list(conn.execute(select(m.Checkpoint.size, m.Checkpoint.note)))
+    rows = conn.execute(
+        select(
+            m.Entry.seq, m.Entry.entry_hash, m.Entry.prev_hash, m.Entry.leaf,  # type: ignore[call-overload]
+            m.Entry.idem_key, m.Payload.payload_type, m.Payload.body,
+        )
+        .outerjoin(m.Payload, m.Payload.sha256 == m.Entry.idem_key)
+        .order_by(m.Entry.seq)
+        .execution_options(yield_per=CHUNK)
+    )
+    against_size = _unverified_size(against_note)
+    verifier = _Verifier(report, head, stored_cps, workers, progress, against_size)
+    try:
+        verifier.run(rows)
+        _check_against(report, conn, verifier, against_note, against_keys)
+    except _Fail as f:
+        report.failure = IntegrityError(f.reason, seq=f.seq)
+    finally:
+        rows.close()
     return report
 
 
@@ -330,6 +347,9 @@ class _Verifier:
             self._check_stored_checkpoint(size, note)
 
     def _check_stored_checkpoint(self, size: int, note: str) -> None:
+        if size > self.expected:
+            raise _Fail(self.expected, f"a signed checkpoint covers {size} entries but only "
+                        f"{self.expected} are stored (truncated below a checkpoint)")
         keys = admin_note_keys(self.registry, self.head.origin)
         try:
             cp = open_checkpoint(note, origin=self.head.origin, keys=keys)
@@ -337,9 +357,6 @@ class _Verifier:
             raise _Fail(None, f"stored checkpoint at size {size}: {e}") from e
         if cp.size != size:
             raise _Fail(None, f"stored checkpoint row says size {size} but its note says {cp.size}")
-        if size > self.expected:
-            raise _Fail(self.expected, f"a signed checkpoint covers {size} entries but only "
-                        f"{self.expected} are stored (truncated below a checkpoint)")
         if cp.root != self.cp_roots.get(size, self.frontier.root() if size == self.expected else b""):
             raise _Fail(None, f"signed checkpoint at size {size} does not match the recomputed "
                         "tree (history rewritten)")
@@ -360,7 +377,7 @@ def _unverified_size(note: str | None) -> int | None:
 
 
 def _check_against(
-    report: VerifyReport, engine: Engine, verifier: _Verifier, note: str | None,
+    report: VerifyReport, conn: Connection, verifier: _Verifier, note: str | None,
     keys: list[PublicKey] | None,
 ) -> None:
     if note is None:
@@ -382,8 +399,7 @@ def _check_against(
                     "its first entries were rewritten")
     # The same fact as a consistency proof from the stored tree nodes, which is what
     # a client without the full ledger would check.
-    with engine.connect() as conn, conn.begin():
-        proof = consistency_proof(cp.size, report.size, Ledger(engine).node_reader(conn))
+    proof = consistency_proof(cp.size, report.size, node_reader(conn))
     try:
         verify_consistency(cp.size, report.size, cp.root, report.root, proof)
     except ProofError as e:

@@ -1,0 +1,189 @@
+"""Shared fixtures: a fresh migrated database per test on SQLite and PostgreSQL.
+
+The schema is made only by Alembic (``upgrade head``), never ``create_all``. The
+PostgreSQL server is the throwaway one ``make test`` starts
+(scripts/with-postgres.sh sets ASSURE_TEST_PG_URL). Without it the PostgreSQL
+variants are skipped, except under CI, where that is an error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner, Result
+
+from ledger import migrate
+from ledger.db import make_engine
+from ledger.ingest import Document
+from ledger.keys import PrivateKey
+from ledger.store import Ledger, init_ledger, trust_key
+
+PG_URL = os.environ.get("ASSURE_TEST_PG_URL")
+BACKENDS = ["sqlite", "postgresql"]
+T0 = dt.datetime(2026, 11, 1, 9, 0, tzinfo=dt.UTC)
+
+
+def _pg_admin() -> sa.Engine:
+    return sa.create_engine(PG_URL or "", isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def _pg_template() -> Iterator[str]:
+    if not PG_URL:
+        if os.environ.get("CI"):
+            pytest.fail("ASSURE_TEST_PG_URL is not set: run the tests through 'make test'")
+        pytest.skip("no PostgreSQL (run 'make test' to start one)")
+    name = f"assure_tmpl_{uuid.uuid4().hex[:8]}"
+    admin = _pg_admin()
+    with admin.connect() as c:
+        c.exec_driver_sql(f"CREATE DATABASE {name}")
+    engine = make_engine(_pg_db_url(name))
+    migrate.upgrade(engine)
+    engine.dispose()
+    yield name
+    with admin.connect() as c:
+        c.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.dispose()
+
+
+def _pg_db_url(name: str) -> str:
+    assert PG_URL
+    return PG_URL.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of a fresh, migrated, empty ledger database on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "ledger.db"
+        shutil.copy(request.getfixturevalue("_sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    template = request.getfixturevalue("_pg_template")
+    name = f"assure_t_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin()
+    with admin.connect() as c:
+        c.exec_driver_sql(f"CREATE DATABASE {name} TEMPLATE {template}")
+    yield _pg_db_url(name)
+    with admin.connect() as c:
+        c.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[sa.Engine]:
+    e = make_engine(db_url)
+    yield e
+    e.dispose()
+
+
+def fixed_key(name: str) -> PrivateKey:
+    """A deterministic key per name, so golden values are reproducible."""
+    return PrivateKey(hashlib.sha256(b"assure-test-key:" + name.encode()).digest())
+
+
+@dataclass
+class Keys:
+    admin: PrivateKey
+    pipeline: PrivateKey
+    approver: PrivateKey
+    approver2: PrivateKey
+    auditor: PrivateKey
+    stranger: PrivateKey
+
+
+@pytest.fixture
+def keys() -> Keys:
+    return Keys(*(fixed_key(n) for n in ("admin", "pipeline", "approver", "approver2", "auditor", "stranger")))
+
+
+def system_record(system: str = "credit-scoring", **over: Any) -> dict[str, Any]:
+    rec = {
+        "kind": "system",
+        "system": system,
+        "observed_at": "2026-11-01T09:00:00Z",
+        "name": "Credit scoring",
+        "owner": "Risk Analytics",
+        "purpose": "Scores consumer credit applications",
+        "risk_tier": "high",
+        "eu_class": "high_risk_annex_iii",
+        "eu_role": "provider",
+    }
+    return rec | over
+
+
+def eval_record(system: str = "credit-scoring", **over: Any) -> dict[str, Any]:
+    rec = {
+        "kind": "evaluation",
+        "system": system,
+        "observed_at": "2026-11-02T09:00:00Z",
+        "model_version": "2.1.0",
+        "suite": "fairness",
+        "metrics": {"demographic_parity_gap": 0.031, "auc": 0.81},
+        "thresholds": {"demographic_parity_gap": {"max": 0.05}},
+        "passed": True,
+    }
+    return rec | over
+
+
+def docs(*records: dict[str, Any]) -> list[Document]:
+    return [Document(f"test[{i}]", r) for i, r in enumerate(records)]
+
+
+@pytest.fixture
+def ledger(engine: sa.Engine, keys: Keys) -> Ledger:
+    """An initialised ledger with pipeline, approver and auditor keys and one system."""
+    init_ledger(engine, keys.admin, origin="test.example/ledger", now=T0)
+    led = Ledger(engine)
+    for key, role in ((keys.pipeline, "pipeline"), (keys.approver, "approver"),
+                      (keys.approver2, "approver"), (keys.auditor, "auditor")):
+        trust_key(led, keys.admin, key.public, role=role, owner=role, now=T0)
+    led.append(docs(system_record()), signing_key=keys.admin, now=T0)
+    return led
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> Callable[..., Result]:
+    """Invoke the ``assure`` CLI in-process in tmp_path; returns the click Result."""
+    from cli.main import cli
+
+    def run(*args: str, db: str | None = None, input: str | bytes | None = None, env: dict[str, str] | None = None) -> Result:
+        runner = CliRunner()
+        full_env = {"ASSURE_DB": db} if db else {}
+        full_env |= env or {}
+        old = os.getcwd()
+        os.chdir(tmp_path)
+        try:
+            return runner.invoke(cli, list(args), input=input, env=full_env, catch_exceptions=False)
+        finally:
+            os.chdir(old)
+
+    return run
+
+
+def table_bytes(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every ledger table, for byte-for-byte 'nothing changed' checks."""
+    out = {}
+    with engine.connect() as c:
+        for t in ("entry", "payload", "ledger_head", "tree_node", "record", "record_control", "key_registry", "checkpoint"):
+            out[t] = sorted(c.exec_driver_sql(f"SELECT * FROM {t}").fetchall(), key=repr)
+    return out

@@ -1,0 +1,175 @@
+"""Appending: signatures, roles, revocation, duplicates, references, all-or-nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from ledger.dsse import sign_envelope
+from ledger.errors import DuplicateError, InputError, LedgerStateError
+from ledger.ingest import Document
+from ledger.records import PAYLOAD_TYPE, parse_record, record_bytes
+from ledger.store import Ledger, init_ledger, revoke_key
+from ledger.verify import verify_ledger
+from tests.conftest import T0, docs, eval_record, system_record, table_bytes
+
+
+def envelope_doc(record: dict, key, source: str = "env.json") -> Document:
+    env = sign_envelope(PAYLOAD_TYPE, record_bytes(parse_record(record)), key)
+    return Document(source, env.to_json())
+
+
+def test_append_assigns_contiguous_seqs_and_verifies(ledger: Ledger, keys) -> None:
+    before = ledger.head().size
+    out = ledger.append(docs(eval_record(), eval_record(suite="robustness")), signing_key=keys.pipeline)
+    assert [a.seq for a in out] == [before, before + 1]
+    assert ledger.head().size == before + 2
+    assert verify_ledger(ledger.engine).ok
+
+
+def test_envelope_signed_offline_is_accepted(ledger: Ledger, keys) -> None:
+    out = ledger.append([envelope_doc(eval_record(), keys.pipeline)])
+    assert out[0].kind == "evaluation"
+    stored = ledger.get(out[0].seq)
+    assert stored.envelope().signatures[0].keyid == keys.pipeline.public.key_id
+
+
+@pytest.mark.parametrize(
+    ("signer", "record", "message"),
+    [
+        ("stranger", eval_record(), "is not trusted"),
+        ("pipeline", {"kind": "approval", "system": "credit-scoring", "observed_at": "2026-11-02T00:00:00Z",
+                      "target": "0" * 64, "decision": "approve"}, "may not sign 'approval'"),
+        ("auditor", eval_record(), "role 'auditor'"),
+        ("pipeline", {"kind": "key.revoke", "observed_at": "2026-11-02T00:00:00Z", "key_id": "0" * 64,
+                      "reason": "x"}, "may not sign 'key.revoke'"),
+    ],
+    ids=["untrusted", "pipeline-approves", "auditor-evaluates", "pipeline-revokes"],
+)
+def test_wrong_signer_is_refused_and_nothing_written(ledger: Ledger, keys, signer, record, message) -> None:
+    before = table_bytes(ledger.engine)
+    with pytest.raises(InputError, match=message) as exc:
+        ledger.append([envelope_doc(record, getattr(keys, signer))])
+    assert exc.value.exit_code == 2
+    assert "env.json" in str(exc.value) and "signatures[0]" in str(exc.value)
+    assert table_bytes(ledger.engine) == before
+
+
+def test_revoked_key_is_refused_after_revocation_but_earlier_entries_stay_valid(ledger: Ledger, keys) -> None:
+    early = ledger.append(docs(eval_record()), signing_key=keys.pipeline)[0]
+    revoke_key(ledger, keys.admin, keys.pipeline.public.key_id[:12], reason="laptop stolen")
+    with pytest.raises(InputError, match="revoked at entry .*laptop stolen"):
+        ledger.append(docs(eval_record(suite="robustness")), signing_key=keys.pipeline)
+    report = verify_ledger(ledger.engine)
+    assert report.ok, report.failure
+    assert ledger.get(early.seq).seq == early.seq
+
+
+def test_tampered_envelope_signature_is_refused(ledger: Ledger, keys) -> None:
+    doc = envelope_doc(eval_record(), keys.pipeline)
+    other = envelope_doc(eval_record(suite="robustness"), keys.pipeline)
+    forged = dict(doc.data, signatures=other.data["signatures"])
+    with pytest.raises(InputError, match="does not verify"):
+        ledger.append([Document("forged.json", forged)])
+
+
+def test_non_canonical_payload_is_refused(ledger: Ledger, keys) -> None:
+    import base64
+    import json
+
+    from ledger.dsse import pae
+
+    payload = json.dumps(eval_record(), indent=1).encode()
+    sig = keys.pipeline.sign(pae(PAYLOAD_TYPE, payload))
+    env = {"payloadType": PAYLOAD_TYPE, "payload": base64.b64encode(payload).decode(),
+           "signatures": [{"keyid": keys.pipeline.public.key_id, "sig": base64.b64encode(sig).decode()}]}
+    with pytest.raises(InputError, match="not the canonical form"):
+        ledger.append([Document("x.json", env)])
+
+
+def test_replayed_envelope_is_a_duplicate(ledger: Ledger, keys) -> None:
+    doc = envelope_doc(eval_record(), keys.pipeline)
+    first = ledger.append([doc])[0]
+    before = table_bytes(ledger.engine)
+    with pytest.raises(DuplicateError, match=f"already in the ledger as entry {first.seq}"):
+        ledger.append([doc])
+    assert table_bytes(ledger.engine) == before
+
+
+def test_batch_is_all_or_nothing(ledger: Ledger, keys) -> None:
+    before = table_bytes(ledger.engine)
+    bad = eval_record(observed_at="yesterday")
+    with pytest.raises(InputError, match=r"test\[2\]: field 'observed_at'"):
+        ledger.append(docs(eval_record(), eval_record(suite="robustness"), bad), signing_key=keys.pipeline)
+    assert table_bytes(ledger.engine) == before
+
+
+def test_duplicate_inside_one_batch_is_refused(ledger: Ledger, keys) -> None:
+    with pytest.raises(DuplicateError, match="twice in this batch"):
+        ledger.append(docs(eval_record(), eval_record()), signing_key=keys.pipeline)
+
+
+def test_unregistered_system_and_dangling_target_are_refused(ledger: Ledger, keys) -> None:
+    with pytest.raises(InputError, match="system 'nope' is not registered"):
+        ledger.append(docs(eval_record(system="nope")), signing_key=keys.pipeline)
+    approval = {"kind": "approval", "system": "credit-scoring", "observed_at": "2026-11-02T00:00:00Z",
+                "target": "ab" * 32, "decision": "approve"}
+    with pytest.raises(InputError, match="field 'target': no entry with hash"):
+        ledger.append(docs(approval), signing_key=keys.approver)
+
+
+def test_system_registered_earlier_in_the_same_batch_counts(ledger: Ledger, keys) -> None:
+    out = ledger.append(docs(system_record("fraud"), eval_record(system="fraud")), signing_key=keys.admin)
+    assert [a.system for a in out] == ["fraud", "fraud"]
+
+
+def test_key_trusted_earlier_in_batch_can_sign_later_items(ledger: Ledger, keys) -> None:
+    from tests.conftest import fixed_key
+
+    new = fixed_key("new-pipeline")
+    trust = {"kind": "key.trust", "observed_at": "2026-11-02T00:00:00Z",
+             "public_key": new.public.to_b64(), "role": "pipeline", "owner": "ci-2"}
+    out = ledger.append([envelope_doc(trust, keys.admin, "t.json"), envelope_doc(eval_record(), new, "e.json")])
+    assert [a.kind for a in out] == ["key.trust", "evaluation"]
+    assert verify_ledger(ledger.engine).ok
+
+
+def test_unknown_control_is_refused_when_catalog_is_known(engine, keys) -> None:
+    init_ledger(engine, keys.admin, now=T0)
+    led = Ledger(engine, control_exists={"EVAL-FAIR-01"}.__contains__)
+    led.append(docs(system_record()), signing_key=keys.admin)
+    led.append(docs(eval_record(controls=["EVAL-FAIR-01"])), signing_key=keys.admin)
+    with pytest.raises(InputError, match="unknown control 'EVAL-NOPE-01'"):
+        led.append(docs(eval_record(suite="x", controls=["EVAL-NOPE-01"])), signing_key=keys.admin)
+
+
+def test_append_before_init_says_what_to_do(engine, keys) -> None:
+    with pytest.raises(LedgerStateError, match="assure init"):
+        Ledger(engine).append(docs(system_record()), signing_key=keys.admin)
+
+
+def test_init_is_idempotent_and_refuses_another_admin(engine, keys) -> None:
+    first = init_ledger(engine, keys.admin, now=T0)
+    again = init_ledger(engine, keys.admin, now=T0 + dt.timedelta(days=1))
+    assert first.created and not again.created
+    assert again.genesis_hash == first.genesis_hash
+    with pytest.raises(LedgerStateError, match="another admin key"):
+        init_ledger(engine, keys.stranger)
+
+
+def test_cannot_revoke_last_admin(ledger: Ledger, keys) -> None:
+    with pytest.raises(InputError, match="last active admin"):
+        revoke_key(ledger, keys.admin, keys.admin.public.key_id, reason="oops")
+
+
+def test_key_expiry_window_is_enforced(ledger: Ledger, keys) -> None:
+    from ledger.store import trust_key
+    from tests.conftest import fixed_key
+
+    temp = fixed_key("temporary")
+    trust_key(ledger, keys.admin, temp.public, role="pipeline", owner="temp",
+              valid_until="2026-11-05T00:00:00Z", now=T0)
+    ledger.append(docs(eval_record()), signing_key=temp, now=dt.datetime(2026, 11, 4, tzinfo=dt.UTC))
+    with pytest.raises(InputError, match="expired"):
+        ledger.append(docs(eval_record(suite="b")), signing_key=temp, now=dt.datetime(2026, 11, 6, tzinfo=dt.UTC))
