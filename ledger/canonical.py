@@ -43,9 +43,28 @@ def canonical_json(value: Any) -> bytes:
         except (UnicodeEncodeError, TypeError, ValueError) as e:
             raise CanonicalError(f"not representable as canonical JSON: {e}") from e
     try:
-        return rfc8785.dumps(value)
+        return rfc8785.dumps(_big_ints_as_doubles(value))
     except (rfc8785.CanonicalizationError, TypeError, UnicodeEncodeError, ValueError) as e:
         raise CanonicalError(f"not representable as canonical JSON: {e}") from e
+
+
+def _big_ints_as_doubles(value: Any) -> Any:
+    """JSON numbers are IEEE doubles (RFC 8785): an integer beyond 2**53 that a double
+    represents exactly (it may come from parsing ``9007199254740992``) is that double;
+    any other large integer is left for rfc8785 to refuse."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and abs(value) > MAX_SAFE_INT:
+        try:
+            as_float = float(value)
+        except OverflowError:
+            return value
+        return as_float if int(as_float) == value else value
+    if isinstance(value, dict):
+        return {k: _big_ints_as_doubles(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_big_ints_as_doubles(v) for v in value]
+    return value
 
 
 def _fast_path_ok(value: Any) -> bool:
@@ -84,6 +103,12 @@ def _reject_constant(name: str) -> Any:
     raise CanonicalError(f"{name} is not valid JSON")
 
 
+def _parse_int(text: str) -> int | float:
+    # JSON numbers are IEEE doubles: an integer numeral beyond 2**53 means the double.
+    value = int(text)
+    return float(value) if abs(value) > MAX_SAFE_INT else value
+
+
 def parse_json(data: bytes | str) -> Any:
     """Parse strict JSON: UTF-8, no duplicate keys, no NaN/Infinity.
 
@@ -99,7 +124,10 @@ def parse_json(data: bytes | str) -> Any:
         text = data
     try:
         return json.loads(
-            text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
+            text,
+            object_pairs_hook=_reject_duplicates,
+            parse_constant=_reject_constant,
+            parse_int=_parse_int,
         )
     except json.JSONDecodeError as e:
         raise CanonicalError(f"invalid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e

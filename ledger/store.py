@@ -696,8 +696,11 @@ def init_ledger(
             genesis = conn.execute(select(m.Entry.entry_hash).where(m.Entry.seq == 0)).scalar_one()
             return InitResult(False, head.origin, admin.key_id, genesis.hex())
         origin = origin or f"assure/ledger/{secrets.token_hex(4)}"
-        if not origin or "\n" in origin or len(origin) > 255:
-            raise InputError("an origin is one line of at most 255 characters", field="origin")
+        if not origin or len(origin) > 255 or any(c.isspace() or c == "+" for c in origin):
+            raise InputError(
+                "an origin is at most 255 characters with no spaces or '+', e.g. example.com/ai-evidence",
+                field="origin",
+            )
         record = parse_record(
             {
                 "kind": "key.trust",

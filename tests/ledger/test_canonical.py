@@ -1,0 +1,68 @@
+"""Canonical JSON must be exactly RFC 8785, on both the fast and the exact path."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger.canonical import CanonicalError, canonical_json, is_canonical, parse_json
+
+# RFC 8785 section 3.2.2 / appendix B number serialisation samples (IEEE-754 → text).
+RFC_NUMBERS = [
+    (0.0, "0"), (-0.0, "0"), (1.0, "1"), (1e-7, "1e-7"), (1e21, "1e+21"), (1e20, "100000000000000000000"),
+    (333333333.3333333, "333333333.3333333"), (4.5, "4.5"), (2e-3, "0.002"),
+    (0.000001, "0.000001"), (9007199254740991, "9007199254740991"), (-1.5e-323, "-1.5e-323"),
+]
+
+
+@pytest.mark.parametrize(("value", "text"), RFC_NUMBERS)
+def test_rfc8785_number_samples(value, text) -> None:
+    assert canonical_json(value) == text.encode()
+
+
+def test_rfc8785_section_3_2_3_sorting_example() -> None:
+    # Keys sorted by UTF-16 code units: the RFC's own example.
+    data = {"\u20ac": "Euro Sign", "\r": "Carriage Return", "\ufb33": "Hebrew Letter Dalet With Dagesh",
+            "1": "One", "\U0001f600": "Emoji: Grinning Face", "\u0080": "Control", "\u00f6": "Latin Small Letter O With Diaeresis"}
+    keys = [k for k in json.loads(canonical_json(data))]
+    assert keys == ["\r", "1", "\u0080", "\u00f6", "\u20ac", "\U0001f600", "\ufb33"]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 2**53 + 1, {"a": -(2**60) - 1}, {1: "x"}, "\ud800"])
+def test_unrepresentable_values_raise(bad) -> None:
+    with pytest.raises(CanonicalError):
+        canonical_json(bad)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(json_values)
+def test_matches_reference_implementation(value) -> None:
+    try:
+        expected = rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError):
+        with pytest.raises(CanonicalError):
+            canonical_json(value)
+        return
+    assert canonical_json(value) == expected
+    assert is_canonical(expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [('{"a":1,"a":2}', "duplicate key"), ("[NaN]", "not valid JSON"), (b"\xff", "invalid UTF-8"), ("{", "invalid JSON")],
+)
+def test_strict_parser_rejects(text, reason) -> None:
+    with pytest.raises(CanonicalError, match=reason):
+        parse_json(text)
