@@ -1,0 +1,116 @@
+"""Append and verify throughput against ceilings measured in the same run.
+
+* Append: pre-signed envelopes in one batch of N through ``Ledger.append`` on
+  SQLite, against the per-record cost of the unavoidable primitives, each timed
+  alone on the same records: canonicalise the payload, SHA-256 it, verify one
+  Ed25519 signature (libsodium, as the ledger uses), insert one ~600-byte row with
+  raw sqlite3 in one transaction.
+* Verify: ``verify_ledger`` entries/s against cores x raw Ed25519 verifies/s.
+
+Usage: python -m bench bench_ledger   (N from $BENCH_N, default 10000)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+from ledger import migrate
+from ledger.canonical import canonical_json, parse_json
+from ledger.db import make_engine
+from ledger.dsse import pae, sign_envelope
+from ledger.ingest import Document
+from ledger.keys import PrivateKey, verify_signature
+from ledger.records import PAYLOAD_TYPE, parse_record, record_bytes
+from ledger.store import Ledger, init_ledger, trust_key
+from ledger.verify import verify_ledger
+
+
+def _records(n: int) -> list[dict]:
+    return [
+        {
+            "kind": "evaluation", "system": "bench", "observed_at": "2026-11-02T09:00:00Z",
+            "model_version": f"1.{i % 50}.0", "suite": f"suite-{i}",
+            "metrics": {"auc": 0.8 + (i % 100) / 1000, "dp_gap": 0.01 + (i % 7) / 100, "n": 10_000 + i},
+            "thresholds": {"auc": {"min": 0.75}, "dp_gap": {"max": 0.05}}, "passed": True,
+            "controls": ["EVAL-FAIR-01"],
+        }
+        for i in range(n)
+    ]
+
+
+def _rate(n: int, seconds: float) -> float:
+    return n / seconds if seconds else float("inf")
+
+
+def ceiling_per_record(payloads: list[bytes], sigs: list[bytes], pub: bytes) -> tuple[float, dict[str, float]]:
+    n = len(payloads)
+    parts = {}
+    t = time.perf_counter()
+    for p in payloads:
+        canonical_json(parse_json(p))
+    parts["canonicalise"] = time.perf_counter() - t
+    t = time.perf_counter()
+    for p in payloads:
+        hashlib.sha256(p).digest()
+    parts["sha256"] = time.perf_counter() - t
+    t = time.perf_counter()
+    for p, s in zip(payloads, sigs, strict=True):
+        verify_signature(pub, pae(PAYLOAD_TYPE, p), s)
+    parts["ed25519_verify"] = time.perf_counter() - t
+    with tempfile.TemporaryDirectory() as d:
+        conn = sqlite3.connect(Path(d) / "raw.db", isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("CREATE TABLE t (seq INTEGER PRIMARY KEY, h BLOB, body BLOB)")
+        t = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT INTO t VALUES (?, ?, ?)", ((i, b"\0" * 32, payloads[i][:600]) for i in range(n)))
+        conn.execute("COMMIT")
+        parts["sqlite3_insert"] = time.perf_counter() - t
+        conn.close()
+    total = sum(parts.values())
+    return n / total, {k: n / v for k, v in parts.items()}
+
+
+def main() -> None:
+    n = int(os.environ.get("BENCH_N", "10000"))
+    cores = os.cpu_count() or 1
+    admin, ci = PrivateKey(b"\1" * 32), PrivateKey(b"\2" * 32)
+    envelopes = [sign_envelope(PAYLOAD_TYPE, record_bytes(parse_record(r)), ci) for r in _records(n)]
+    payloads = [e.payload for e in envelopes]
+    sigs = [e.signatures[0].sig for e in envelopes]
+    ceiling, parts = ceiling_per_record(payloads, sigs, ci.public.raw)
+    with tempfile.TemporaryDirectory() as d:
+        engine = make_engine(f"sqlite:///{d}/bench.db")
+        migrate.upgrade(engine)
+        init_ledger(engine, admin)
+        led = Ledger(engine)
+        trust_key(led, admin, ci.public, role="pipeline", owner="bench")
+        led.append([Document("sys", {"kind": "system", "system": "bench", "observed_at": "2026-11-01T00:00:00Z",
+                                     "name": "b", "owner": "o", "purpose": "p", "risk_tier": "low",
+                                     "eu_class": "minimal", "eu_role": "none"})], signing_key=admin)
+        docs = [Document(f"env[{i}]", e.to_json()) for i, e in enumerate(envelopes)]
+        t = time.perf_counter()
+        led.append(docs)
+        append_rate = _rate(n, time.perf_counter() - t)
+        t = time.perf_counter()
+        report = verify_ledger(engine)
+        verify_rate = _rate(report.size, time.perf_counter() - t)
+        assert report.ok, report.failure
+        raw_verify = parts["ed25519_verify"]
+    print(f"machine: {cores} cores; N = {n} pre-signed evaluation envelopes (~{sum(map(len, payloads)) // n} B payloads)")
+    print("ceiling parts (records/s, each timed alone): " + ", ".join(f"{k} {v:,.0f}" for k, v in parts.items()))
+    print(f"append (one batch, SQLite sync=FULL): {append_rate:,.0f} records/s; ceiling {ceiling:,.0f}/s; "
+          f"ratio {append_rate / ceiling:.2f} (target >= 0.7)")
+    verify_ceiling = cores * raw_verify
+    print(f"verify ({report.size} entries): {verify_rate:,.0f} entries/s; ceiling {cores} x {raw_verify:,.0f} = "
+          f"{verify_ceiling:,.0f}/s; ratio {verify_rate / verify_ceiling:.2f} (target >= 0.8)")
+
+
+if __name__ == "__main__":
+    main()
