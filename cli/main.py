@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from cli import db_cmds, framework_cmds, ledger_cmds
 from cli.context import AppContext
@@ -29,6 +30,13 @@ class AssureGroup(click.Group):
                 raise
             click.echo(f"Error: {e.diagnostics()}", err=True)
             sys.exit(e.exit_code)
+        except SQLAlchemyError as e:
+            # An unreachable or unusable database is a usage problem (wrong --db / ASSURE_DB).
+            if ctx.obj is not None and getattr(ctx.obj, "verbose", False):
+                raise
+            reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+            click.echo(f"Error: database {ctx.obj.display_url if ctx.obj else ''}: {reason}", err=True)
+            sys.exit(2)
         except click.exceptions.Exit:
             raise
         except click.ClickException as e:

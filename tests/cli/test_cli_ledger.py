@@ -158,3 +158,10 @@ def test_keys_list_and_revoke(run_cli, setup) -> None:
     assert r.exit_code == 0, r.output
     keys = json.loads(run_cli("keys", "list", "--json", db=setup).stdout)
     assert next(k for k in keys if k["role"] == "pipeline")["status"] == "revoked"
+
+
+def test_unreachable_database_is_a_clear_exit_2(run_cli) -> None:
+    r = run_cli("log", db="postgresql+psycopg://nobody@127.0.0.1:1/none")
+    assert r.exit_code == 2
+    assert r.stderr.startswith("Error: database postgresql+psycopg://nobody@127.0.0.1:1/none:")
+    assert "Traceback" not in r.output
