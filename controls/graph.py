@@ -1,0 +1,384 @@
+"""The control graph: requirements, internal controls and crosswalk edges in one graph.
+
+:class:`ControlGraph` wraps a networkx multigraph with three kinds of edge:
+
+* ``contains``: parent requirement -> child requirement (framework hierarchy);
+* ``satisfies``: control -> requirement (from the control catalogs);
+* ``maps``: requirement -> requirement of another framework (from crosswalks),
+  carrying relation, source and flags.
+
+Queries return library objects (:class:`~frameworks.library.Requirement`,
+:class:`~frameworks.schema.Control`) and :class:`CrosswalkLink` values; no
+networkx type leaves this module. :func:`load_graph` builds the graph once per
+library content hash and caches it in-process.
+
+This module computes no coverage and reads no evidence: it answers what the
+frameworks and the catalog say, not what the ledger holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import networkx as nx
+
+from frameworks.applicability import applies
+from frameworks.library import Crosswalk, Framework, Library, Requirement, SourceFile
+from frameworks.loader import load_library
+from frameworks.schema import Control, CrosswalkMapping
+from frameworks.vocab import INVERSE_RELATION
+
+_REQ = "req"
+_CTL = "ctl"
+_CONTAINS = "contains"
+_SATISFIES = "satisfies"
+_MAPS = "maps"
+
+
+@dataclass(frozen=True)
+class CrosswalkLink:
+    """One crosswalk answer: a requirement of another framework and how it relates.
+
+    Attributes:
+        requirement: the node id the mapping is attached to (the queried
+            requirement, or an ancestor/descendant of it when ``via_hierarchy``).
+        target: the related requirement's node id.
+        relation: read from ``requirement`` to ``target`` (inverted when the
+            source mapping runs the other way, e.g. subset becomes superset).
+        crosswalk: id of the crosswalk it comes from.
+        source: the crosswalk's title.
+        reviewed: false for editorial mappings nobody has reviewed.
+        confidence: high/medium/low where the source gives one.
+        flags: e.g. ``suspected_source_error``, ``unreviewed``.
+        note: the source's note or rationale.
+        source_relation: the relation as the source named it (``implements``...).
+        via: intermediaries the source names (FINOS item, source cell).
+        via_hierarchy: true when the mapping is on a parent or child of the
+            queried requirement rather than on it.
+    """
+
+    requirement: str
+    target: str
+    relation: str
+    crosswalk: str
+    source: str
+    reviewed: bool
+    confidence: str | None
+    flags: tuple[str, ...]
+    note: str | None
+    source_relation: str | None
+    via: tuple[str, ...]
+    via_hierarchy: bool
+
+
+class ControlGraph:
+    """Requirements, controls and crosswalks of a :class:`Library` as a graph."""
+
+    def __init__(self, library: Library):
+        """Build the graph from a loaded library (use :func:`load_graph` to cache it)."""
+        self.library = library
+        g: nx.MultiDiGraph = nx.MultiDiGraph()
+        for node_id, req in library.requirements.items():
+            g.add_node((_REQ, node_id))
+            if req.parent is not None:
+                g.add_edge((_REQ, req.parent), (_REQ, node_id), key=_CONTAINS)
+        for control in library.controls.values():
+            g.add_node((_CTL, control.id))
+            for node_id in control.satisfies:
+                g.add_edge((_CTL, control.id), (_REQ, node_id), key=_SATISFIES)
+        for crosswalk in library.crosswalks.values():
+            for m in crosswalk.mappings:
+                g.add_edge(
+                    (_REQ, m.source),
+                    (_REQ, m.target),
+                    key=(_MAPS, crosswalk.id),
+                    mapping=m,
+                    crosswalk=crosswalk,
+                )
+        self._g = g
+
+    # --- identity and hashes ------------------------------------------------
+
+    @property
+    def content_hash(self) -> str:
+        """SHA-256 identifying every file the graph was built from."""
+        return self.library.content_hash
+
+    def framework_hashes(self) -> dict[str, str]:
+        """SHA-256 of each framework definition file, by framework id."""
+        return self.library.framework_hashes()
+
+    def definition_files(self) -> list[SourceFile]:
+        """Every definition file with its bytes and hash (for audit packages)."""
+        return self.library.files
+
+    # --- lookups ---------------------------------------------------------------
+
+    def frameworks(self) -> list[Framework]:
+        """All frameworks, in load order."""
+        return list(self.library.frameworks.values())
+
+    def framework(self, framework_id: str) -> Framework:
+        """One framework. Raises NotFoundError if unknown."""
+        return self.library.framework(framework_id)
+
+    def crosswalks(self) -> list[Crosswalk]:
+        """All crosswalks."""
+        return list(self.library.crosswalks.values())
+
+    def requirement(self, ref: str, *, framework: str | None = None) -> Requirement:
+        """A requirement by node id or alias (see :meth:`Library.resolve`).
+
+        Raises:
+            NotFoundError: if nothing matches.
+        """
+        return self.library.resolve(ref, framework=framework)
+
+    def control(self, control_id: str) -> Control:
+        """A control by id. Raises NotFoundError if unknown."""
+        return self.library.control(control_id)
+
+    def requirements(
+        self, framework_id: str | None = None, *, assessable_only: bool = False
+    ) -> list[Requirement]:
+        """Requirements of one framework (or all), in document order."""
+        frameworks = [self.framework(framework_id)] if framework_id else self.frameworks()
+        return [
+            r
+            for fw in frameworks
+            for r in fw.requirements
+            if r.assessable or not assessable_only
+        ]
+
+    def controls(self, framework_id: str | None = None) -> list[Control]:
+        """Controls in catalog order; with a framework, those satisfying any of its requirements."""
+        if framework_id is None:
+            return list(self.library.controls.values())
+        self.framework(framework_id)
+        prefix = framework_id + ":"
+        return [
+            c
+            for c in self.library.controls.values()
+            if any(n.startswith(prefix) for n in c.satisfies)
+        ]
+
+    # --- hierarchy -------------------------------------------------------------
+
+    def parent(self, node_id: str) -> Requirement | None:
+        """The parent requirement, or None for a root."""
+        parent = self.requirement(node_id).parent
+        return self.library.requirements[parent] if parent else None
+
+    def children(self, node_id: str) -> list[Requirement]:
+        """Direct children in document order."""
+        node_id = self.requirement(node_id).node_id
+        return self._sorted(
+            n for _, (_, n), k in self._g.out_edges((_REQ, node_id), keys=True) if k == _CONTAINS
+        )
+
+    def descendants(self, node_id: str) -> list[Requirement]:
+        """All requirements below a node, in document order."""
+        found: list[str] = []
+        stack = [node_id]
+        while stack:
+            kids = [r.node_id for r in self.children(stack.pop())]
+            found.extend(kids)
+            stack.extend(kids)
+        return self._sorted(found)
+
+    def ancestors(self, node_id: str) -> list[Requirement]:
+        """Parents up to the root, nearest first."""
+        out: list[Requirement] = []
+        node = self.parent(node_id)
+        while node is not None:
+            out.append(node)
+            node = self.parent(node.node_id)
+        return out
+
+    # --- controls <-> requirements ---------------------------------------------
+
+    def controls_for(
+        self,
+        node_id: str,
+        *,
+        include_descendants: bool = False,
+        risk_tier: str | None = None,
+        eu_role: str | None = None,
+        eu_class: str | None = None,
+    ) -> list[Control]:
+        """Controls that satisfy a requirement directly, in catalog order.
+
+        Args:
+            node_id: the requirement's node id.
+            include_descendants: also controls satisfying its children (useful
+                for an article or a category).
+            risk_tier: if given, only controls whose ``applies_to`` admits it;
+            eu_role: likewise for the EU role;
+            eu_class: likewise for the EU class.
+        """
+        node_id = self.requirement(node_id).node_id
+        nodes = [node_id]
+        if include_descendants:
+            nodes += [r.node_id for r in self.descendants(node_id)]
+        ids = {
+            c
+            for n in nodes
+            for (_, c), _, k in self._g.in_edges((_REQ, n), keys=True)
+            if k == _SATISFIES
+        }
+        return [
+            c
+            for c in self.library.controls.values()
+            if c.id in ids
+            and c.applies_to.matches(risk_tier=risk_tier, eu_role=eu_role, eu_class=eu_class)
+        ]
+
+    def requirements_for(self, control_id: str, framework_id: str | None = None) -> list[Requirement]:
+        """Requirements a control satisfies (optionally of one framework), in document order."""
+        control = self.control(control_id)
+        reqs = [self.library.requirements[n] for n in control.satisfies]
+        if framework_id is not None:
+            self.framework(framework_id)
+            reqs = [r for r in reqs if r.framework == framework_id]
+        return sorted(reqs, key=self._order)
+
+    def unmapped_requirements(self, framework_id: str | None = None) -> list[Requirement]:
+        """Assessable requirements that no control satisfies (must be none for the default catalog)."""
+        return [
+            r
+            for r in self.requirements(framework_id, assessable_only=True)
+            if not any(k == _SATISFIES for *_, k in self._g.in_edges((_REQ, r.node_id), keys=True))
+        ]
+
+    def applicable_requirements(
+        self,
+        framework_id: str,
+        *,
+        eu_class: str,
+        eu_role: str,
+        as_of: date,
+        facts: Collection[str] | None = None,
+    ) -> list[Requirement]:
+        """Assessable requirements of a framework that bind such a system on ``as_of``.
+
+        See :func:`frameworks.applicability.applies` for the rules.
+        """
+        return [
+            r
+            for r in self.requirements(framework_id, assessable_only=True)
+            if applies(r, eu_class=eu_class, eu_role=eu_role, as_of=as_of, facts=facts)
+        ]
+
+    # --- crosswalks ------------------------------------------------------------
+
+    def crosswalk(
+        self,
+        node_id: str,
+        to_framework: str | None = None,
+        *,
+        include_hierarchy: bool = True,
+    ) -> list[CrosswalkLink]:
+        """Requirements of another framework related to a requirement.
+
+        Mappings are read in both directions (a mapping B -> A answers a query on
+        A, with its relation inverted). With ``include_hierarchy``, mappings on the
+        requirement's ancestors and descendants are included and marked
+        ``via_hierarchy`` (so an article-level co-reference answers for its
+        paragraphs, and a paragraph mapping answers for its article).
+
+        Args:
+            node_id: the requirement asked about.
+            to_framework: only targets in this framework (None = any other).
+            include_hierarchy: include mappings on ancestors and descendants.
+
+        Returns:
+            Links ordered by target framework and document order, direct links first.
+
+        Raises:
+            NotFoundError: for an unknown framework.
+        """
+        if to_framework is not None:
+            self.framework(to_framework)
+        origin = self.requirement(node_id)
+        node_id = origin.node_id
+        nodes = [node_id]
+        if include_hierarchy:
+            nodes += [r.node_id for r in self.ancestors(node_id) + self.descendants(node_id)]
+        links: list[CrosswalkLink] = []
+        for n in nodes:
+            for _, (_, target), key, data in self._g.out_edges((_REQ, n), keys=True, data=True):
+                if key != _CONTAINS:
+                    links.append(_link(n, target, data, inverse=False, hop=n != node_id))
+            for (_, source), _, key, data in self._g.in_edges((_REQ, n), keys=True, data=True):
+                if key not in (_CONTAINS, _SATISFIES):
+                    links.append(_link(n, source, data, inverse=True, hop=n != node_id))
+        reqs = self.library.requirements
+        links = [
+            link
+            for link in links
+            if reqs[link.target].framework != origin.framework
+            and (to_framework is None or reqs[link.target].framework == to_framework)
+        ]
+        fw_order = {fid: i for i, fid in enumerate(self.library.frameworks)}
+        return sorted(
+            links,
+            key=lambda link: (
+                link.via_hierarchy,
+                fw_order[reqs[link.target].framework],
+                reqs[link.target].order,
+                link.crosswalk,
+            ),
+        )
+
+    # --- helpers ---------------------------------------------------------------
+
+    def _order(self, req: Requirement) -> tuple[int, int]:
+        fw_order = list(self.library.frameworks).index(req.framework)
+        return fw_order, req.order
+
+    def _sorted(self, node_ids: Iterable[str]) -> list[Requirement]:
+        return sorted((self.library.requirements[n] for n in node_ids), key=self._order)
+
+
+def _link(node: str, other: str, data: dict[str, object], *, inverse: bool, hop: bool) -> CrosswalkLink:
+    m = data["mapping"]
+    cw = data["crosswalk"]
+    assert isinstance(m, CrosswalkMapping) and isinstance(cw, Crosswalk)
+    return CrosswalkLink(
+        requirement=node,
+        target=other,
+        relation=INVERSE_RELATION[m.relation] if inverse else m.relation,
+        crosswalk=cw.id,
+        source=cw.info.title,
+        reviewed=cw.info.reviewed,
+        confidence=m.confidence,
+        flags=tuple(m.flags),
+        note=m.note,
+        source_relation=m.source_relation,
+        via=tuple(m.via),
+        via_hierarchy=hop,
+    )
+
+
+_GRAPHS: dict[str, ControlGraph] = {}
+
+
+def load_graph(*, user_dir: Path | None = None) -> ControlGraph:
+    """Load the library (built-ins + ``user_dir``) and return its graph, cached by content hash.
+
+    Args:
+        user_dir: the user frameworks directory; None or missing = built-ins only.
+
+    Raises:
+        FrameworkLoadError: if any definition file is invalid.
+    """
+    library = load_library(user_dir=user_dir)
+    graph = _GRAPHS.get(library.content_hash)
+    if graph is None:
+        if len(_GRAPHS) >= 8:
+            _GRAPHS.pop(next(iter(_GRAPHS)))
+        graph = _GRAPHS[library.content_hash] = ControlGraph(library)
+    return graph
