@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from ledger.canonical import CanonicalError, canonical_json
+from ledger.canonical import CanonicalError, canonical_json, parse_json
 from ledger.errors import InputError
 from ledger.timeutil import normalize_timestamp
 
@@ -309,6 +309,28 @@ def parse_record(data: Any, *, source: str = "record") -> AnyRecord:
             msg = f"unknown field for kind {kind!r}"
         more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
         raise InputError(msg + more, source=source, field=_loc(err["loc"])) from e
+
+
+def parse_record_bytes(data: bytes, *, source: str = "record") -> AnyRecord:
+    """Validate signed payload bytes as a record, parsing the JSON in pydantic-core.
+
+    This is the fast path for envelopes: callers then require
+    ``record_bytes(record) == data``, which also rules out duplicate keys and any
+    non-canonical spelling. Invalid input is re-parsed by the strict reader so the
+    error message names the problem as precisely as :func:`parse_record` does.
+
+    Raises:
+        InputError: naming ``source``, the field and why.
+    """
+    try:
+        return _ADAPTER.validate_json(data, strict=True)
+    except ValidationError:
+        pass
+    try:
+        parsed = parse_json(data)
+    except CanonicalError as e:
+        raise InputError(str(e), source=source) from e
+    return parse_record(parsed, source=source)
 
 
 def record_to_json(record: AnyRecord) -> dict[str, Any]:
