@@ -60,6 +60,9 @@ DEFAULT_USER_DIR = Path(".assure") / "frameworks"
 _ORIGIN_RANK: dict[str, int] = {"builtin": 0, "user": 1, "extra": 2}
 _CACHE: dict[str, Library] = {}
 _CACHE_SIZE = 8
+# Validated file models by content hash: frozen, so libraries can share them.
+_PARSED: dict[str, FrameworkFile | CrosswalkFile | ControlsFile] = {}
+_PARSED_SIZE = 64
 
 Path_ = tuple[str | int, ...]
 
@@ -250,6 +253,9 @@ class _Builder:
     # --- one file ---------------------------------------------------------
 
     def _parse(self, source: SourceFile) -> _Parsed | None:
+        model = _PARSED.get(source.sha256)
+        if model is not None:
+            return _Parsed(source, model)
         try:
             data = _yaml.parse(source.data)
         except yaml.YAMLError as e:
@@ -272,6 +278,9 @@ class _Builder:
             for err in e.errors():
                 self._pydantic_problem(source, err)
             return None
+        if len(_PARSED) >= _PARSED_SIZE:
+            _PARSED.pop(next(iter(_PARSED)))
+        _PARSED[source.sha256] = model
         return _Parsed(source, model)
 
     def _pydantic_problem(self, source: SourceFile, err: Any) -> None:
@@ -471,3 +480,18 @@ def _id_block(model: FrameworkFile | CrosswalkFile | ControlsFile) -> str:
     if isinstance(model, CrosswalkFile):
         return "crosswalk"
     return "catalog"
+
+
+def control_ids(*, user_dir: Path | None = DEFAULT_USER_DIR) -> frozenset[str]:
+    """Ids of every control in the built-in and user catalogs.
+
+    Used to check the ``controls`` list of an evidence record when it is appended.
+
+    Args:
+        user_dir: the user frameworks directory (default ``.assure/frameworks``
+            under the current directory; None = built-ins only).
+
+    Raises:
+        FrameworkLoadError: if the library is invalid.
+    """
+    return frozenset(load_library(user_dir=user_dir).controls)

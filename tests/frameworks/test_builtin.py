@@ -1,0 +1,175 @@
+"""The shipped definitions: counts a GRC user can check against the published texts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from controls.graph import ControlGraph
+from frameworks import vocab
+from frameworks.loader import BUILTIN_DIR
+from frameworks.schema import json_schema
+
+STAGED = Path(os.environ.get("ASSURE_FRAMEWORK_SOURCES", "/work/shared/docs/frameworks"))
+
+
+def _by_type(graph: ControlGraph, framework: str) -> Counter[str]:
+    return Counter(r.type for r in graph.requirements(framework))
+
+
+def test_nist_ai_rmf_has_4_functions_19_categories_72_subcategories(graph: ControlGraph) -> None:
+    assert _by_type(graph, "nist-ai-rmf") == {"function": 4, "category": 19, "subcategory": 72}
+    per_function = Counter(
+        r.id.split("-")[0] for r in graph.requirements("nist-ai-rmf") if r.type == "subcategory"
+    )
+    assert per_function == {"GOVERN": 19, "MAP": 18, "MEASURE": 22, "MANAGE": 13}
+    assert {r.id for r in graph.requirements("nist-ai-rmf", assessable_only=True)} == {
+        r.id for r in graph.requirements("nist-ai-rmf") if r.type == "subcategory"
+    }
+    first, last = graph.requirement("nist-ai-rmf:GOVERN-1.1"), graph.requirement("nist-ai-rmf:MANAGE-4.3")
+    assert first.text == "Legal and regulatory requirements involving AI are understood, managed, and documented."
+    assert last.parent == "nist-ai-rmf:MANAGE-4"
+
+
+def test_iso_42001_annex_a_has_38_controls_in_9_groups(graph: ControlGraph) -> None:
+    groups = [r for r in graph.children("iso-42001:A") if r.type == "control-group"]
+    assert [g.id for g in groups] == [f"A.{n}" for n in range(2, 11)]
+    controls = [r for r in graph.descendants("iso-42001:A") if r.type == "control"]
+    assert len(controls) == 38
+    per_group = Counter(".".join(c.id.split(".")[:2]) for c in controls)
+    assert per_group == {"A.2": 3, "A.3": 2, "A.4": 5, "A.5": 4, "A.6": 9, "A.7": 5, "A.8": 4, "A.9": 3, "A.10": 3}
+    assert controls[0].id == "A.2.2" and controls[-1].id == "A.10.4"
+
+
+def test_iso_42001_clause_requirements_and_no_iso_text(graph: ControlGraph) -> None:
+    clauses = [r for r in graph.requirements("iso-42001") if r.type == "clause"]
+    assert [c.id for c in clauses] == ["4", "5", "6", "7", "8", "9", "10"]
+    leaves = [r for r in graph.requirements("iso-42001") if r.type == "requirement"]
+    assert len(leaves) == 32
+    # Only identifiers, headings and our paraphrases: no normative text field at all.
+    assert all(r.text is None for r in graph.requirements("iso-42001"))
+    assert graph.requirement("iso-42001:A.6.2.4").title == "AI system verification and validation"
+
+
+@pytest.mark.parametrize(
+    "article",
+    ["4", "5", *map(str, range(9, 16)), "16", "17", "18", "19", "20", "22", "26", "27", "43",
+     "47", "48", "49", "50", "53", "54", "55", "72", "73"],
+)
+def test_eu_ai_act_article_present_with_paragraphs(graph: ControlGraph, article: str) -> None:
+    node = graph.requirement(f"eu-ai-act:Art-{article}")
+    assert node.type == "article"
+    assert graph.children(node.node_id), f"Art {article} has no provisions"
+
+
+def test_eu_ai_act_paragraphs_carry_actor_scope_and_both_dates(graph: ControlGraph) -> None:
+    art_9_2 = graph.requirement("eu-ai-act:Art 9(2)")
+    assert art_9_2.node_id == "eu-ai-act:Art-9.2"
+    rule = art_9_2.applicability
+    assert rule is not None and rule.actors == ["provider"] and rule.scope == ["high_risk"]
+    assert str(rule.applies_from["high_risk_annex_iii"]) == "2027-12-02"
+    assert str(rule.applies_from["high_risk_annex_i"]) == "2028-08-02"
+    assert str(rule.original_applies_from["high_risk_annex_iii"]) == "2026-08-02"
+    for req in graph.requirements("eu-ai-act", assessable_only=True):
+        assert req.applicability is not None and req.applicability.binding, req.node_id
+
+
+def test_eu_ai_act_acknowledges_eur_lex(graph: ControlGraph) -> None:
+    fw = graph.framework("eu-ai-act")
+    assert fw.source.attribution == "© European Union, https://eur-lex.europa.eu"
+    assert b"https://eur-lex.europa.eu" in fw.file.data.split(b"\n", 3)[1]
+
+
+def test_default_catalog_maps_every_assessable_requirement(graph: ControlGraph) -> None:
+    assert [r.node_id for r in graph.unmapped_requirements()] == []
+    assert 40 <= len(graph.controls()) <= 80
+
+
+@pytest.mark.parametrize(
+    ("framework", "select", "expected"),
+    [
+        ("nist-ai-rmf", lambda r: r.type == "subcategory", 72),
+        ("iso-42001", lambda r: r.type == "control", 38),
+        (
+            "eu-ai-act",
+            lambda r: r.assessable
+            and set(r.applicability.actors) & vocab.ROLE_ACTORS["provider"]
+            and r.applicability.classes & vocab.SCOPES["high_risk"],
+            None,
+        ),
+    ],
+    ids=["nist-subcategories", "iso-annex-a", "eu-high-risk-provider-obligations"],
+)
+def test_required_sets_each_have_a_control(graph: ControlGraph, framework, select, expected) -> None:
+    chosen = [r for r in graph.requirements(framework) if select(r)]
+    if expected is not None:
+        assert len(chosen) == expected
+    missing = [r.node_id for r in chosen if not graph.controls_for(r.node_id)]
+    assert missing == []
+    assert len(chosen) > 20
+
+
+def test_crosswalk_counts_and_suspected_errors_kept(graph: ControlGraph) -> None:
+    cws = {c.id: c for c in graph.crosswalks()}
+    airc = cws["nist-ai-rmf-to-iso-42001"].mappings
+    assert len(airc) == 280
+    assert {m.relation for m in airc} == {"related"}
+    assert {m.source.split(":")[1] for m in airc} == {
+        r.id for r in graph.requirements("nist-ai-rmf") if r.type == "subcategory"
+    }
+    flagged = {(m.source, m.target) for m in airc if "suspected_source_error" in m.flags}
+    assert flagged == {
+        ("nist-ai-rmf:GOVERN-3.2", "iso-42001:A.3.2"),
+        ("nist-ai-rmf:MAP-1.4", "iso-42001:A.2.2"),
+        ("nist-ai-rmf:MAP-1.5", "iso-42001:6.1.1"),
+    }
+    gai = cws["nist-ai-600-1-to-ai-rmf"].mappings
+    assert len(gai) == 212 and len({m.target for m in gai}) == 49
+    assert not cws["eu-ai-act-editorial"].info.reviewed
+    assert all("unreviewed" in m.flags for m in cws["eu-ai-act-editorial"].mappings)
+    finos = cws["finos-aigf-coreferences"]
+    assert "CC BY 4.0" in (finos.source.attribution or "") and len(finos.mappings) == 29
+
+
+def test_gai_profile_actions_tagged_with_risks(graph: ControlGraph) -> None:
+    fw = graph.framework("nist-ai-600-1")
+    actions = [r for r in fw.requirements if r.type == "action"]
+    assert len(actions) == 212
+    assert len(fw.vocabularies["gai_risk"]) >= 12
+    assert set(graph.requirement("nist-ai-600-1:GV-1.1-001").spec.tags["gai_risk"]) == {
+        "data-privacy", "harmful-bias-homogenization", "intellectual-property"
+    }
+
+
+def test_framework_hashes_are_sha256_of_shipped_files(graph: ControlGraph) -> None:
+    hashes = graph.framework_hashes()
+    assert set(hashes) == {"nist-ai-rmf", "nist-ai-600-1", "iso-42001", "eu-ai-act"}
+    for fid, digest in hashes.items():
+        path = graph.framework(fid).file.path
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+
+
+def test_shipped_json_schema_is_current() -> None:
+    shipped = json.loads((BUILTIN_DIR / "schema.json").read_text(encoding="utf-8"))
+    assert shipped == json_schema(), "regenerate with: assure frameworks schema > frameworks/schema.json"
+
+
+@pytest.mark.skipif(not (STAGED / "eu-ai-act.json").exists(), reason="staged JSON sources not present")
+def test_yaml_regenerates_identically_from_sources(tmp_path: Path) -> None:
+    script = BUILTIN_DIR / "tools" / "build_yaml.py"
+    subprocess.run(
+        [sys.executable, str(script), "--source", str(STAGED), "--out", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
+    generated = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.yaml"))
+    assert generated
+    for rel in generated:
+        assert (tmp_path / rel).read_bytes() == (BUILTIN_DIR / rel).read_bytes(), f"{rel} differs"
