@@ -13,16 +13,18 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from cli.options import json_option
 from cli.output import echo_json, echo_table
-from controls.graph import ControlGraph, CrosswalkLink, load_graph
 from frameworks.library import Framework, Requirement
 from frameworks.loader import DEFAULT_USER_DIR, install_file, validate_files
 from frameworks.schema import AllOf, AnyOf, Applicability, Control, EvidenceRequirement
+
+if TYPE_CHECKING:
+    from controls.graph import ControlGraph, CrosswalkLink
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,6 +51,13 @@ def frameworks_dir_option(fn: F) -> F:
         help=f"User frameworks directory (env {FRAMEWORKS_DIR_ENV}); its YAML files add to, "
         "or replace by id, the built-in frameworks, crosswalks and controls.",
     )(fn)
+
+
+def _graph(frameworks_dir: Path) -> ControlGraph:
+    # Imported here so that `assure --help` and ledger commands do not pay for networkx.
+    from controls.graph import load_graph
+
+    return load_graph(user_dir=frameworks_dir)
 
 
 # --- formatting helpers (presentation only) -----------------------------------
@@ -150,7 +159,7 @@ def frameworks_list(frameworks_dir: Path, as_json: bool) -> None:
     AI RMF subcategories); grouping nodes such as functions or articles are
     counted under "nodes".
     """
-    graph = load_graph(user_dir=frameworks_dir)
+    graph = _graph(frameworks_dir)
     rows = [
         {
             "id": fw.id,
@@ -185,7 +194,7 @@ def frameworks_show(framework: str, req_id: str | None, frameworks_dir: Path, as
     REQ_ID may be the id (GOVERN-1.1, A.6.2.4, Art-9.2) or an alias the framework
     declares (GOVERN 1.1, GV-1.1, "Art 9(2)").
     """
-    graph = load_graph(user_dir=frameworks_dir)
+    graph = _graph(frameworks_dir)
     fw = graph.framework(framework)
     if req_id is None:
         _show_framework(graph, fw, as_json)
@@ -330,7 +339,7 @@ def controls_group() -> None:
 @json_option
 def controls_list(framework: str | None, frameworks_dir: Path, as_json: bool) -> None:
     """List controls with owner, scope and how many requirements each satisfies."""
-    graph = load_graph(user_dir=frameworks_dir)
+    graph = _graph(frameworks_dir)
     rows = [
         {
             "id": c.id,
@@ -356,7 +365,7 @@ def controls_list(framework: str | None, frameworks_dir: Path, as_json: bool) ->
 @json_option
 def controls_show(control_id: str, frameworks_dir: Path, as_json: bool) -> None:
     """Show a control: description, owner, scope, evidence rule and requirements served."""
-    graph = load_graph(user_dir=frameworks_dir)
+    graph = _graph(frameworks_dir)
     control = graph.control(control_id)
     reqs = graph.requirements_for(control.id)
     if as_json:
@@ -397,7 +406,7 @@ def map_cmd(req_id: str, to_framework: str | None, direct: bool, frameworks_dir:
     flags (unreviewed, suspected_source_error). Mappings found on a parent or
     child of REQ_ID are marked "via".
     """
-    graph = load_graph(user_dir=frameworks_dir)
+    graph = _graph(frameworks_dir)
     req = graph.requirement(req_id)
     links = graph.crosswalk(req.node_id, to_framework, include_hierarchy=not direct)
     if as_json:

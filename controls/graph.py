@@ -27,7 +27,7 @@ import networkx as nx
 
 from frameworks.applicability import applies
 from frameworks.library import Crosswalk, Framework, Library, Requirement, SourceFile
-from frameworks.loader import load_library
+from frameworks import loader
 from frameworks.schema import Control, CrosswalkMapping
 from frameworks.vocab import INVERSE_RELATION
 
@@ -375,10 +375,16 @@ def load_graph(*, user_dir: Path | None = None) -> ControlGraph:
     Raises:
         FrameworkLoadError: if any definition file is invalid.
     """
-    library = load_library(user_dir=user_dir)
+    library = loader.load_library(user_dir=user_dir)
     graph = _GRAPHS.get(library.content_hash)
     if graph is None:
         if len(_GRAPHS) >= 8:
             _GRAPHS.pop(next(iter(_GRAPHS)))
         graph = _GRAPHS[library.content_hash] = ControlGraph(library)
     return graph
+
+
+def clear_cache() -> None:
+    """Forget cached graphs and libraries, so the next :func:`load_graph` starts cold."""
+    _GRAPHS.clear()
+    loader.clear_cache()

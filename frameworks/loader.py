@@ -495,3 +495,9 @@ def control_ids(*, user_dir: Path | None = DEFAULT_USER_DIR) -> frozenset[str]:
         FrameworkLoadError: if the library is invalid.
     """
     return frozenset(load_library(user_dir=user_dir).controls)
+
+
+def clear_cache() -> None:
+    """Forget cached libraries and parsed files (benchmarks; tests of cold loads)."""
+    _CACHE.clear()
+    _PARSED.clear()
