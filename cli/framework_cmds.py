@@ -178,7 +178,7 @@ def frameworks_list(frameworks_dir: Path, as_json: bool) -> None:
         echo_json(rows)
         return
     echo_table(
-        ["id", "version", "requirements", "nodes", "origin", "sha256", "name"],
+        ["id", "version", "assessable", "nodes", "origin", "sha256", "name"],
         [[r["id"], r["version"], r["requirements"], r["nodes"], r["origin"], r["sha256"][:12], r["name"]] for r in rows],
     )
 

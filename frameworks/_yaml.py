@@ -3,7 +3,7 @@
 Files are parsed with libyaml (``CSafeLoader``) when it is available, with a
 check that refuses duplicate mapping keys (PyYAML would silently keep the last
 one). Line numbers are not tracked while loading; when a problem is found, the
-file is composed again and the problem's path (``("controls", 3, "satisfies",
+file is composed (once) and the problem's path (``("controls", 3, "satisfies",
 0)``) is walked through the node tree to find the line. Errors are rare, so the
 common path stays fast.
 """
@@ -55,27 +55,34 @@ def error_line(exc: yaml.YAMLError) -> int | None:
     return mark.line + 1 if mark is not None else None
 
 
-def locate(data: bytes, path: Sequence[str | int]) -> tuple[int | None, tuple[str | int, ...]]:
-    """Find the line of a path inside a YAML document.
+def compose(data: bytes) -> yaml.Node | None:
+    """The node tree of a YAML document (None if it cannot be composed or is empty)."""
+    try:
+        return yaml.compose(data, Loader=_BaseLoader)  # type: ignore[no-any-return]
+    except yaml.YAMLError:
+        return None
+
+
+def locate(
+    root: yaml.Node | None, path: Sequence[str | int]
+) -> tuple[int | None, tuple[str | int, ...]]:
+    """Find the line of a path inside a composed YAML document.
 
     Path elements that do not occur in the document (pydantic's union tags, or
     the name of a missing field) are skipped; the line is that of the deepest
     node reached, so a missing field points at the mapping that lacks it.
 
     Args:
-        data: the YAML bytes.
+        root: the document's node tree, from :func:`compose`.
         path: keys and list indexes from the document root.
 
     Returns:
-        The 1-based line (None if the document cannot be composed) and the part
-        of the path that exists in the document.
+        The 1-based line (None without a tree) and the part of the path that
+        exists in the document.
     """
-    try:
-        node = yaml.compose(data, Loader=_BaseLoader)
-    except yaml.YAMLError:
+    if root is None:
         return None, tuple(path)
-    if node is None:
-        return 1, ()
+    node = root
     found: list[str | int] = []
     for part in path:
         child = _child(node, part)

@@ -267,11 +267,6 @@ class Library:
             f"unknown requirement {ref!r} (use <framework>:<id>, e.g. nist-ai-rmf:GOVERN-1.1)"
         )
 
-    def children(self, node_id: str) -> list[Requirement]:
-        """Direct children of a requirement, in document order."""
-        fw = self.frameworks[self.requirements[node_id].framework]
-        return [r for r in fw.requirements if r.parent == node_id]
-
 
 def alias_index(requirements: Mapping[str, Requirement]) -> dict[tuple[str, str], str]:
     """Build the (framework, normalised alias) → node id table used by :meth:`Library.resolve`.

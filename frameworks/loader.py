@@ -44,6 +44,7 @@ from frameworks.library import (
 from frameworks.schema import (
     FORMATS,
     LIBRARY_FILE,
+    Control,
     ControlsFile,
     CrosswalkFile,
     FrameworkFile,
@@ -67,9 +68,20 @@ _PARSED_SIZE = 64
 Path_ = tuple[str | int, ...]
 
 
+_BUILTIN_ORDER = ("nist-ai-rmf.yaml", "nist-ai-600-1.yaml", "iso-42001.yaml", "eu-ai-act.yaml")
+
+
 def builtin_files() -> list[Path]:
-    """The shipped definition files: ``frameworks/*.yaml`` and ``crosswalks/*.yaml``."""
-    return sorted(BUILTIN_DIR.glob("*.yaml")) + sorted((BUILTIN_DIR / "crosswalks").glob("*.yaml"))
+    """The shipped definition files: ``frameworks/*.yaml`` and ``crosswalks/*.yaml``.
+
+    Frameworks come in a fixed order (NIST AI RMF, AI 600-1, ISO/IEC 42001, EU AI
+    Act), which is the order listings and query results use.
+    """
+
+    def rank(p: Path) -> tuple[int, str]:
+        return (_BUILTIN_ORDER.index(p.name) if p.name in _BUILTIN_ORDER else len(_BUILTIN_ORDER), p.name)
+
+    return sorted(BUILTIN_DIR.glob("*.yaml"), key=rank) + sorted((BUILTIN_DIR / "crosswalks").glob("*.yaml"))
 
 
 def user_files(user_dir: Path) -> list[Path]:
@@ -188,8 +200,7 @@ def install_file(path: Path, *, user_dir: Path) -> Path:
     # Validate as the directory will look after the copy: an older file of the
     # same name is replaced, so leave it out of the check.
     others = [p for p in user_files(user_dir) if p.resolve() != target.resolve()]
-    sources = [s for s in read_sources(extra_files=[*others, path])]
-    _Builder(sources, "").build()
+    _Builder(read_sources(extra_files=[*others, path]), "").build()
     user_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(path, target)
     log.info("installed %s as %s", path, target)
@@ -209,9 +220,16 @@ class _Builder:
         self.sources = sources
         self.key = key
         self.problems: list[LoadProblem] = []
+        self._nodes: dict[str, Any] = {}
+
+    def _locate(self, source: SourceFile, path: Path_) -> tuple[int | None, Path_]:
+        # Compose each file at most once, however many problems it has.
+        if source.sha256 not in self._nodes:
+            self._nodes[source.sha256] = _yaml.compose(source.data)
+        return _yaml.locate(self._nodes[source.sha256], path)
 
     def problem(self, source: SourceFile, path: Path_, message: str) -> None:
-        line, found = _yaml.locate(source.data, path)
+        line, found = self._locate(source, path)
         self.problems.append(LoadProblem(source.name, line, _yaml.format_path(found), message))
 
     def build(self) -> Library:
@@ -243,7 +261,7 @@ class _Builder:
             requirements=requirements,
             controls=controls,
             content_hash=self.key,
-            _aliases=self._aliases(requirements, frameworks),
+            _aliases=alias_index(requirements),
         )
 
     def _raise_if_problems(self) -> None:
@@ -285,7 +303,7 @@ class _Builder:
 
     def _pydantic_problem(self, source: SourceFile, err: Any) -> None:
         loc: Path_ = tuple(err["loc"])[1:]  # drop the format tag
-        line, found = _yaml.locate(source.data, loc)
+        line, found = self._locate(source, loc)
         kind = err["type"]
         if kind == "missing":
             message = f"missing field {loc[-1]!r}"
@@ -437,8 +455,8 @@ class _Builder:
                     )
         return Catalog(model.catalog, source, tuple(model.controls))
 
-    def _controls(self, catalogs: list[Catalog]) -> dict[str, Any]:
-        controls: dict[str, Any] = {}
+    def _controls(self, catalogs: list[Catalog]) -> dict[str, Control]:
+        controls: dict[str, Control] = {}
         where: dict[str, str] = {}
         for catalog in catalogs:
             for i, control in enumerate(catalog.controls):
@@ -452,11 +470,6 @@ class _Builder:
                 controls[control.id] = control
                 where[control.id] = catalog.file.name
         return controls
-
-    def _aliases(
-        self, requirements: dict[str, Requirement], frameworks: dict[str, Framework]
-    ) -> dict[tuple[str, str], str]:
-        return alias_index(requirements)
 
 
 def _unknown(node: str, requirements: dict[str, Requirement]) -> str:
