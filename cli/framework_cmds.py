@@ -153,11 +153,12 @@ def frameworks_group() -> None:
 @frameworks_dir_option
 @json_option
 def frameworks_list(frameworks_dir: Path, as_json: bool) -> None:
-    """List frameworks with version, requirement count and content hash.
+    """List frameworks with version, requirement counts and content hash.
 
-    The requirement count is the number of assessable requirements (e.g. the 72
-    AI RMF subcategories); grouping nodes such as functions or articles are
-    counted under "nodes".
+    "assessable" counts the requirements controls must satisfy (e.g. the 72 AI
+    RMF subcategories); "nodes" also counts grouping nodes (functions, clauses,
+    articles) and guidance such as the AI 600-1 suggested actions. With --json
+    the assessable count is "requirements".
     """
     graph = _graph(frameworks_dir)
     rows = [

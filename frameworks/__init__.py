@@ -1,1 +1,15 @@
-"""Assure package."""
+"""Framework library: YAML definitions in, validated objects out.
+
+* :mod:`frameworks.schema`: pydantic models of the three file formats
+  (framework, crosswalk, controls) and the evidence-rule combinators;
+* :mod:`frameworks.loader`: :func:`~frameworks.loader.load_library` reads the
+  built-in YAML and a user directory, checks every reference, raises
+  :class:`~frameworks.errors.FrameworkLoadError` with file, line and path;
+* :mod:`frameworks.library`: the loaded :class:`~frameworks.library.Library`,
+  :class:`~frameworks.library.Framework` and :class:`~frameworks.library.Requirement`;
+* :mod:`frameworks.applicability`: whether an EU AI Act provision binds a system
+  of a given class and role on a given day;
+* :mod:`frameworks.vocab`: the closed vocabularies shared by all of the above.
+
+The graph over all of this, with its queries, is :mod:`controls.graph`.
+"""

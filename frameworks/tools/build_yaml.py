@@ -78,6 +78,19 @@ def nist_id(official: str) -> str:
     return official.replace(" ", "-")
 
 
+def _nist_source(s: dict[str, Any], name: str, notes: list[str]) -> dict[str, Any]:
+    return {
+        "title": s["title"],
+        "publisher": s["publisher"],
+        "url": s["doi"],
+        "published": s["published"],
+        "licence": "U.S. Government work, not subject to copyright in the United States "
+        "(17 U.S.C. 105). Text reproduced from the publication.",
+        "attribution": f"National Institute of Standards and Technology, {name}, {s['doi']}",
+        "notes": notes,
+    }
+
+
 def build_nist(src: dict[str, Any]) -> None:
     s = src["source"]
     requirements: list[dict[str, Any]] = []
@@ -125,21 +138,15 @@ def build_nist(src: dict[str, Any]) -> None:
             "description": "AI RMF Core (NIST AI 100-1, Section 5, Tables 1-4): 4 functions, "
             "19 categories, 72 subcategories. Subcategories are the assessable outcomes.",
         },
-        "source": {
-            "title": s["title"],
-            "publisher": s["publisher"],
-            "url": s["doi"],
-            "published": s["published"],
-            "licence": "U.S. Government work, not subject to copyright in the United States "
-            "(17 U.S.C. 105). Text reproduced from the AI RMF Core.",
-            "attribution": "National Institute of Standards and Technology, AI RMF 1.0 "
-            "(NIST AI 100-1), https://doi.org/10.6028/NIST.AI.100-1",
-            "notes": [
+        "source": _nist_source(
+            s,
+            "AI RMF 1.0 (NIST AI 100-1)",
+            [
                 *s.get("corrections_applied", []),
                 "Topics and AI actors per subcategory come from the NIST AI RMF Playbook "
                 "(2023-04 snapshot); MAP 1.1-1.6, 2.1 and 2.2 list no actors there.",
             ],
-        },
+        ),
         "vocabularies": {
             "trustworthy_characteristic": {
                 t["id"]: {"name": t["name"], "description": t.get("note"), "reference": f"AI RMF §{t['section']}"}
@@ -226,17 +233,7 @@ def build_nist_gai(src: dict[str, Any]) -> list[dict[str, Any]]:
             "subcategory they carry out, tagged with the 12 GAI risks. Actions are guidance, "
             "not assessable requirements: coverage reaches them through the crosswalk to AI RMF.",
         },
-        "source": {
-            "title": s["title"],
-            "publisher": s["publisher"],
-            "url": s["doi"],
-            "published": s["published"],
-            "licence": "U.S. Government work, not subject to copyright in the United States "
-            "(17 U.S.C. 105).",
-            "attribution": "National Institute of Standards and Technology, NIST AI 600-1, "
-            "https://doi.org/10.6028/NIST.AI.600-1",
-            "notes": s.get("cleaning", []),
-        },
+        "source": _nist_source(s, "NIST AI 600-1", s.get("cleaning", [])),
         "vocabularies": {
             "gai_risk": {
                 r["id"]: {
