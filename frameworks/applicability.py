@@ -66,6 +66,8 @@ def start_date(
         return None
     if placed_on_market is not None:
         for rule in applicability.transitional:
+            if law == "original" and not rule.in_original:
+                continue
             if placed_on_market < rule.placed_before:
                 start = max(start, rule.applies_from)
     return start

@@ -107,11 +107,16 @@ class Condition(_Model):
 
 
 class Transitional(_Model):
-    """A later start date for systems or models placed on the market before a date."""
+    """A later start date for systems or models placed on the market before a date.
+
+    ``in_original`` is false when an amending act introduced the rule, so it does
+    not apply when answering for the act as first adopted.
+    """
 
     placed_before: date
     applies_from: date
     basis: Text | None = None
+    in_original: bool = True
 
 
 def _check_dates(

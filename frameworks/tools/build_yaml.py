@@ -506,7 +506,10 @@ def _applicability(p: dict[str, Any], article: dict[str, Any]) -> dict[str, Any]
     pid = p["id"]
     af = p["applies_from"]
     current, transitional = _dates(af["current"])
-    original, _ = _dates(af["original"])
+    original, original_transitional = _dates(af["original"])
+    for rule in transitional:
+        if rule not in original_transitional:
+            rule["in_original"] = False
     scope = SCOPE_OVERRIDE.get(pid) or SCOPE_OF[p["system_scope"]]
     notes = [af.get("note"), af.get("legacy_systems")]
     if p["article"] in EFFECTIVE_ARTICLES and scope != ["gpai"] and current == {"all": date(2026, 8, 2)}:

@@ -95,6 +95,15 @@ def test_gpai_duties_by_class_and_transitional_date(graph: ControlGraph) -> None
     assert _applies(graph, "eu-ai-act:Art-53.1", **legacy, as_of=date(2027, 8, 2))
 
 
+def test_art_50_2_grace_period_exists_only_in_the_amended_act(graph: ControlGraph) -> None:
+    old_system = {"eu_class": "limited", "placed_on_market": date(2026, 1, 1), "as_of": date(2026, 9, 1)}
+    assert not _applies(graph, "eu-ai-act:Art-50.2", **old_system)
+    assert _applies(graph, "eu-ai-act:Art-50.2", **old_system, law="original")
+    assert _applies(graph, "eu-ai-act:Art-50.2", **old_system | {"as_of": date(2026, 12, 2)})
+    new_system = old_system | {"placed_on_market": date(2026, 8, 10)}
+    assert _applies(graph, "eu-ai-act:Art-50.2", **new_system)
+
+
 def test_conditional_provisions_follow_declared_facts(graph: ControlGraph) -> None:
     ref = "eu-ai-act:Art-50.2"  # synthetic content marking
     limited = {"eu_class": "limited", "eu_role": "provider"}
