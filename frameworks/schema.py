@@ -16,10 +16,12 @@ that must exist, cycles) are checked by :mod:`frameworks.loader`.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -27,6 +29,7 @@ from pydantic import (
     StringConstraints,
     Tag,
     TypeAdapter,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -38,16 +41,37 @@ CROSSWALK_FORMAT = "assure-crosswalk/1"
 CONTROLS_FORMAT = "assure-controls/1"
 FORMATS = (FRAMEWORK_FORMAT, CROSSWALK_FORMAT, CONTROLS_FORMAT)
 
-FrameworkId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
-LocalId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
-NodeId = Annotated[
-    str,
-    StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}:[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"),
-]
+def _pattern(pattern: str, expected: str) -> Any:
+    """A string type checked against ``pattern``, with an error a person can act on."""
+    regex = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not regex.fullmatch(value):
+            raise ValueError(f"{value!r} is not {expected}")
+        return value
+
+    return Annotated[
+        str, AfterValidator(check), WithJsonSchema({"type": "string", "pattern": f"^{pattern}$"})
+    ]
+
+
+FrameworkId = _pattern(
+    r"[a-z0-9][a-z0-9-]{0,63}", "an id of lower-case letters, digits and '-' (e.g. nist-ai-rmf)"
+)
+LocalId = _pattern(
+    r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}",
+    "a requirement id of letters, digits, '.', '_' and '-' (e.g. GOVERN-1.1, A.6.2.4, Art-9.2)",
+)
+NodeId = _pattern(
+    r"[a-z0-9][a-z0-9-]{0,63}:[A-Za-z0-9][A-Za-z0-9._-]{0,127}",
+    "a requirement reference <framework>:<id> (e.g. nist-ai-rmf:GOVERN-1.1)",
+)
 """A requirement's global id: ``<framework id>:<requirement id>``."""
-ControlId = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")]
+ControlId = _pattern(
+    r"[A-Z][A-Z0-9]*(-[A-Z0-9]+)+", "a control id of upper-case words joined by '-' (e.g. GOV-01)"
+)
 """An internal control id such as ``GOV-01`` or ``EVAL-FAIR-01``."""
-Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
+Slug = _pattern(r"[a-z][a-z0-9_-]{0,63}", "a lower-case name (letters, digits, '_', '-')")
 Text = Annotated[str, StringConstraints(min_length=1)]
 
 RiskTier = Literal[vocab.RISK_TIERS]  # type: ignore[valid-type]

@@ -214,6 +214,14 @@ BAD_FILES: dict[str, tuple[str, int, list[str]]] = {
         4,
         ["controls[0].id", "duplicate control id 'GOV-01' (also in controls.yaml)"],
     ),
+    "requirement reference without its framework": (
+        _control("""\
+            satisfies: [GOVERN-1.1]
+            evidence: {kind: system}
+        """),
+        8,
+        ["controls[0].satisfies[0]", "'GOVERN-1.1' is not a requirement reference <framework>:<id>"],
+    ),
     "duplicate key": (
         _control("""\
             satisfies: [nist-ai-rmf:GOVERN-1.1]
