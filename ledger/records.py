@@ -60,6 +60,11 @@ Timestamp = Annotated[str, BeforeValidator(_timestamp)]
 Ident = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
 ]
+ORG_WIDE = "*"
+SystemRef = Annotated[
+    str, StringConstraints(pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127})$")
+]
+"""A system id, or ``*`` for organisation-wide evidence (a policy that covers every system)."""
 ControlId = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9._-]{0,63}$")]
 EntryHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
@@ -92,13 +97,14 @@ class _Record(_Model):
 
 
 class _Evidence(_Record):
-    system: Ident
+    system: SystemRef
 
 
 class SystemRecord(_Evidence):
     """An AI system: its owner, purpose, internal risk tier and EU AI Act position."""
 
     kind: Literal["system"]
+    system: Ident  # a real system id: '*' is only for organisation-wide evidence
     name: Name
     owner: Name
     purpose: ShortText
@@ -275,10 +281,12 @@ _UNION_TAGS = frozenset({"float", "int", "str", "bool"})
 
 def _loc(loc: tuple[int | str, ...]) -> str:
     parts: list[str] = []
+    if loc and loc[0] in KINDS:
+        loc = loc[1:]  # pydantic's discriminated-union tag, not a user field
     for p in loc:
         if isinstance(p, int):
             parts.append(f"[{p}]")
-        elif p in KINDS or p in _UNION_TAGS or re.fullmatch(r"function-\w+\[.*\]", str(p)):
+        elif p in _UNION_TAGS or re.fullmatch(r"function-\w+\[.*\]", str(p)):
             continue  # pydantic's union tag and validator frames: not user fields
         else:
             parts.append(("." if parts else "") + str(p))

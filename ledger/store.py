@@ -41,6 +41,7 @@ from ledger.keys import PrivateKey, PublicKey, verify_signature
 from ledger.merkle import Frontier, inclusion_proof, leaf_hash
 from ledger.records import (
     KEY_KINDS,
+    ORG_WIDE,
     PAYLOAD_TYPE,
     AnyRecord,
     KeyRevokeRecord,
@@ -575,7 +576,7 @@ class Ledger:
         rec = item.record
         if rec.kind not in KEY_KINDS and rec.kind != "system":
             system = rec.system  # type: ignore[union-attr]
-            if "system:" + system not in known:
+            if system != ORG_WIDE and "system:" + system not in known:
                 raise InputError(
                     f"system {system!r} is not registered: append a 'system' record for it first",
                     source=item.source,

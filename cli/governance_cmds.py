@@ -1,0 +1,351 @@
+"""Governance commands: coverage, gaps, gate, exceptions, systems, trace."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from cli.context import AppContext, pass_app
+from cli.framework_cmds import frameworks_dir_option
+from cli.options import json_option, passphrase_option, require_key
+from cli.output import echo_json, echo_table, short
+from ledger.errors import InputError
+from ledger.timeutil import parse_timestamp, utcnow
+
+F = TypeVar("F", bound=Callable[..., Any])
+POLICY_ENV = "ASSURE_APPROVAL_POLICY"
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """``30d``, ``2w``, ``12h`` → a timedelta.
+
+    Raises:
+        InputError: for anything else.
+    """
+    m = re.fullmatch(r"(\d+)\s*([dwh])", text.strip().lower())
+    if not m:
+        raise InputError(f"invalid duration {text!r}: use e.g. 30d, 2w or 12h")
+    n, unit = int(m.group(1)), m.group(2)
+    return {"d": dt.timedelta(days=n), "w": dt.timedelta(weeks=n), "h": dt.timedelta(hours=n)}[unit]
+
+
+def _as_of(text: str | None) -> dt.datetime:
+    if not text:
+        return utcnow()
+    try:
+        return parse_timestamp(text)
+    except ValueError as e:
+        raise InputError(str(e), field="--as-of") from e
+
+
+def common_options(fn: F) -> F:
+    """--as-of, --approval-policy, --frameworks-dir."""
+    fn = click.option("--as-of", "as_of", default=None, metavar="TIME",
+                      help="Answer as the ledger stood then (RFC 3339 or a date; default: now).")(fn)
+    fn = click.option("--approval-policy", "policy_path", envvar=POLICY_ENV, default=None,
+                      type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                      help=f"Approval policy YAML (env {POLICY_ENV}; default: built-in).")(fn)
+    return frameworks_dir_option(fn)
+
+
+def _setup(frameworks_dir: Path, policy_path: Path | None) -> tuple[Any, Any]:
+    from controls.approvals import load_policy
+    from controls.graph import load_graph
+
+    return load_graph(user_dir=frameworks_dir), load_policy(policy_path)
+
+
+@click.command("coverage")
+@click.option("--system", required=True, help="The AI system id.")
+@click.option("--framework", "frameworks", multiple=True, help="Framework id (repeatable; default: all assessable).")
+@click.option("--fail-under", type=click.FloatRange(0, 100), default=None, metavar="PCT", help="Exit 1 if any framework is below PCT percent covered.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print one CSV row per requirement.")
+@click.option("--details/--summary", default=True, help="Per-requirement table (default) or only the summary.")
+@common_options
+@json_option
+@pass_app
+def coverage_cmd(app: AppContext, system: str, frameworks: tuple[str, ...], fail_under: float | None, as_csv: bool,
+                 details: bool, as_of: str | None, policy_path: Path | None, frameworks_dir: Path, as_json: bool) -> None:
+    """Which obligations are covered for a system, by which evidence, and what is missing.
+
+    Each applicable requirement is covered, excepted, partial, failing, stale or
+    missing (not_applicable ones do not count). Percent covered = (covered +
+    excepted) / applicable. Crosswalk inference is shown apart, never counted.
+    """
+    from controls import service
+
+    graph, policy = _setup(frameworks_dir, policy_path)
+    report = service.coverage(app.ledger_engine(), system, graph=graph, policy=policy,
+                              frameworks=list(frameworks), as_of=_as_of(as_of))
+    if as_json:
+        echo_json(report.to_json(details=details))
+    elif as_csv:
+        out = io.StringIO()
+        w = csv.writer(out)
+        w.writerow(["framework", "requirement", "title", "status", "inferred", "controls", "evidence_seqs"])
+        for fc in report.frameworks:
+            for r in fc.requirements:
+                w.writerow([fc.framework_id, r.requirement_id, r.title, r.status, r.inferred or "",
+                            " ".join(f"{c.control.id}:{c.status}" for c in r.controls),
+                            " ".join(str(e.seq) for e in r.evidence)])
+        click.echo(out.getvalue(), nl=False)
+    else:
+        _print_coverage(report, details=details)
+    if fail_under is not None and any(f.percent < fail_under for f in report.frameworks):
+        low = ", ".join(f"{f.framework_id} {f.percent}%" for f in report.frameworks if f.percent < fail_under)
+        click.echo(f"coverage below {fail_under}%: {low}", err=True)
+        sys.exit(1)
+
+
+def _print_coverage(report: Any, *, details: bool) -> None:
+    v = report.view
+    click.echo(f"{v.system} ({v.name}) · tier {v.risk_tier} · EU {v.eu_class}/{v.eu_role} · "
+               f"model {report.model_version or '-'} · as of {report.as_of:%Y-%m-%d %H:%M}Z")
+    rows = []
+    for f in report.frameworks:
+        c = f.counts
+        rows.append([f.framework_id, f"{f.percent}%", f.applicable, c["covered"], c["excepted"], c["partial"],
+                     c["failing"], c["stale"], c["missing"], c["not_applicable"],
+                     f"+{f.inferred_counts['covered']}/{f.inferred_counts['partial']}"])
+    echo_table(["framework", "covered%", "applicable", "covered", "excepted", "partial", "failing", "stale",
+                "missing", "n/a", "inferred"], rows)
+    if not details:
+        return
+    for f in report.frameworks:
+        click.echo(f"\n{f.name} {f.version}")
+        echo_table(["requirement", "status", "controls", "evidence", "title"], [
+            [r.requirement_id, r.status + (f" (inferred {r.inferred})" if r.inferred else ""),
+             " ".join(c.control.id for c in r.controls), " ".join(str(e.seq) for e in r.evidence), r.title[:60]]
+            for r in f.requirements if r.status != "not_applicable"
+        ])
+
+
+@click.command("gaps")
+@click.option("--system", required=True, help="The AI system id.")
+@click.option("--framework", "frameworks", multiple=True, help="Framework id (repeatable).")
+@click.option("--forecast", "window", default=None, metavar="30d", help="Also list what will lapse within this window.")
+@common_options
+@json_option
+@pass_app
+def gaps_cmd(app: AppContext, system: str, frameworks: tuple[str, ...], window: str | None, as_of: str | None,
+             policy_path: Path | None, frameworks_dir: Path, as_json: bool) -> None:
+    """Each missing, stale, failing or partial requirement, with the evidence that would close it."""
+    from controls import gaps as g
+    from controls import service
+
+    graph, policy = _setup(frameworks_dir, policy_path)
+    fws = service.check_frameworks(graph, list(frameworks))
+    view = service.system_view(app.ledger_engine(), system, as_of=_as_of(as_of))
+    from controls.coverage import compute_coverage
+
+    found = g.gaps(compute_coverage(graph, view, policy=policy, frameworks=fws))
+    lapsing = g.forecast(graph, view, policy=policy, frameworks=fws, window=parse_duration(window)) if window else []
+    if as_json:
+        echo_json({"system": system, "gaps": [x.to_json() for x in found],
+                   "forecast": [x.to_json() for x in lapsing] if window else None})
+        return
+    _print_gaps(found)
+    if window:
+        click.echo(f"\nWill lapse within {window} with no new evidence:")
+        _print_gaps(lapsing)
+
+
+def _print_gaps(items: list[Any]) -> None:
+    if not items:
+        click.echo("(none)")
+    for gap in items:
+        data = gap.to_json()
+        click.echo(f"{gap.requirement}  {gap.status}{'  (' + gap.lapses_at + ')' if gap.lapses_at else ''}  {gap.title[:70]}")
+        for c in data["to_close"]:
+            click.echo(f"    {c['control']} {c['status']}: {c['reason']}\n      needs {c['evidence_needed']}")
+
+
+@click.command("gate")
+@click.option("--system", required=True, help="The AI system id.")
+@click.option("--model-version", "model_version", required=True, help="The version about to be released.")
+@click.option("--sign", "sign_key", default=None, metavar="KEY", help="Sign the verdict (in-toto Statement in DSSE) with this key.")
+@click.option("-o", "--output", "out", default="gate.intoto.json", show_default=True, metavar="FILE", help="Where --sign writes the signed verdict.")
+@passphrase_option
+@common_options
+@json_option
+@pass_app
+def gate_cmd(app: AppContext, system: str, model_version: str, sign_key: str | None, out: str, passphrase_env: str | None,
+             as_of: str | None, policy_path: Path | None, frameworks_dir: Path, as_json: bool) -> None:
+    """Release gate for CI: exit 0 if MODEL_VERSION may ship, 1 with the reasons if not.
+
+    Every per-release control (evidence bound to a model version) must have
+    fresh, passing evidence for this version or an active exception, and the
+    release approval the policy requires must exist.
+    """
+    from controls import gate, service
+    from ledger.store import Ledger
+
+    graph, policy = _setup(frameworks_dir, policy_path)
+    engine = app.ledger_engine()
+    view = service.system_view(engine, system, as_of=_as_of(as_of))
+    verdict = gate.release_gate(graph, view, model_version=model_version, policy=policy)
+    if sign_key:
+        key = require_key(sign_key, passphrase_env, what="--sign")
+        head = Ledger(engine).head()
+        checkpoint = {"origin": head.origin, "size": head.size, "root": head.root.hex()}
+        env = gate.sign_statement(gate.gate_statement(verdict, checkpoint=checkpoint), key)
+        Path(out).write_text(env.to_text())
+    if as_json:
+        echo_json(verdict.to_json())
+    else:
+        click.echo(f"{'PASS' if verdict.passed else 'FAIL'}: {system} {model_version}")
+        for r in verdict.reasons:
+            click.echo(f"  - {r}")
+        if sign_key:
+            click.echo(f"signed verdict: {out}")
+    if not verdict.passed:
+        sys.exit(1)
+
+
+@click.command("exceptions")
+@click.option("--system", default=None, help="Only this system.")
+@click.option("--expiring", "window", default=None, metavar="30d", help="Only active exceptions expiring within this window.")
+@click.option("--expired", is_flag=True, help="Only expired exceptions.")
+@click.option("--fail-if-expiring", is_flag=True, help="Exit 1 if any listed exception is expiring (for scheduled alerts).")
+@common_options
+@json_option
+@pass_app
+def exceptions_cmd(app: AppContext, system: str | None, window: str | None, expired: bool, fail_if_expiring: bool,
+                   as_of: str | None, policy_path: Path | None, frameworks_dir: Path, as_json: bool) -> None:
+    """Exceptions (risk acceptances): owner, controls, compensating controls, remediation, days left."""
+    from controls import service
+
+    _, policy = _setup(frameworks_dir, policy_path)
+    when = _as_of(as_of)
+    items = service.exceptions(app.ledger_engine(), as_of=when, policy=policy, system=system)
+    horizon = parse_duration(window) if window else None
+    if expired:
+        items = [x for x in items if x.state == "expired"]
+    if horizon is not None:
+        items = [x for x in items if x.state == "active" and x.expires_at <= when + horizon]
+    if as_json:
+        echo_json([x.to_json() for x in items])
+    else:
+        echo_table(["system", "seq", "state", "days_left", "expires", "owner", "controls", "compensating", "remediation"], [
+            [x.system, x.record.seq, x.state, x.days_left, f"{x.expires_at:%Y-%m-%d}", x.record.fields.get("owner"),
+             ",".join(x.controls), ",".join(x.compensating_controls), (x.record.fields.get("remediation") or "")[:40]]
+            for x in items
+        ])
+    if fail_if_expiring and horizon is not None and items:
+        click.echo(f"{len(items)} exception(s) expire within {window}", err=True)
+        sys.exit(1)
+
+
+@click.group("systems")
+def systems_group() -> None:
+    """Registered AI systems."""
+
+
+@systems_group.command("list")
+@common_options
+@json_option
+@pass_app
+def systems_list_cmd(app: AppContext, as_of: str | None, policy_path: Path | None, frameworks_dir: Path, as_json: bool) -> None:
+    """Every registered system: tier, EU class and role, current model version."""
+    from controls import service
+
+    _, policy = _setup(frameworks_dir, policy_path)
+    rows = [service.system_summary(v, policy=policy) for v in service.all_views(app.ledger_engine(), as_of=_as_of(as_of))]
+    if as_json:
+        echo_json(rows)
+        return
+    echo_table(["system", "name", "owner", "tier", "eu_class", "eu_role", "model"], [
+        [r["system"], r["name"], r["owner"], r["risk_tier"], r["eu_class"], r["eu_role"], r["current_model_version"]]
+        for r in rows
+    ])
+
+
+@systems_group.command("show")
+@click.argument("system")
+@common_options
+@json_option
+@pass_app
+def systems_show_cmd(app: AppContext, system: str, as_of: str | None, policy_path: Path | None, frameworks_dir: Path,
+                     as_json: bool) -> None:
+    """One system: model versions, latest evaluations per suite, approvals."""
+    from controls import service
+
+    _, policy = _setup(frameworks_dir, policy_path)
+    s = service.system_summary(service.system_view(app.ledger_engine(), system, as_of=_as_of(as_of)), policy=policy)
+    if as_json:
+        echo_json(s)
+        return
+    for k in ("system", "name", "owner", "purpose", "risk_tier", "eu_class", "eu_role", "current_model_version"):
+        click.echo(f"{k:22} {s[k]}")
+    click.echo("\nmodel versions")
+    echo_table(["version", "seq", "hash", "observed"], [[m["version"], m["seq"], short(m["entry_hash"]), m["observed_at"]] for m in s["model_versions"]])
+    click.echo("\nlatest evaluation per suite")
+    echo_table(["suite", "model", "result", "seq", "observed"], [[e["suite"], e["model_version"], "passed" if e["passed"] else "FAILED", e["seq"], e["observed_at"]] for e in s["latest_evaluations"]])
+    click.echo("\napprovals")
+    echo_table(["seq", "decision", "target", "by"], [[a["seq"], a["decision"], short(a["target"]), a["signer"]] for a in s["approvals"]])
+
+
+@click.command("trace")
+@click.option("--system", required=True, help="The AI system id.")
+@click.option("--model-version", "model_version", default=None, help="Only this model version.")
+@common_options
+@json_option
+@pass_app
+def trace_cmd(app: AppContext, system: str, model_version: str | None, as_of: str | None, policy_path: Path | None,
+              frameworks_dir: Path, as_json: bool) -> None:
+    """Model version → evaluations → risk assessment → approvals → exceptions → incidents.
+
+    Broken links (approvals of unknown or retracted entries, records naming an
+    unregistered model version) are flagged; exit 1 if there are any.
+    """
+    from controls import service
+    from controls.trace import trace
+
+    _, policy = _setup(frameworks_dir, policy_path)
+    data = trace(service.system_view(app.ledger_engine(), system, as_of=_as_of(as_of)), policy=policy,
+                 model_version=model_version)
+    if as_json:
+        echo_json(data)
+    else:
+        _print_trace(data)
+    if data["broken_links"]:
+        sys.exit(1)
+
+
+def _print_trace(data: dict[str, Any]) -> None:
+    def line(indent: int, label: str, e: dict[str, Any], extra: str = "") -> None:
+        click.echo(f"{' ' * indent}{label} #{e['seq']} {e['entry_hash'][:16]} {e['observed_at'][:10]} {extra}".rstrip())
+
+    click.echo(f"system {data['system']}")
+    for link in data["chain"]:
+        mv = link["model_version"]
+        line(0, f"model {mv['version']}", mv, f"sha256:{(mv['artifact_sha256'] or '')[:12]}")
+        for e in link["evaluations"]:
+            line(2, "evaluation", e, f"{e['suite']} {'passed' if e['passed'] else 'FAILED'}")
+        for e in link["documents"]:
+            line(2, "document", e, e["doc_type"])
+        for e in link["risk_assessments"]:
+            line(2, "risk assessment", e, f"residual {e['residual_risk']}")
+        ra = link["release_approval"]
+        click.echo(f"  release approval: {ra['status']} ({len(ra['approved_by'])}/{ra['required_approvers']})")
+        for a in ra["approved_by"]:
+            line(4, "approved by " + a["signer"], a)
+        for a in ra["not_counted"]:
+            line(4, "not counted: " + a["reason"], a)
+        for e in link["incidents"]:
+            line(2, "incident", e, f"{e['severity']} {e['status']}")
+    for e in data["exceptions"]:
+        line(0, "exception", e, f"{','.join(e['controls'] or [])} until {str(e['expires_at'])[:10]} ({e['approval']})")
+    for b in data["broken_links"]:
+        line(0, "BROKEN", b, b["problem"])
+
+
+COMMANDS: list[click.Command] = [coverage_cmd, gaps_cmd, gate_cmd, exceptions_cmd, systems_group, trace_cmd]

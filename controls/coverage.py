@@ -1,0 +1,382 @@
+"""Coverage: for a system and a framework, the status of every requirement and why.
+
+Pipeline (all set operations over one system's live records, see
+``controls.state``; no per-entry loop over the ledger):
+
+1. Each applicable internal control is evaluated from its evidence rule. A leaf
+   rule finds the records of its kind that pass its filters (``explicit`` rules
+   also need the record to name the control). For rules bound to a model version
+   only records for the system's current model version count; records for older
+   versions make the control **stale**. The *latest* run decides: a later failing
+   evaluation is never hidden by an earlier passing one (**failing**). Records
+   past ``valid_until`` or the rule's ``max_age_days`` are **stale**. ``all_of``
+   needs every child (some = **partial**), ``any_of`` takes the best child.
+2. An active exception (approved per the approval policy, unexpired, not
+   retracted) turns a control that is not covered into **excepted**.
+3. A requirement is **covered** when every applicable control mapped to it is
+   covered (or **excepted** when some of them are excepted), **partial** when some
+   are, else the most telling of failing / stale / missing. Requirements that
+   do not bind the system (EU AI Act class, role and date) are **not_applicable**.
+4. Separately, crosswalks *infer* coverage: a requirement not directly covered
+   is ``inferred: covered`` when a directly covered requirement of another
+   framework is equivalent to or a superset of it, and ``inferred: partial``
+   through intersect/related edges (needs review). Inferred coverage never
+   changes the direct status or the percentage.
+
+``as_of`` selects what the ledger had received; ``at`` (default ``as_of``) is the
+moment freshness and expiry are judged, so ``at`` in the future forecasts what
+will lapse with no new evidence.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from controls.approvals import ApprovalPolicy, approved_votes
+from controls.exceptions import ExceptionStatus, active_exceptions_by_control, exception_statuses
+from controls.graph import ControlGraph
+from controls.state import Evidence, SystemView
+from frameworks.schema import AllOf, AnyOf, Control, EvidenceRequirement
+
+STATUSES = ("covered", "excepted", "partial", "failing", "stale", "missing", "not_applicable")
+_BEST = {"covered": 5, "partial": 4, "stale": 3, "failing": 2, "missing": 1}
+_TELLING = ("failing", "stale", "partial", "missing")
+_FULL_RELATIONS = frozenset({"equivalent", "subset"})  # read from the requirement to the covered one
+
+
+@dataclass
+class ControlResult:
+    """How one control stands for the system."""
+
+    control: Control
+    status: str
+    reason: str
+    evidence: list[Evidence] = field(default_factory=list)
+    exception: ExceptionStatus | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        out: dict[str, Any] = {
+            "control": self.control.id,
+            "title": self.control.title,
+            "status": self.status,
+            "reason": self.reason,
+            "evidence": [e.ref() for e in self.evidence],
+        }
+        if self.exception is not None:
+            out["exception"] = {
+                "seq": self.exception.record.seq,
+                "entry_hash": self.exception.record.entry_hash,
+                "expires_at": self.exception.expires_at.isoformat().replace("+00:00", "Z"),
+                "compensating_controls": self.exception.compensating_controls,
+            }
+        return out
+
+
+@dataclass
+class RequirementResult:
+    """How one framework requirement stands for the system."""
+
+    node_id: str
+    requirement_id: str
+    title: str
+    status: str
+    controls: list[ControlResult] = field(default_factory=list)
+    inferred: str | None = None
+    inferred_via: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def evidence(self) -> list[Evidence]:
+        """Evidence entries that decide it (deduplicated, ledger order)."""
+        seen: dict[int, Evidence] = {}
+        for c in self.controls:
+            for e in c.evidence:
+                seen[e.seq] = e
+        return [seen[k] for k in sorted(seen)]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "requirement": self.node_id,
+            "id": self.requirement_id,
+            "title": self.title,
+            "status": self.status,
+            "controls": [{"control": c.control.id, "status": c.status} for c in self.controls],
+            "evidence": [{"seq": e.seq, "entry_hash": e.entry_hash} for e in self.evidence],
+            "inferred": self.inferred,
+            "inferred_via": self.inferred_via,
+        }
+
+
+@dataclass
+class FrameworkCoverage:
+    """Coverage of one framework."""
+
+    framework_id: str
+    name: str
+    version: str
+    requirements: list[RequirementResult]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Requirements per status (every status present, zeros included)."""
+        c = Counter(r.status for r in self.requirements)
+        return {s: c.get(s, 0) for s in STATUSES}
+
+    @property
+    def applicable(self) -> int:
+        """Requirements that bind the system."""
+        return sum(1 for r in self.requirements if r.status != "not_applicable")
+
+    @property
+    def percent(self) -> float:
+        """(covered + excepted) / applicable, in percent (100 when nothing applies)."""
+        counts = self.counts
+        if not self.applicable:
+            return 100.0
+        return round(100.0 * (counts["covered"] + counts["excepted"]) / self.applicable, 1)
+
+    @property
+    def inferred_counts(self) -> dict[str, int]:
+        """Not directly covered requirements that a crosswalk infers as covered / partial."""
+        c = Counter(r.inferred for r in self.requirements if r.inferred)
+        return {"covered": c.get("covered", 0), "partial": c.get("partial", 0)}
+
+    def to_json(self, *, details: bool = True) -> dict[str, Any]:
+        """JSON form."""
+        out: dict[str, Any] = {
+            "framework": self.framework_id,
+            "name": self.name,
+            "version": self.version,
+            "percent_covered": self.percent,
+            "applicable": self.applicable,
+            "counts": self.counts,
+            "inferred": self.inferred_counts,
+        }
+        if details:
+            out["requirements"] = [r.to_json() for r in self.requirements]
+        return out
+
+
+@dataclass
+class CoverageReport:
+    """Coverage of a system across frameworks at one moment."""
+
+    system: str
+    as_of: dt.datetime
+    at: dt.datetime
+    model_version: str | None
+    view: SystemView
+    frameworks: list[FrameworkCoverage]
+    controls: dict[str, ControlResult]
+    exceptions: list[ExceptionStatus]
+
+    def framework(self, framework_id: str) -> FrameworkCoverage:
+        """One framework's coverage."""
+        return next(f for f in self.frameworks if f.framework_id == framework_id)
+
+    def to_json(self, *, details: bool = True) -> dict[str, Any]:
+        """JSON form (the shape ``assure coverage --json`` prints)."""
+        v = self.view
+        return {
+            "system": self.system,
+            "name": v.name,
+            "risk_tier": v.risk_tier,
+            "eu_class": v.eu_class,
+            "eu_role": v.eu_role,
+            "as_of": _iso(self.as_of),
+            "evaluated_at": _iso(self.at),
+            "model_version": self.model_version,
+            "frameworks": [f.to_json(details=details) for f in self.frameworks],
+            "controls": [c.to_json() for c in self.controls.values()] if details else None,
+        }
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+_LOOSE: dict[int, tuple[EvidenceRequirement, EvidenceRequirement]] = {}
+
+
+def _without_passed(leaf: EvidenceRequirement) -> EvidenceRequirement:
+    """The leaf without its ``passed`` filter: failed runs must be found to report them."""
+    hit = _LOOSE.get(id(leaf))
+    if hit is None or hit[0] is not leaf:
+        hit = (leaf, leaf.model_copy(update={"filters": {k: v for k, v in leaf.filters.items() if k != "passed"}}))
+        _LOOSE[id(leaf)] = hit
+    return hit[1]
+
+
+def evaluate_leaf(
+    leaf: EvidenceRequirement, control_id: str, view: SystemView, *, at: dt.datetime, model_version: str | None
+) -> tuple[str, str, list[Evidence]]:
+    """Status, reason and deciding evidence for one leaf rule."""
+    loose = _without_passed(leaf)
+    pool = counted_approvals(view) if leaf.kind == "approval" else view.of_kind(leaf.kind)
+    candidates = [e for e in pool if loose.matches(e.fields, control_id=control_id)]
+    what = _describe(leaf) + (f" naming {control_id}" if leaf.explicit else "")
+    if not candidates:
+        return "missing", f"no {what}", []
+    if leaf.binds_model_version and model_version is not None:
+        current = [e for e in candidates if e.model_version == model_version]
+        if not current:
+            old = candidates[-1]
+            return "stale", f"{what} only for model version {old.model_version}, not {model_version}", [old]
+        candidates = current
+    latest = max(candidates, key=lambda e: (e.observed_at, e.seq))
+    want_pass = leaf.filters.get("passed", True if leaf.kind == "evaluation" else None)
+    if want_pass is not None and latest.passed is not None and latest.passed != want_pass:
+        return "failing", f"latest {what} (entry {latest.seq}) failed", [latest]
+    if latest.valid_until is not None and latest.valid_until < at:
+        return "stale", f"{what} expired {latest.valid_until:%Y-%m-%d} (valid_until)", [latest]
+    if leaf.max_age_days is not None and latest.observed_at < at - dt.timedelta(days=leaf.max_age_days):
+        return "stale", f"{what} is older than {leaf.max_age_days} days", [latest]
+    return "covered", f"{what}: entry {latest.seq}", [latest]
+
+
+def counted_approvals(view: SystemView) -> list[Evidence]:
+    """Approvals that count: cast by an eligible approver on a target the policy now deems
+    approved (self-approvals and wrong roles never count). Set by :func:`compute_coverage`."""
+    return view.counted_approvals
+
+
+def _describe(leaf: EvidenceRequirement) -> str:
+    bits = [leaf.kind] + [f"{k}={v}" for k, v in leaf.filters.items()]
+    return " ".join(bits)
+
+
+def evaluate_rule(
+    rule: EvidenceRequirement | AllOf | AnyOf, control_id: str, view: SystemView, *,
+    at: dt.datetime, model_version: str | None,
+) -> tuple[str, str, list[Evidence]]:
+    """Status, reason and evidence for a (possibly combined) evidence rule."""
+    if isinstance(rule, EvidenceRequirement):
+        return evaluate_leaf(rule, control_id, view, at=at, model_version=model_version)
+    children = rule.all_of if isinstance(rule, AllOf) else rule.any_of
+    results = [evaluate_rule(r, control_id, view, at=at, model_version=model_version) for r in children]
+    evidence = [e for _, _, ev in results for e in ev]
+    if isinstance(rule, AnyOf):
+        best = max(results, key=lambda r: _BEST[r[0]])
+        return best[0], best[1], best[2]
+    statuses = [s for s, _, _ in results]
+    if all(s == "covered" for s in statuses):
+        return "covered", "; ".join(r for _, r, _ in results), evidence
+    unmet = "; ".join(r for s, r, _ in results if s != "covered")
+    if any(s in ("covered", "partial") for s in statuses):
+        return "partial", unmet, evidence
+    worst = next(s for s in _TELLING if s in statuses)
+    return worst, unmet, evidence
+
+
+def evaluate_controls(
+    graph: ControlGraph, view: SystemView, *, at: dt.datetime, model_version: str | None,
+    exceptions: list[ExceptionStatus],
+) -> dict[str, ControlResult]:
+    """Every control that applies to the system, evaluated."""
+    waived = active_exceptions_by_control([_at(x, at) for x in exceptions])
+    out = {}
+    for control in graph.controls():
+        if not control.applies_to.matches(risk_tier=view.risk_tier, eu_role=view.eu_role, eu_class=view.eu_class):
+            continue
+        status, reason, evidence = evaluate_rule(control.evidence, control.id, view, at=at, model_version=model_version)
+        exc = waived.get(control.id)
+        if status != "covered" and exc is not None:
+            out[control.id] = ControlResult(control, "excepted", f"exception entry {exc.record.seq} until "
+                                            f"{exc.expires_at:%Y-%m-%d}; {reason}", evidence, exc)
+        else:
+            out[control.id] = ControlResult(control, status, reason, evidence)
+    return out
+
+
+def _at(x: ExceptionStatus, at: dt.datetime) -> ExceptionStatus:
+    """The exception judged at ``at`` (it may expire in a forecast window)."""
+    if x.state == "active" and x.expires_at <= at:
+        return ExceptionStatus(x.system, x.record, x.decision, "expired", at)
+    return x
+
+
+def requirement_status(results: list[ControlResult]) -> str:
+    """Combine the statuses of the controls mapped to one requirement."""
+    if not results:
+        return "missing"
+    statuses = [c.status for c in results]
+    done = [s for s in statuses if s in ("covered", "excepted")]
+    if len(done) == len(statuses):
+        return "excepted" if "excepted" in done else "covered"
+    if done or "partial" in statuses:
+        return "partial"
+    return next(s for s in _TELLING if s in statuses)
+
+
+def compute_coverage(
+    graph: ControlGraph,
+    view: SystemView,
+    *,
+    policy: ApprovalPolicy,
+    frameworks: list[str] | None = None,
+    at: dt.datetime | None = None,
+    model_version: str | None = None,
+) -> CoverageReport:
+    """Coverage of ``view.system`` for ``frameworks`` (default: all loaded).
+
+    Args:
+        graph: the framework library and control catalog.
+        view: the system's live records as of some time (``controls.state.load_system``).
+        policy: the approval policy (decides when exceptions become active).
+        frameworks: framework ids to report; crosswalk inference always looks at all.
+        at: when freshness and expiry are judged (default ``view.as_of``).
+        model_version: the version evaluations must be bound to (default: current).
+    """
+    at = at or view.as_of
+    model_version = model_version or view.current_model_version
+    view.counted_approvals = approved_votes(view, policy=policy)
+    exceptions = exception_statuses(view, policy=policy)
+    controls = evaluate_controls(graph, view, at=at, model_version=model_version, exceptions=exceptions)
+    all_ids = [f.id for f in graph.frameworks()]
+    wanted = frameworks or all_ids
+    per_fw = {fid: _framework(graph, fid, view, controls, at) for fid in all_ids}
+    direct = {r.node_id: r.status for fc in per_fw.values() for r in fc.requirements}
+    for fid in wanted:
+        _infer(graph, per_fw[fid], direct)
+    return CoverageReport(
+        system=view.system, as_of=view.as_of, at=at, model_version=model_version, view=view,
+        frameworks=[per_fw[f] for f in wanted], controls=controls, exceptions=exceptions,
+    )
+
+
+def _framework(
+    graph: ControlGraph, framework_id: str, view: SystemView, controls: dict[str, ControlResult], at: dt.datetime
+) -> FrameworkCoverage:
+    fw = graph.framework(framework_id)
+    applicable = {
+        r.node_id
+        for r in graph.applicable_requirements(framework_id, eu_class=view.eu_class, eu_role=view.eu_role, as_of=at.date())
+    }
+    results = []
+    for req in graph.requirements(framework_id, assessable_only=True):
+        if req.node_id not in applicable:
+            results.append(RequirementResult(req.node_id, req.id, req.display_title, "not_applicable"))
+            continue
+        mapped = [controls[c.id] for c in graph.controls_for(req.node_id) if c.id in controls]
+        results.append(RequirementResult(req.node_id, req.id, req.display_title, requirement_status(mapped), mapped))
+    return FrameworkCoverage(framework_id, fw.info.name, fw.info.version, results)
+
+
+def _infer(graph: ControlGraph, fc: FrameworkCoverage, direct: dict[str, str]) -> None:
+    for r in fc.requirements:
+        if r.status in ("covered", "excepted", "not_applicable"):
+            continue
+        best: str | None = None
+        for link in graph.crosswalk(r.node_id, include_hierarchy=False):
+            if direct.get(link.target) not in ("covered", "excepted"):
+                continue
+            level = "covered" if link.relation in _FULL_RELATIONS else "partial"
+            r.inferred_via.append({"requirement": link.target, "relation": link.relation,
+                                   "crosswalk": link.crosswalk, "reviewed": link.reviewed})
+            if best != "covered":
+                best = level
+        r.inferred = best

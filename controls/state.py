@@ -1,0 +1,198 @@
+"""What the ledger says about a system as of a point in time.
+
+Reads the projections (``record``, ``record_control``, ``key_registry``) and the
+payloads with indexed SQL, never scanning the whole ledger: one system's records
+(plus organisation-wide ``system: "*"`` records) up to the cut-off. ``as_of``
+means "what the ledger had received by then"; the ledger is append-only, so the
+answer for a past date never changes.
+
+A record counts as *live* evidence unless a retraction or a superseding record
+(received by ``as_of``) names it. This module computes no coverage; see
+``controls.coverage``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.engine import Connection
+
+from ledger import models as m
+from ledger.canonical import parse_json
+from ledger.errors import NotFoundError
+from ledger.records import ORG_WIDE
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One ledger record as coverage sees it."""
+
+    seq: int
+    entry_hash: str
+    kind: str
+    system: str | None
+    observed_at: dt.datetime
+    received_at: dt.datetime
+    valid_until: dt.datetime | None
+    model_version: str | None
+    passed: bool | None
+    target: str | None
+    supersedes: str | None
+    expires_at: dt.datetime | None
+    signer_key_id: str
+    signer_role: str
+    signer_owner: str
+    fields: dict[str, Any] = field(compare=False, repr=False)
+
+    @property
+    def controls(self) -> list[str]:
+        """The control ids the record names."""
+        return list(self.fields.get("controls") or [])
+
+    def ref(self) -> dict[str, Any]:
+        """A short JSON reference: seq, hash, kind, when, who."""
+        return {
+            "seq": self.seq,
+            "entry_hash": self.entry_hash,
+            "kind": self.kind,
+            "observed_at": self.observed_at.isoformat().replace("+00:00", "Z"),
+            "signer": self.signer_owner,
+            "signer_role": self.signer_role,
+        }
+
+
+@dataclass
+class SystemView:
+    """A system and its live records as of ``as_of``."""
+
+    system: str
+    as_of: dt.datetime
+    record: Evidence
+    evidence: list[Evidence]
+    retracted: dict[str, Evidence]
+    superseded: dict[str, Evidence]
+    by_hash: dict[str, Evidence]
+    counted_approvals: list[Evidence] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        """Display name."""
+        return str(self.record.fields["name"])
+
+    @property
+    def risk_tier(self) -> str:
+        """Internal risk tier (low|medium|high)."""
+        return str(self.record.fields["risk_tier"])
+
+    @property
+    def eu_class(self) -> str:
+        """EU AI Act class."""
+        return str(self.record.fields["eu_class"])
+
+    @property
+    def eu_role(self) -> str:
+        """EU AI Act role (provider|deployer|none)."""
+        return str(self.record.fields["eu_role"])
+
+    @property
+    def owner(self) -> str:
+        """Accountable owner."""
+        return str(self.record.fields["owner"])
+
+    def of_kind(self, kind: str) -> list[Evidence]:
+        """Live records of one kind, in ledger order."""
+        return [e for e in self.evidence if e.kind == kind]
+
+    @property
+    def model_versions(self) -> list[Evidence]:
+        """Live model_version records of this system, in ledger order."""
+        return [e for e in self.of_kind("model_version") if e.system == self.system]
+
+    @property
+    def current_model_version(self) -> str | None:
+        """The newest registered model version (the last one appended), if any."""
+        versions = self.model_versions
+        return versions[-1].model_version if versions else None
+
+
+_COLUMNS = (
+    m.Record.seq, m.Record.entry_hash, m.Record.kind, m.Record.system, m.Record.observed_at,
+    m.Record.received_at, m.Record.valid_until, m.Record.model_version, m.Record.passed,
+    m.Record.target, m.Record.supersedes, m.Record.expires_at, m.Record.signer_key_id,
+    m.Record.signer_role,
+)
+
+
+def _rows(conn: Connection, where: Any) -> list[Evidence]:
+    stmt = (
+        select(*_COLUMNS, m.KeyRegistry.owner, m.Payload.body)  # type: ignore[call-overload]
+        .join(m.Entry, m.Entry.seq == m.Record.seq)
+        .join(m.Payload, m.Payload.sha256 == m.Entry.idem_key)
+        .join(m.KeyRegistry, m.KeyRegistry.key_id == m.Record.signer_key_id)
+        .where(where)
+        .order_by(m.Record.seq)
+    )
+    out = []
+    for row in conn.execute(stmt):
+        *cols, owner, body = row
+        out.append(Evidence(*cols, signer_owner=owner, fields=parse_json(body) if body else {}))
+    return out
+
+
+def system_ids(conn: Connection, *, as_of: dt.datetime) -> list[str]:
+    """Every system registered by ``as_of``."""
+    stmt = (
+        select(m.Record.system)
+        .where(m.Record.kind == "system", m.Record.received_at <= as_of)
+        .distinct()
+        .order_by(m.Record.system)
+    )
+    return [r[0] for r in conn.execute(stmt)]
+
+
+def load_system(conn: Connection, system: str, *, as_of: dt.datetime) -> SystemView:
+    """The system's live records (and organisation-wide ones) received by ``as_of``.
+
+    Raises:
+        NotFoundError: if no system record for ``system`` existed by then.
+    """
+    rows = _rows(
+        conn,
+        and_(or_(m.Record.system == system, m.Record.system == ORG_WIDE), m.Record.received_at <= as_of),
+    )
+    retracted = {e.target: e for e in rows if e.kind == "retract" and e.target}
+    superseded = {e.supersedes: e for e in rows if e.supersedes and e.entry_hash not in retracted}
+    live = [e for e in rows if e.entry_hash not in retracted and e.entry_hash not in superseded
+            and e.kind != "retract"]
+    registrations = [e for e in live if e.kind == "system" and e.system == system]
+    if not registrations:
+        when = as_of.strftime("%Y-%m-%d %H:%M:%SZ")
+        raise NotFoundError(f"system {system!r} is not registered (as of {when}); see 'assure systems list'")
+    return SystemView(
+        system=system,
+        as_of=as_of,
+        record=registrations[-1],
+        evidence=live,
+        retracted=retracted,
+        superseded=superseded,
+        by_hash={e.entry_hash: e for e in rows},
+    )
+
+
+def load_targets(conn: Connection, hashes: set[str]) -> dict[str, Evidence]:
+    """Records by entry hash (for approvals whose target lives in another system)."""
+    if not hashes:
+        return {}
+    return {e.entry_hash: e for e in _rows(conn, m.Record.entry_hash.in_(sorted(hashes)))}  # type: ignore[attr-defined]
+
+
+def group_by(items: list[Evidence], key: str) -> dict[Any, list[Evidence]]:
+    """Group evidence by an attribute, keeping ledger order inside each group."""
+    out: dict[Any, list[Evidence]] = defaultdict(list)
+    for e in items:
+        out[getattr(e, key)].append(e)
+    return out
