@@ -154,9 +154,9 @@ def ledger(engine: sa.Engine, keys: Keys) -> Ledger:
     """An initialised ledger with pipeline, approver and auditor keys and one system."""
     init_ledger(engine, keys.admin, origin="test.example/ledger", now=T0)
     led = Ledger(engine)
-    for key, role in ((keys.pipeline, "pipeline"), (keys.approver, "approver"),
-                      (keys.approver2, "approver"), (keys.auditor, "auditor")):
-        trust_key(led, keys.admin, key.public, role=role, owner=role, now=T0)
+    for key, role, owner in ((keys.pipeline, "pipeline", "ci"), (keys.approver, "approver", "RAI lead"),
+                             (keys.approver2, "approver", "Head of Risk"), (keys.auditor, "auditor", "auditor")):
+        trust_key(led, keys.admin, key.public, role=role, owner=owner, now=T0)
     led.append(docs(system_record()), signing_key=keys.admin, now=T0)
     return led
 
