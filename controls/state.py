@@ -164,6 +164,18 @@ def load_system(conn: Connection, system: str, *, as_of: dt.datetime) -> SystemV
         conn,
         and_(or_(m.Record.system == system, m.Record.system == ORG_WIDE), m.Record.received_at <= as_of),
     )
+    return build_view(system, rows, as_of=as_of)
+
+
+def build_view(system: str, rows: list[Evidence], *, as_of: dt.datetime) -> SystemView:
+    """A :class:`SystemView` from records in ledger order (from the database or an
+    audit bundle): drops what is retracted or superseded, and anything received
+    after ``as_of``.
+
+    Raises:
+        NotFoundError: if no system record for ``system`` is among them.
+    """
+    rows = [e for e in rows if e.received_at <= as_of and e.system in (system, ORG_WIDE)]
     retracted = {e.target: e for e in rows if e.kind == "retract" and e.target}
     superseded = {e.supersedes: e for e in rows if e.supersedes and e.entry_hash not in retracted}
     live = [e for e in rows if e.entry_hash not in retracted and e.entry_hash not in superseded
@@ -181,6 +193,27 @@ def load_system(conn: Connection, system: str, *, as_of: dt.datetime) -> SystemV
         superseded=superseded,
         by_hash={e.entry_hash: e for e in rows},
     )
+
+
+def evidence_from_entry(
+    *, seq: int, entry_hash: str, kind: str, payload: bytes, received_at: dt.datetime,
+    signer_key_id: str, signer_role: str, signer_owner: str,
+) -> Evidence:
+    """An :class:`Evidence` built from an entry's signed payload (no database), the way
+    the ``record`` projection is built at append. Used to recompute coverage offline."""
+    from ledger.records import parse_record_bytes
+    from ledger.registry import KeyState
+    from ledger.store import projection_row
+
+    record = parse_record_bytes(payload, source=f"entry {seq}")
+    signer = KeyState(signer_key_id, b"", signer_role, signer_owner, 0, received_at)
+    row = projection_row(record, seq=seq, entry_hash=bytes.fromhex(entry_hash), received_at=received_at, signer=signer)
+    if row["kind"] != kind:
+        raise ValueError(f"entry {seq}: payload kind {row['kind']!r} is not the leaf kind {kind!r}")
+    cols = {k: row[k] for k in ("seq", "entry_hash", "kind", "system", "observed_at", "received_at", "valid_until",
+                                 "model_version", "passed", "target", "supersedes", "expires_at", "signer_key_id",
+                                 "signer_role")}
+    return Evidence(**cols, signer_owner=signer_owner, fields=parse_json(payload))
 
 
 def load_targets(conn: Connection, hashes: set[str]) -> dict[str, Evidence]:
