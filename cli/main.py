@@ -14,7 +14,7 @@ from typing import Any
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from cli import db_cmds, framework_cmds, governance_cmds, ledger_cmds
+from cli import db_cmds, framework_cmds, governance_cmds, ledger_cmds, report_cmds
 from cli.context import AppContext
 from ledger.errors import AssureError
 
@@ -74,6 +74,6 @@ def cli(ctx: click.Context, db_url: str | None, verbose: bool) -> None:
     ctx.obj = AppContext(db_url=db_url, verbose=verbose)
 
 
-for _module in (db_cmds, ledger_cmds, framework_cmds, governance_cmds):
+for _module in (db_cmds, ledger_cmds, framework_cmds, governance_cmds, report_cmds):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
