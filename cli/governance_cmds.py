@@ -348,4 +348,55 @@ def _print_trace(data: dict[str, Any]) -> None:
         line(0, "BROKEN", b, b["problem"])
 
 
-COMMANDS: list[click.Command] = [coverage_cmd, gaps_cmd, gate_cmd, exceptions_cmd, systems_group, trace_cmd]
+@click.command("kpis")
+@click.option("--framework", "frameworks", multiple=True, help="Framework id (repeatable; default: all assessable).")
+@click.option("--expiring", "window", default="30d", show_default=True, help="Window for 'expiring soon'.")
+@common_options
+@json_option
+@pass_app
+def kpis_cmd(app: AppContext, frameworks: tuple[str, ...], window: str, as_of: str | None, policy_path: Path | None,
+             frameworks_dir: Path, as_json: bool) -> None:
+    """Governance KPIs: coverage, evaluation and documentation coverage, freshness,
+    automation, exceptions and their ageing, time to release approval, gate pass rate."""
+    from controls import service
+    from controls.kpis import compute_kpis
+
+    graph, policy = _setup(frameworks_dir, policy_path)
+    views = service.all_views(app.ledger_engine(), as_of=_as_of(as_of))
+    data = compute_kpis(graph, views, policy=policy, frameworks=service.check_frameworks(graph, list(frameworks)),
+                        expiring_window=parse_duration(window))
+    if as_json:
+        echo_json(data)
+        return
+    _print_kpis(data)
+
+
+def _pct(r: dict[str, Any]) -> str:
+    return "n/a" if r["value"] is None else f"{r['value']}% ({r['numerator']}/{r['denominator']})"
+
+
+def _print_kpis(d: dict[str, Any]) -> None:
+    click.echo(f"KPIs as of {d['as_of']} over {d['systems']} system(s)")
+    click.echo("\nevidence coverage (% covered+excepted of applicable requirements)")
+    fws = sorted({f for per in d["evidence_coverage"].values() for f in per})
+    echo_table(["system", *fws], [[s, *(per.get(f) for f in fws)] for s, per in d["evidence_coverage"].items()])
+    click.echo("")
+    rows = [[f"evaluation coverage, {t} tier", _pct(r)] for t, r in d["evaluation_coverage_by_tier"].items()]
+    rows += [
+        ["documentation coverage (high-risk with current model card)", _pct(d["documentation_coverage"])],
+        ["evidence freshness (evidenced controls not stale)", _pct(d["evidence_freshness"])],
+        ["control automation ratio (records signed by pipelines)", _pct(d["control_automation_ratio"])],
+        ["exception rate (applicable controls excepted)", _pct(d["exception_rate"])],
+        ["gate pass rate (current model versions)", _pct(d["gate_pass_rate"])],
+        ["median hours model version -> release approval", d["median_hours_model_version_to_release_approval"]],
+    ]
+    e = d["exceptions"]
+    rows += [
+        ["exceptions active / pending / expired", f"{e['active']} / {e['pending']} / {e['expired']}"],
+        [f"exceptions expiring within {e['expiring_within_days']['days']} days", e["expiring_within_days"]["count"]],
+        ["open exception age, median days", e["open_age_days_median"]],
+    ]
+    echo_table(["kpi", "value"], rows)
+
+
+COMMANDS: list[click.Command] = [coverage_cmd, gaps_cmd, gate_cmd, exceptions_cmd, systems_group, trace_cmd, kpis_cmd]

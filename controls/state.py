@@ -131,7 +131,7 @@ def _rows(conn: Connection, where: Any) -> list[Evidence]:
     stmt = (
         select(*_COLUMNS, m.KeyRegistry.owner, m.Payload.body)  # type: ignore[call-overload]
         .join(m.Entry, m.Entry.seq == m.Record.seq)
-        .join(m.Payload, m.Payload.sha256 == m.Entry.idem_key)
+        .join(m.Payload, m.Payload.sha256 == m.Entry.payload_sha256)
         .join(m.KeyRegistry, m.KeyRegistry.key_id == m.Record.signer_key_id)
         .where(where)
         .order_by(m.Record.seq)

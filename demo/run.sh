@@ -29,21 +29,31 @@ assure sign records/pipeline.yaml --key "$OUT/keys/ci.pem" -o "$OUT/pipeline.env
 assure append "$OUT/pipeline.envelopes.jsonl" --json > "$OUT/pipeline.receipts.json"
 echo "  receipts (seq, hash, inclusion proof): $OUT/pipeline.receipts.json"
 
-step "Approver appends a risk assessment and an exception"
+step "Approver appends a risk assessment; the admin files an exception (risk acceptance)"
 assure append records/risk.yaml --key "$OUT/keys/approver.pem"
+assure append records/exception.yaml --key "$OUT/keys/admin.pem"
 
-step "Release approval of model 2.1.0 by a second approver"
-MV_HASH=$(assure log --kind model_version --system credit-scoring --json \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["entry_hash"])')
-cat > "$OUT/approval.yaml" <<YAML
+hash_of() {  # hash_of KIND SYSTEM: entry hash of the newest record of that kind
+  assure log --kind "$1" --system "$2" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["entry_hash"])'
+}
+approval() {  # approval TARGET_HASH FILE: an approval record of that entry
+  cat > "$2" <<YAML
 kind: approval
 system: credit-scoring
 observed_at: 2026-10-06T10:00:00Z
-target: $MV_HASH
+target: $1
 decision: approve
 conditions: [Monitor approval-rate parity weekly for the first month]
 YAML
-assure append "$OUT/approval.yaml" --key "$OUT/keys/approver2.pem"
+}
+
+step "Two distinct approvers approve the exception and the release of model 2.1.0 (high risk: two needed)"
+approval "$(hash_of exception credit-scoring)" "$OUT/approve-exception.yaml"
+approval "$(hash_of model_version credit-scoring)" "$OUT/approve-release.yaml"
+for who in approver approver2; do
+  assure append "$OUT/approve-exception.yaml" "$OUT/approve-release.yaml" --key "$OUT/keys/$who.pem" >/dev/null
+  echo "  approved by $who"
+done
 
 step "A replayed envelope is refused (exit 2, nothing written)"
 if assure append "$OUT/pipeline.envelopes.jsonl" 2>"$OUT/replay.err"; then
@@ -53,6 +63,22 @@ sed 's/^/  /' "$OUT/replay.err"
 
 step "The ledger"
 assure log
+
+step "Coverage of credit-scoring against NIST AI RMF, ISO/IEC 42001 and the EU AI Act (as of today)"
+assure coverage --system credit-scoring --summary
+echo "  ...and on 2027-12-02, when the EU AI Act's Annex III high-risk obligations apply:"
+assure coverage --system credit-scoring --framework eu-ai-act --summary --as-of 2027-12-02T12:00:00Z | tail -1
+
+step "Release gate for credit-scoring 2.1.0 (what CI calls before deploying; exit 1 = blocked)"
+assure gate --system credit-scoring --model-version 2.1.0 --sign "$OUT/keys/admin.pem" -o "$OUT/gate.intoto.json" | head -8 \
+  || true
+echo "  (full list: assure gate --system credit-scoring --model-version 2.1.0; signed verdict: $OUT/gate.intoto.json)"
+
+step "Exceptions expiring within 60 days"
+assure exceptions --expiring 60d
+
+step "Governance KPIs"
+assure kpis
 
 step "Signed checkpoint (C2SP tlog-checkpoint note), kept outside the database"
 assure checkpoint --key "$OUT/keys/admin.pem" -o "$OUT/checkpoint.txt"

@@ -45,6 +45,17 @@ _LEAF_FIELDS = frozenset(
 )
 
 
+def idempotency_key(payload_sha256: str, keyids: list[str] | tuple[str, ...]) -> str:
+    """The replay key of a submission: the payload digest and the set of signing keys.
+
+    The same signed record appended twice is a replay and is refused; the same
+    record content signed by different keys (two approvers approving the same
+    target with identical wording) is two distinct attestations.
+    """
+    text = "assure/idem/v1\n" + payload_sha256 + "\n" + ",".join(sorted(keyids))
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
 def entry_hash(prev_hash: bytes, leaf: bytes) -> bytes:
     """The chain hash of an entry: SHA-256 over the domain tag, the previous hash and the leaf."""
     return hashlib.sha256(ENTRY_DOMAIN + prev_hash + leaf).digest()

@@ -58,6 +58,7 @@ class Entry(SQLModel, table=True):
     entry_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False, unique=True))
     prev_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     leaf: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    payload_sha256: str = Field(max_length=64, index=True)
     idem_key: str = Field(max_length=64, unique=True)
 
 

@@ -34,7 +34,7 @@ from sqlalchemy.exc import OperationalError
 
 from ledger import models as m
 from ledger.dsse import Envelope, is_envelope, pae, sign_envelope
-from ledger.entry import GENESIS_PREV_HASH, Leaf, entry_hash
+from ledger.entry import GENESIS_PREV_HASH, Leaf, entry_hash, idempotency_key
 from ledger.errors import DuplicateError, InputError, LedgerStateError, NotFoundError
 from ledger.ingest import Document
 from ledger.keys import PrivateKey, PublicKey, verify_signature
@@ -80,6 +80,11 @@ class Prepared:
     envelope: Envelope
     record: AnyRecord
     payload_sha256: str
+
+    @property
+    def idem_key(self) -> str:
+        """Replay key: payload digest plus the signing keys."""
+        return idempotency_key(self.payload_sha256, [s.keyid for s in self.envelope.signatures])
 
 
 @dataclass(frozen=True)
@@ -268,7 +273,7 @@ class Ledger:
         stmt = select(
             m.Entry.seq, m.Entry.entry_hash, m.Entry.prev_hash, m.Entry.leaf,  # type: ignore[call-overload]
             m.Payload.payload_type, m.Payload.body,
-        ).outerjoin(m.Payload, m.Payload.sha256 == m.Entry.idem_key)
+        ).outerjoin(m.Payload, m.Payload.sha256 == m.Entry.payload_sha256)
         text = str(ref).strip().lower()
         if isinstance(ref, int) or text.isdigit():
             stmt = stmt.where(m.Entry.seq == int(text))
@@ -348,10 +353,10 @@ class Ledger:
         out = []
         for i, doc in enumerate(docs):
             item = self._prepare_one(doc, signing_key)
-            prior = seen.get(item.payload_sha256)
+            prior = seen.get(item.idem_key)
             if prior is not None:
-                raise DuplicateError(f"the same record appears twice in this batch (also {prior})", source=doc.source)
-            seen[item.payload_sha256] = doc.source
+                raise DuplicateError(f"the same signed record appears twice in this batch (also {prior})", source=doc.source)
+            seen[item.idem_key] = doc.source
             self._check_signatures(item, overlay, now)
             try:
                 apply_key_event(overlay, item.record, seq=-1 - i, at=now)
@@ -495,12 +500,13 @@ class Ledger:
                 payload_sha256=item.payload_sha256,
                 payload_type=item.envelope.payload_type,
                 signatures=item.envelope.signatures,
-                idem_key=item.payload_sha256,
+                idem_key=item.idem_key,
                 received_at=received,
             ).to_bytes()
             h = entry_hash(prev, leaf)
             batch.entries.append(
-                {"seq": seq, "entry_hash": h, "prev_hash": prev, "leaf": leaf, "idem_key": item.payload_sha256}
+                {"seq": seq, "entry_hash": h, "prev_hash": prev, "leaf": leaf,
+                 "payload_sha256": item.payload_sha256, "idem_key": item.idem_key}
             )
             batch.payloads.append(
                 {"sha256": item.payload_sha256, "payload_type": item.envelope.payload_type, "body": item.envelope.payload}
@@ -539,15 +545,15 @@ class Ledger:
 
     @staticmethod
     def _refuse_duplicates(conn: Connection, prepared: list[Prepared]) -> None:
-        keys = [p.payload_sha256 for p in prepared]
+        keys = [p.idem_key for p in prepared]
         existing: dict[str, int] = {}
         for chunk in _chunks(keys, 500):
             rows = conn.execute(select(m.Entry.idem_key, m.Entry.seq).where(m.Entry.idem_key.in_(chunk)))  # type: ignore[attr-defined]
             existing.update({k: s for k, s in rows})
         for p in prepared:
-            if p.payload_sha256 in existing:
+            if p.idem_key in existing:
                 raise DuplicateError(
-                    f"this record (same signed payload) is already in the ledger as entry {existing[p.payload_sha256]} "
+                    f"this record, signed by the same key(s), is already in the ledger as entry {existing[p.idem_key]} "
                     "(replayed envelope)",
                     source=p.source,
                 )
@@ -612,9 +618,18 @@ def _insert_raw(conn: Connection, table: str, columns: Sequence[str], rows: list
     conn.exec_driver_sql(sql, [tuple(r[c] for c in columns) for r in rows])
 
 
+def _new_payloads(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Payload rows not stored yet: identical content signed by different keys shares one."""
+    unique = {r["sha256"]: r for r in rows}
+    for chunk in _chunks(sorted(unique), 500):
+        for (sha,) in conn.execute(select(m.Payload.sha256).where(m.Payload.sha256.in_(chunk))):  # type: ignore[attr-defined]
+            unique.pop(sha, None)
+    return list(unique.values())
+
+
 def _write_batch(conn: Connection, batch: _Batch) -> None:
-    _insert_raw(conn, "payload", ("sha256", "payload_type", "body"), batch.payloads)
-    _insert_raw(conn, "entry", ("seq", "entry_hash", "prev_hash", "leaf", "idem_key"), batch.entries)
+    _insert_raw(conn, "payload", ("sha256", "payload_type", "body"), _new_payloads(conn, batch.payloads))
+    _insert_raw(conn, "entry", ("seq", "entry_hash", "prev_hash", "leaf", "payload_sha256", "idem_key"), batch.entries)
     _insert_raw(conn, "tree_node", ("level", "idx", "hash"), batch.nodes)
     conn.execute(insert(m.Record), batch.records)
     if batch.controls:

@@ -38,7 +38,7 @@ from ledger import models as m
 from ledger.canonical import CanonicalError, parse_json
 from ledger.checkpoint import Checkpoint, CheckpointError, open_checkpoint, parse_note
 from ledger.dsse import pae
-from ledger.entry import GENESIS_PREV_HASH, Leaf, entry_hash
+from ledger.entry import GENESIS_PREV_HASH, Leaf, entry_hash, idempotency_key
 from ledger.errors import IntegrityError, LedgerStateError
 from ledger.keys import PublicKey, verify_signature
 from ledger.merkle import Frontier, ProofError, consistency_proof, leaf_hash, verify_consistency
@@ -155,9 +155,9 @@ def verify_connection(
     rows = conn.execute(
         select(
             m.Entry.seq, m.Entry.entry_hash, m.Entry.prev_hash, m.Entry.leaf,  # type: ignore[call-overload]
-            m.Entry.idem_key, m.Payload.payload_type, m.Payload.body,
+            m.Entry.payload_sha256, m.Entry.idem_key, m.Payload.payload_type, m.Payload.body,
         )
-        .outerjoin(m.Payload, m.Payload.sha256 == m.Entry.idem_key)
+        .outerjoin(m.Payload, m.Payload.sha256 == m.Entry.payload_sha256)
         .order_by(m.Entry.seq)
         .execution_options(yield_per=CHUNK)
     )
@@ -245,7 +245,7 @@ class _Verifier:
         return first_bad
 
     def _entry(
-        self, seq: int, ehash: bytes, prev: bytes, leaf_bytes: bytes, idem: str,
+        self, seq: int, ehash: bytes, prev: bytes, leaf_bytes: bytes, payload_sha: str, idem: str,
         ptype: str | None, body: bytes | None,
     ) -> list[SigTask]:
         exp = self.expected
@@ -264,8 +264,12 @@ class _Verifier:
             raise _Fail(seq, "prev_hash does not match the hash of the previous entry")
         if entry_hash(prev, leaf_bytes) != ehash:
             raise _Fail(seq, "entry_hash does not match the entry's contents")
-        if idem != leaf.idem_key:
+        if idem != leaf.idem_key or leaf.idem_key != idempotency_key(
+            leaf.payload_sha256, [s.keyid for s in leaf.signatures]
+        ):
             raise _Fail(seq, "idem_key column does not match the leaf")
+        if payload_sha != leaf.payload_sha256:
+            raise _Fail(seq, "payload_sha256 column does not match the leaf")
         if body is None:
             raise _Fail(seq, "payload is missing")
         if hashlib.sha256(body).hexdigest() != leaf.payload_sha256:

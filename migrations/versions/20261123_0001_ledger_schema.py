@@ -34,11 +34,15 @@ def upgrade() -> None:
     sa.Column('entry_hash', sa.LargeBinary(), nullable=False),
     sa.Column('prev_hash', sa.LargeBinary(), nullable=False),
     sa.Column('leaf', sa.LargeBinary(), nullable=False),
+    sa.Column('payload_sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('idem_key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_entry')),
     sa.UniqueConstraint('entry_hash', name=op.f('uq_entry_entry_hash')),
     sa.UniqueConstraint('idem_key', name=op.f('uq_entry_idem_key'))
     )
+    with op.batch_alter_table('entry', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_entry_payload_sha256'), ['payload_sha256'], unique=False)
+
     op.create_table('key_registry',
     sa.Column('key_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('public_key', sa.LargeBinary(), nullable=False),
@@ -125,6 +129,9 @@ def downgrade() -> None:
     op.drop_table('payload')
     op.drop_table('ledger_head')
     op.drop_table('key_registry')
+    with op.batch_alter_table('entry', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_entry_payload_sha256'))
+
     op.drop_table('entry')
     op.drop_table('checkpoint')
     # ### end Alembic commands ###

@@ -173,3 +173,15 @@ def test_key_expiry_window_is_enforced(ledger: Ledger, keys) -> None:
     ledger.append(docs(eval_record()), signing_key=temp, now=dt.datetime(2026, 11, 4, tzinfo=dt.UTC))
     with pytest.raises(InputError, match="expired"):
         ledger.append(docs(eval_record(suite="b")), signing_key=temp, now=dt.datetime(2026, 11, 6, tzinfo=dt.UTC))
+
+
+def test_same_record_signed_by_two_keys_is_two_attestations(ledger: Ledger, keys) -> None:
+    target = ledger.append(docs(eval_record()), signing_key=keys.pipeline)[0].entry_hash
+    approval = {"kind": "approval", "system": "credit-scoring", "observed_at": "2026-11-03T00:00:00Z",
+                "target": target, "decision": "approve"}
+    a = ledger.append([envelope_doc(approval, keys.approver)])[0]
+    b = ledger.append([envelope_doc(approval, keys.approver2)])[0]
+    assert b.seq == a.seq + 1
+    with pytest.raises(DuplicateError):
+        ledger.append([envelope_doc(approval, keys.approver2)])
+    assert verify_ledger(ledger.engine).ok

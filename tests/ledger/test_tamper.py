@@ -18,14 +18,14 @@ from hypothesis import strategies as st
 
 from ledger.checkpoints import issue_checkpoint, recompute_frontier
 from ledger.dsse import sign_envelope
-from ledger.entry import Leaf, entry_hash
+from ledger.entry import Leaf, entry_hash, idempotency_key
 from ledger.records import PAYLOAD_TYPE, parse_record, record_bytes
 from ledger.store import Ledger, read_head
 from ledger.verify import verify_connection
 from tests.conftest import docs, eval_record
 
 N_EXTRA = 14
-ENTRY_COLS = ("entry_hash", "prev_hash", "leaf", "idem_key")
+ENTRY_COLS = ("entry_hash", "prev_hash", "leaf", "payload_sha256", "idem_key")
 PAYLOAD_COLS = ("body", "payload_type", "sha256")
 
 
@@ -85,18 +85,18 @@ def apply(conn: sa.Connection, t: Tamper, keys) -> int:
     """Apply one tampering; return the seq verify must name."""
     size = read_head(conn).size
     seq = t.seq % size
-    rows = {r.seq: r for r in conn.exec_driver_sql("SELECT seq, entry_hash, prev_hash, leaf, idem_key FROM entry")}
+    rows = {r.seq: r for r in conn.exec_driver_sql("SELECT seq, entry_hash, prev_hash, leaf, payload_sha256, idem_key FROM entry")}
     row = rows[seq]
     if t.op == "entry_byte":
-        col = ENTRY_COLS[(t.pos + int(t.column)) % 4]
+        col = ENTRY_COLS[(t.pos + int(t.column)) % len(ENTRY_COLS)]
         conn.execute(sa.text(f"UPDATE entry SET {col} = :v WHERE seq = :s"),
                      {"v": _flip(getattr(row, col), t.pos, t.mask), "s": seq})
         return seq
     if t.op == "payload_byte":
         col = PAYLOAD_COLS[int(t.column)]
-        cur = conn.execute(sa.text(f"SELECT {col} FROM payload WHERE sha256 = :k"), {"k": row.idem_key}).scalar_one()
+        cur = conn.execute(sa.text(f"SELECT {col} FROM payload WHERE sha256 = :k"), {"k": row.payload_sha256}).scalar_one()
         conn.execute(sa.text(f"UPDATE payload SET {col} = :v WHERE sha256 = :k"),
-                     {"v": _flip(cur, t.pos, t.mask), "k": row.idem_key})
+                     {"v": _flip(cur, t.pos, t.mask), "k": row.payload_sha256})
         return seq
     if t.op == "delete":
         conn.execute(sa.text("DELETE FROM entry WHERE seq = :s"), {"s": seq})
@@ -119,13 +119,15 @@ def apply(conn: sa.Connection, t: Tamper, keys) -> int:
         rec = parse_record(eval_record(suite="forged"))
         env = sign_envelope(PAYLOAD_TYPE, record_bytes(rec), keys.stranger)
         sha = hashlib.sha256(env.payload).hexdigest()
-        leaf = Leaf(head.origin, size, "evaluation", sha, PAYLOAD_TYPE, env.signatures, sha,
+        idem = idempotency_key(sha, [s.keyid for s in env.signatures])
+        leaf = Leaf(head.origin, size, "evaluation", sha, PAYLOAD_TYPE, env.signatures, idem,
                     "2026-11-03T00:00:00Z").to_bytes()
         h = entry_hash(head.last_hash, leaf)
         conn.execute(sa.text("INSERT INTO payload (sha256, payload_type, body) VALUES (:k, :t, :b)"),
                      {"k": sha, "t": PAYLOAD_TYPE, "b": env.payload})
-        conn.execute(sa.text("INSERT INTO entry (seq, entry_hash, prev_hash, leaf, idem_key) VALUES (:s, :h, :p, :l, :k)"),
-                     {"s": size, "h": h, "p": head.last_hash, "l": leaf, "k": sha})
+        conn.execute(sa.text("INSERT INTO entry (seq, entry_hash, prev_hash, leaf, payload_sha256, idem_key) "
+                             "VALUES (:s, :h, :p, :l, :d, :k)"),
+                     {"s": size, "h": h, "p": head.last_hash, "l": leaf, "d": sha, "k": idem})
         from ledger.merkle import leaf_hash
         fr = head.frontier.copy()
         fr.append(leaf_hash(leaf))
