@@ -14,7 +14,8 @@ from controls.approvals import ApprovalPolicy, approved_votes
 from controls.coverage import CoverageReport, compute_coverage
 from controls.exceptions import ExceptionStatus, exception_statuses
 from controls.graph import ControlGraph
-from controls.state import SystemView, load_system, system_ids
+from controls.state import SystemView, latest_only_kinds, load_system, system_ids
+from frameworks.schema import rule_leaves
 from ledger.db import read_transaction
 from ledger.errors import InputError
 
@@ -50,8 +51,15 @@ def coverage(
     frameworks: list[str] | None = None, as_of: dt.datetime, at: dt.datetime | None = None,
 ) -> CoverageReport:
     """Coverage of one system (see :func:`controls.coverage.compute_coverage`)."""
-    view = system_view(engine, system, as_of=as_of)
+    view = coverage_view(engine, system, graph=graph, as_of=as_of)
     return compute_coverage(graph, view, policy=policy, frameworks=check_frameworks(graph, frameworks), at=at)
+
+
+def coverage_view(engine: Engine, system: str, *, graph: ControlGraph, as_of: dt.datetime) -> SystemView:
+    """A view holding just what coverage needs: bulk kinds reduced to their deciding records."""
+    leaves = [leaf for c in graph.controls() for leaf in rule_leaves(c.evidence)]
+    with read_transaction(engine) as conn:
+        return load_system(conn, system, as_of=as_of, latest_only=latest_only_kinds(leaves))
 
 
 def all_views(engine: Engine, *, as_of: dt.datetime, system: str | None = None) -> list[SystemView]:

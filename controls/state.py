@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, text
 from sqlalchemy.engine import Connection
 
 from ledger import models as m
 from ledger.canonical import parse_json
 from ledger.errors import NotFoundError
 from ledger.records import ORG_WIDE
+from ledger.store import SUBTYPE_FIELD
 
 
 @dataclass(frozen=True)
@@ -154,17 +156,92 @@ def system_ids(conn: Connection, *, as_of: dt.datetime) -> list[str]:
     return [r[0] for r in conn.execute(stmt)]
 
 
-def load_system(conn: Connection, system: str, *, as_of: dt.datetime) -> SystemView:
+def load_system(
+    conn: Connection, system: str, *, as_of: dt.datetime, latest_only: Collection[str] = ()
+) -> SystemView:
     """The system's live records (and organisation-wide ones) received by ``as_of``.
+
+    Args:
+        conn: an open connection.
+        system: the system id.
+        as_of: read the ledger as it stood then.
+        latest_only: record kinds (typically ``evaluation`` and ``document``, the
+            bulk of a ledger) of which only the deciding records are loaded: per
+            (kind, subtype, model version) the latest live record, and likewise per
+            control it names. Coverage needs nothing else; see :func:`latest_only_kinds`.
 
     Raises:
         NotFoundError: if no system record for ``system`` existed by then.
     """
-    rows = _rows(
-        conn,
-        and_(or_(m.Record.system == system, m.Record.system == ORG_WIDE), m.Record.received_at <= as_of),
-    )
-    return build_view(system, rows, as_of=as_of)
+    scope = and_(or_(m.Record.system == system, m.Record.system == ORG_WIDE), m.Record.received_at <= as_of)
+    if not latest_only:
+        return build_view(system, _rows(conn, scope), as_of=as_of)
+    full = _rows(conn, and_(scope, m.Record.kind.not_in(sorted(latest_only))))  # type: ignore[attr-defined]
+    seqs = _latest_seqs(conn, system, as_of=as_of, kinds=sorted(latest_only))
+    deciding = _rows(conn, m.Record.seq.in_(seqs)) if seqs else []  # type: ignore[attr-defined]
+    return build_view(system, sorted(full + deciding, key=lambda e: e.seq), as_of=as_of)
+
+
+_LATEST_SQL = """
+WITH scope AS (
+    SELECT * FROM record
+    WHERE (system = :system OR system = '*') AND received_at <= :as_of
+),
+retracted AS (
+    SELECT target AS h FROM scope WHERE kind = 'retract' AND target IS NOT NULL
+),
+dead AS (
+    SELECT h FROM retracted
+    UNION
+    SELECT supersedes FROM scope
+    WHERE supersedes IS NOT NULL AND entry_hash NOT IN (SELECT h FROM retracted)
+),
+live AS (
+    SELECT seq, kind, subtype, model_version, observed_at FROM scope
+    WHERE kind IN ({kinds}) AND entry_hash NOT IN (SELECT h FROM dead WHERE h IS NOT NULL)
+),
+by_group AS (
+    SELECT seq, ROW_NUMBER() OVER (
+        PARTITION BY kind, subtype, model_version ORDER BY observed_at DESC, seq DESC) AS rn
+    FROM live
+),
+by_control AS (
+    SELECT live.seq, ROW_NUMBER() OVER (
+        PARTITION BY live.kind, live.subtype, live.model_version, c.control_id
+        ORDER BY live.observed_at DESC, live.seq DESC) AS rn
+    FROM live JOIN record_control c ON c.seq = live.seq
+)
+SELECT seq FROM by_group WHERE rn = 1
+UNION
+SELECT seq FROM by_control WHERE rn = 1
+"""
+
+
+def _latest_seqs(conn: Connection, system: str, *, as_of: dt.datetime, kinds: list[str]) -> list[int]:
+    marks = ", ".join(f":k{i}" for i in range(len(kinds)))
+    params: dict[str, Any] = {"system": system, "as_of": _db_time(conn, as_of)}
+    params |= {f"k{i}": k for i, k in enumerate(kinds)}
+    return sorted(r[0] for r in conn.execute(text(_LATEST_SQL.format(kinds=marks)), params))
+
+
+def _db_time(conn: Connection, t: dt.datetime) -> Any:
+    """A timestamp bound the way the ``record`` columns store it (SQLite keeps naive UTC text)."""
+    from sqlmodel.sql.sqltypes import UTCDateTime
+
+    return UTCDateTime().process_bind_param(t, conn.dialect)
+
+
+def latest_only_kinds(leaves: Iterable[Any]) -> frozenset[str]:
+    """Bulk kinds for which loading only the deciding records gives the same coverage.
+
+    That holds when every evidence rule on the kind filters only on the projected
+    grouping columns (the kind's subtype field, the model version, ``passed``).
+    """
+    bulk = {"evaluation", "document"}
+    for leaf in leaves:
+        if leaf.kind in bulk and set(leaf.filters) - {SUBTYPE_FIELD.get(leaf.kind), "model_version", "passed", "system"}:
+            bulk.discard(leaf.kind)
+    return frozenset(bulk)
 
 
 def build_view(system: str, rows: list[Evidence], *, as_of: dt.datetime) -> SystemView:

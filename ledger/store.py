@@ -648,20 +648,24 @@ def _ts(value: str | None) -> dt.datetime | None:
     return parse_timestamp(value) if value else None
 
 
+#: Which record field the ``record.subtype`` projection column holds, per kind.
+SUBTYPE_FIELD: dict[str, str] = {
+    "evaluation": "suite",
+    "document": "doc_type",
+    "approval": "decision",
+    "incident": "severity",
+    "risk_assessment": "residual_risk",
+    "system": "risk_tier",
+    "key.trust": "role",
+}
+
+
 def projection_row(
     record: AnyRecord, *, seq: int, entry_hash: bytes, received_at: dt.datetime, signer: KeyState
 ) -> dict[str, Any]:
     """The ``record`` projection row for one entry."""
     kind = record.kind
-    subtype = {
-        "evaluation": "suite",
-        "document": "doc_type",
-        "approval": "decision",
-        "incident": "severity",
-        "risk_assessment": "residual_risk",
-        "system": "risk_tier",
-        "key.trust": "role",
-    }.get(kind)
+    subtype = SUBTYPE_FIELD.get(kind)
     model_version = getattr(record, "version" if kind == "model_version" else "model_version", None)
     return {
         "seq": seq,
