@@ -359,12 +359,10 @@ def kpis_cmd(app: AppContext, frameworks: tuple[str, ...], window: str, as_of: s
     """Governance KPIs: coverage, evaluation and documentation coverage, freshness,
     automation, exceptions and their ageing, time to release approval, gate pass rate."""
     from controls import service
-    from controls.kpis import compute_kpis
 
     graph, policy = _setup(frameworks_dir, policy_path)
-    views = service.all_views(app.ledger_engine(), as_of=_as_of(as_of))
-    data = compute_kpis(graph, views, policy=policy, frameworks=service.check_frameworks(graph, list(frameworks)),
-                        expiring_window=parse_duration(window))
+    data = service.kpis(app.ledger_engine(), graph=graph, policy=policy, frameworks=list(frameworks),
+                        as_of=_as_of(as_of), expiring_window=parse_duration(window))
     if as_json:
         echo_json(data)
         return

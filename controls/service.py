@@ -110,3 +110,29 @@ def system_summary(view: SystemView, *, policy: ApprovalPolicy) -> dict[str, Any
             for a in view.of_kind("approval") if a.system == view.system
         ],
     }
+
+
+def kpis(
+    engine: Engine, *, graph: ControlGraph, policy: ApprovalPolicy, frameworks: list[str] | None,
+    as_of: dt.datetime, expiring_window: dt.timedelta,
+) -> dict[str, Any]:
+    """Governance KPIs over every registered system (see :mod:`controls.kpis`)."""
+    from collections import Counter
+
+    from sqlalchemy import func, select
+
+    from controls.kpis import EVIDENCE_KINDS, compute_kpis
+    from ledger import models as m
+
+    with read_transaction(engine) as conn:
+        ids = system_ids(conn, as_of=as_of)
+        roles = Counter({
+            role: n for role, n in conn.execute(
+                select(m.Record.signer_role, func.count())
+                .where(m.Record.kind.in_(sorted(EVIDENCE_KINDS)), m.Record.received_at <= as_of)  # type: ignore[attr-defined]
+                .group_by(m.Record.signer_role)
+            )
+        })
+    views = [coverage_view(engine, s, graph=graph, as_of=as_of) for s in ids]
+    return compute_kpis(graph, views, policy=policy, frameworks=check_frameworks(graph, frameworks),
+                        signer_roles=roles, expiring_window=expiring_window)
