@@ -273,3 +273,32 @@ def checkpoint_cmd(app: AppContext, key_path: str, out: str | None, passphrase_e
 COMMANDS: list[click.Command] = [
     init_cmd, key_cmds.keys_group, sign_cmd, append_cmd, log_cmd, show_cmd, verify_cmd, checkpoint_cmd,
 ]
+
+
+@click.command("reindex")
+@click.option("--check", is_flag=True, help="Only compare; write nothing. Exit 1 if anything differs.")
+@pass_app
+def reindex_cmd(app: AppContext, check: bool) -> None:
+    """Rebuild the projections (records, control links, key registry, Merkle nodes) from the entries.
+
+    Coverage and proofs read these derived tables; --check finds any that were
+    changed behind the ledger's back. Run 'assure verify' first.
+    """
+    from ledger.reindex import check_projections, rebuild_projections
+
+    engine = app.ledger_engine()
+    if check:
+        problems = check_projections(engine)
+        for p in problems[:50]:
+            click.echo(p)
+        if problems:
+            click.echo(f"{len(problems)} difference(s) between projections and entries; run 'assure reindex'", err=True)
+            sys.exit(1)
+        click.echo("projections match the entries")
+        return
+    built = rebuild_projections(engine)
+    click.echo(f"rebuilt {len(built.record)} records, {len(built.record_control)} control links, "
+               f"{len(built.key_registry)} keys, {len(built.tree_node)} Merkle nodes")
+
+
+COMMANDS.append(reindex_cmd)
