@@ -144,12 +144,11 @@ def _now():  # type: ignore[no-untyped-def]
 
 
 def _control_exists() -> Any:
-    """A predicate over the control catalog, if the framework library is available."""
-    try:
-        from frameworks.loader import control_ids  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    known = control_ids()
+    """A predicate over the control catalog (built-in plus $ASSURE_FRAMEWORKS_DIR)."""
+    from cli.framework_cmds import user_frameworks_dir
+    from frameworks.loader import control_ids
+
+    known = control_ids(user_dir=user_frameworks_dir())
     return known.__contains__
 
 
