@@ -164,6 +164,43 @@ def load_library(
     return library
 
 
+def load_library_from_bytes(
+    files: Sequence[tuple[str, bytes]], *, origin: Origin = "builtin"
+) -> Library:
+    """Build a library from in-memory definition files, reading nothing from disk.
+
+    This is how an audit package's embedded definitions are loaded offline: the
+    files are exactly the ones a library was built from (``Library.files``), so
+    no precedence between origins is needed and two files with one id are an
+    error, as within one origin on disk. Frameworks keep the order of ``files``.
+
+    Args:
+        files: ``(name, bytes)`` pairs; the name is how messages refer to a file.
+        origin: the origin recorded on every file.
+
+    Returns:
+        The validated library (cached by content hash, like :func:`load_library`).
+
+    Raises:
+        FrameworkLoadError: listing every problem, with file, line and path.
+    """
+    sources = [
+        SourceFile(name, Path(name), origin, hashlib.sha256(data).hexdigest(), bytes(data))
+        for name, data in files
+    ]
+    key = hashlib.sha256(
+        "\n".join(f"{s.origin} {s.name} {s.sha256}" for s in sources).encode()
+    ).hexdigest()
+    cached = _CACHE.get(key)
+    if cached is not None:
+        return cached
+    library = _Builder(sources, key).build()
+    if len(_CACHE) >= _CACHE_SIZE:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = library
+    return library
+
+
 def validate_files(paths: Iterable[Path], *, user_dir: Path | None = None) -> Library:
     """Validate files in the context of the built-ins and the user directory.
 
