@@ -17,6 +17,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from reports.errors import BundleFormatError, Finding, RenderError
 
@@ -42,8 +43,10 @@ def compact(text: str) -> str:
     return _SPACE.sub("", text)
 
 
+@lru_cache(maxsize=4)
 def read_pdf(data: bytes) -> PdfContent:
-    """Extract attachments and per-page text.
+    """Extract attachments and per-page text (the last few results are kept: text
+    extraction is most of the cost of verifying a package).
 
     Raises:
         RenderError: if pypdf is not installed.

@@ -6,9 +6,9 @@ WeasyPrint is imported inside :func:`html_to_pdf` only, so commands that do not
 render a PDF (and ``assure --help``) work without Pango.
 
 Output is deterministic: the PDF's dates come from the caller (the package's
-``as_of``), attachments carry the same dates, and the PDF file identifier is
-given by the caller, so the same input gives the same bytes on the same machine
-(same WeasyPrint and fonts).
+``as_of``), attachments and embedded font subsets carry the same date, and the
+PDF file identifier is given by the caller, so the same input gives the same
+bytes on the same machine (same WeasyPrint and fonts).
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -114,4 +117,20 @@ def html_to_pdf(
         options["pdf_variant"] = variant
     if identifier is not None:
         options["pdf_identifier"] = identifier
-    return document.write_pdf(**options)  # type: ignore[no-any-return]
+    with _source_date_epoch(when):
+        return document.write_pdf(**options)  # type: ignore[no-any-return]
+
+
+@contextmanager
+def _source_date_epoch(when: dt.datetime) -> Iterator[None]:
+    """Set ``SOURCE_DATE_EPOCH`` while writing: fontTools stamps every font subset
+    with the current time unless it is set (reproducible-builds.org convention)."""
+    old = os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ["SOURCE_DATE_EPOCH"] = str(max(0, int(when.timestamp())))
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["SOURCE_DATE_EPOCH"]
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = old

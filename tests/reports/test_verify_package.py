@@ -1,0 +1,197 @@
+"""verify-package: an untouched package verifies; every alteration fails, naming what.
+
+Most tampering leaves the manifest as it was, so its hash check fails *and* the
+deeper check names the altered record or proof. Some tests re-sign the manifest
+with the ledger key (an insider with the key) to show the deeper checks alone
+catch the change, or with a stranger's key (a forger) to show pinning.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from typing import Any
+
+import pytest
+
+from ledger.checkpoint import Checkpoint, sign_checkpoint
+from tests.reports.conftest import edit_bundle, resign, rezip, unzip
+
+
+def verify(run_cli, write, data: bytes, *args: str) -> Any:
+    return run_cli("verify-package", str(write(data)), *args)
+
+
+def failures(result) -> list[str]:
+    return [line.strip()[2:] for line in result.stderr.splitlines() if line.strip().startswith("- ")]
+
+
+def test_untouched_package_verifies_with_pinned_key_and_earlier_checkpoint(run_cli, write, world) -> None:
+    r = verify(run_cli, write, world.package, "--trust-key", str(world.dir / "keys/admin.pem.pub"),
+               "--checkpoint", str(world.dir / "cp1.txt"))
+    assert r.exit_code == 0, r.output
+    assert "OK: the package verifies" in r.stdout
+    assert "pinned with --trust-key" in r.stdout
+    cp1 = world.checkpoints["cp1"][0]
+    assert f"the ledger extends your checkpoint of size {cp1.size}" in r.stdout
+    assert "consistent with 2 earlier checkpoint(s)" in r.stdout
+    for f in world.result.report.frameworks:
+        assert f"coverage    {f.framework_id} {f.percent}% of {f.applicable} applicable" in r.stdout
+
+
+def test_unpinned_key_is_printed_with_a_warning(run_cli, write, world) -> None:
+    r = verify(run_cli, write, world.package)
+    assert r.exit_code == 0, r.output
+    assert world.keys.admin.public.key_id in r.stdout
+    assert "WARNING: the key was not pinned" in r.stderr and "out of band" in r.stderr
+
+
+def _entry_index(bundle: dict[str, Any], kind: str) -> int:
+    for i, e in enumerate(bundle["entries"]):
+        leaf = json.loads(base64.b64decode(e["leaf"]))
+        if leaf["kind"] == kind:
+            return i
+    raise AssertionError(kind)
+
+
+def _flip_pdf_byte(files):
+    pdf = bytearray(files["audit.pdf"])
+    pdf[len(pdf) // 2] ^= 0x01
+    return files | {"audit.pdf": bytes(pdf)}
+
+
+def _flip_bundle_byte(files):
+    data = files["bundle.json"]
+    i = data.index(b'"title":') + 10
+    return files | {"bundle.json": data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:]}
+
+
+def _alter_record(bundle):
+    e = bundle["entries"][_entry_index(bundle, "evaluation")]
+    record = json.loads(base64.b64decode(e["envelope"]["payload"]))
+    record["passed"] = not record["passed"]
+    e["envelope"]["payload"] = base64.b64encode(json.dumps(record, separators=(",", ":"), sort_keys=True).encode()).decode()
+
+
+def _alter_proof(bundle):
+    e = bundle["entries"][_entry_index(bundle, "evaluation")]
+    h = bytearray.fromhex(e["inclusion_proof"][0])
+    h[0] ^= 0x80
+    e["inclusion_proof"][0] = h.hex()
+
+
+def _drop_record(bundle):
+    del bundle["entries"][_entry_index(bundle, "exception")]
+
+
+def _seq_of(bundle, kind):
+    return bundle["entries"][_entry_index(bundle, kind)]["seq"]
+
+
+@pytest.mark.parametrize(
+    ("tamper", "where", "reason"),
+    [
+        (_flip_pdf_byte, "audit.pdf", "SHA-256 does not match the signed manifest"),
+        (_flip_bundle_byte, "bundle.json", "SHA-256 does not match the signed manifest"),
+        (lambda f: edit_bundle(f, _alter_record), "entry {evaluation}", "does not match its leaf's payload_sha256"),
+        (lambda f: edit_bundle(f, _alter_proof), "entry {evaluation}", "inclusion proof does not verify"),
+        (lambda f: edit_bundle(f, _drop_record), "entry {exception}", "missing from bundle.json (a record was removed)"),
+        (lambda f: f | {"notes.txt": b"trust me"}, "notes.txt", "not listed in the signed manifest (a file was added)"),
+        (lambda f: {k: v for k, v in f.items() if k != "audit.pdf"}, "audit.pdf", "missing from the package (removed)"),
+        (lambda f: {k: v for k, v in f.items() if k != "manifest.json"}, "manifest.json", "no signed manifest"),
+    ],
+    ids=["pdf-byte", "bundle-byte", "record", "proof", "dropped-record", "added-file", "removed-file", "no-manifest"],
+)
+def test_tampering_fails_naming_what(run_cli, write, world, tamper, where, reason) -> None:
+    files = unzip(world.package)
+    bundle = json.loads(files["bundle.json"])
+    where = where.format(evaluation=_seq_of(bundle, "evaluation"), exception=_seq_of(bundle, "exception"))
+    r = verify(run_cli, write, rezip(tamper(files)), "--trust-key", str(world.dir / "keys/admin.pem.pub"))
+    assert r.exit_code == 1, r.output
+    assert "FAILED" in r.stderr
+    assert any(f.startswith(where + ":") and reason in f for f in failures(r)), failures(r)
+
+
+@pytest.mark.parametrize(
+    ("change", "where", "reason"),
+    [
+        (_alter_record, "entry {evaluation}", "does not match its leaf's payload_sha256"),
+        (_alter_proof, "entry {evaluation}", "inclusion proof does not verify"),
+        (lambda b: b["coverage"]["frameworks"][0].update(percent_covered=99.9), "coverage", "percent_covered"),
+        (lambda b: b["definitions"][0].update(content=b["definitions"][0]["content"] + "#"),
+         "definition nist-ai-rmf.yaml", "does not match its SHA-256"),
+    ],
+    ids=["record", "proof", "coverage", "definition"],
+)
+def test_insider_resigning_the_manifest_is_still_caught(run_cli, write, world, change, where, reason) -> None:
+    files = unzip(world.package)
+    bundle = json.loads(files["bundle.json"])
+    where = where.format(evaluation=_seq_of(bundle, "evaluation"))
+    files = resign(edit_bundle(files, change), world.keys.admin)
+    r = verify(run_cli, write, rezip(files), "--trust-key", str(world.dir / "keys/admin.pem.pub"))
+    assert r.exit_code == 1, r.output
+    found = failures(r)
+    assert not any(f.startswith("bundle.json:") for f in found)  # the manifest matches: only the content check fails
+    assert any(f.startswith(where + ":") and reason in f for f in found), found
+
+
+def test_package_signed_by_another_key_fails_when_the_key_is_pinned(run_cli, write, world) -> None:
+    forged = resign(unzip(world.package), world.keys.stranger)
+    r = verify(run_cli, write, rezip(forged), "--trust-key", str(world.dir / "keys/admin.pem.pub"))
+    assert r.exit_code == 1
+    assert any(f.startswith("manifest.json: signed by key " + world.keys.stranger.public.key_id) and
+               "not the pinned ledger key" in f for f in failures(r)), failures(r)
+    # Unpinned, the forger's key is shown, and it is not a key of this ledger: the checkpoint fails too.
+    r = verify(run_cli, write, rezip(forged))
+    assert r.exit_code == 1
+    assert world.keys.stranger.public.key_id in r.stdout
+    assert any(f.startswith("checkpoint: does not verify") for f in failures(r))
+    assert any("is not an admin key of this ledger" in f for f in failures(r))
+    # The genuine package, pinned to the wrong key, fails as well.
+    r = verify(run_cli, write, world.package, "--trust-key", str(world.dir / "keys/stranger.pem.pub"))
+    assert r.exit_code == 1 and any("not the pinned ledger key" in f for f in failures(r))
+
+
+def test_a_pdf_stating_other_figures_fails(run_cli, write, world) -> None:
+    pypdf = pytest.importorskip("pypdf")
+    files = unzip(world.package)
+    writer = pypdf.PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    writer.add_attachment("bundle.json", files["bundle.json"])
+    out = io.BytesIO()
+    writer.write(out)
+    files = resign(files | {"audit.pdf": out.getvalue()}, world.keys.admin)
+    r = verify(run_cli, write, rezip(files))
+    assert r.exit_code == 1
+    found = failures(r)
+    first = world.result.bundle.coverage["frameworks"][0]["framework"]
+    assert any(f.startswith("audit.pdf: does not state the recomputed coverage") and first in f for f in found), found
+    assert "audit.pdf page 1: its footer does not show the package key fingerprint" in found
+
+
+def test_checkpoint_from_another_history_fails(run_cli, write, world, tmp_path) -> None:
+    # The ledger key signed a checkpoint of the same size with another root: a rewritten history.
+    cp1, _ = world.checkpoints["cp1"]
+    forged = Checkpoint(cp1.origin, cp1.size, bytes(32))
+    (tmp_path / "mine.txt").write_text(sign_checkpoint(forged, name=cp1.origin, key=world.keys.admin))
+    r = verify(run_cli, write, world.package, "--checkpoint", str(tmp_path / "mine.txt"))
+    assert r.exit_code == 1
+    assert any(f.startswith("--checkpoint: the package's ledger does not extend your checkpoint") for f in failures(r))
+    # A checkpoint newer than the package cannot be shown to be extended.
+    newer = Checkpoint(cp1.origin, world.result.checkpoint.size + 5, bytes(32))
+    (tmp_path / "newer.txt").write_text(sign_checkpoint(newer, name=cp1.origin, key=world.keys.admin))
+    r = verify(run_cli, write, world.package, "--checkpoint", str(tmp_path / "newer.txt"))
+    assert r.exit_code == 1 and any("is newer than the package's" in f for f in failures(r))
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "message"),
+    [(b"not a zip", 1, "not a readable package zip"), (None, 2, "does not exist")],
+    ids=["not-a-zip", "missing"],
+)
+def test_unreadable_input(run_cli, write, tmp_path, data, code, message) -> None:
+    path = write(data) if data is not None else tmp_path / "nope.zip"
+    r = run_cli("verify-package", str(path))
+    assert r.exit_code == code
+    assert message in r.output
