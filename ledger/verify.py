@@ -15,18 +15,35 @@ For every entry, in sequence order, with constant memory:
   kept outside the database) must be a prefix of this ledger, which catches
   truncation, rollback and rewritten history.
 
-The first failure is reported with its seq and reason. Signature checks run in
-worker processes for large ledgers (they dominate the cost); everything else
-streams in the main process. Nothing here trusts the projections or the tree
-node table.
+The first failure is reported with its seq and reason, exactly as if every
+entry were checked one after the other. The work is split so that large
+ledgers use every core (Ed25519 verification dominates the cost):
+
+* the main process streams the entries and keeps only what is sequential:
+  contiguous seqs, each ``prev_hash`` against the previous ``entry_hash``, the
+  Merkle frontier (and the roots at checkpoint sizes) and the key registry.
+  Key events (entry 0 and every leaf whose canonical ``"kind"`` member starts
+  with ``key.``; rare) are checked completely here, signatures included, and
+  replayed into the registry;
+* every other entry goes, in chunks that never span a key event, to a worker
+  process together with the registry as of that chunk: leaf form, seq and
+  origin, ``entry_hash``, ``idem_key``, the payload's digest, type and kind,
+  each signer's standing and each signature.
+
+Each side reports the first failure it finds; the lowest seq wins, and on one
+seq the check that comes first in the entry-by-entry order wins. Nothing here
+trusts the projections or the tree node table.
 """
 
 from __future__ import annotations
 
+import binascii
 import datetime as dt
 import hashlib
+import json
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,22 +52,225 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from ledger import models as m
-from ledger.canonical import CanonicalError, parse_json
+from ledger.canonical import parse_json
 from ledger.checkpoint import Checkpoint, CheckpointError, open_checkpoint, parse_note
-from ledger.dsse import pae
+from ledger.dsse import Signature, pae
 from ledger.entry import GENESIS_PREV_HASH, Leaf, entry_hash, idempotency_key
 from ledger.errors import IntegrityError, LedgerStateError
 from ledger.keys import PublicKey, verify_signature
 from ledger.merkle import Frontier, ProofError, consistency_proof, leaf_hash, verify_consistency
 from ledger.records import KEY_KINDS, parse_record
-from ledger.registry import Registry, SignerError
+from ledger.registry import KeyState, Registry, SignerError
 from ledger.store import apply_key_event, node_reader, read_head
 from ledger.timeutil import parse_timestamp
 
-CHUNK = 2_000
-PARALLEL_THRESHOLD = 20_000
+CHUNK = 1_000
+"""Entries per unit of work handed to a worker (and rows fetched at a time)."""
+PARALLEL_THRESHOLD = 5_000
+"""Smaller ledgers are checked in one process: starting workers would cost more."""
+IN_FLIGHT = 2
+"""Chunks queued per worker before the reader waits, so memory stays constant."""
 
-SigTask = tuple[int, bytes, bytes, bytes]  # seq, public key, message, signature
+Row = tuple[int, bytes, bytes, bytes, str, str, str | None, bytes | None]
+"""seq, entry_hash, prev_hash, leaf, payload_sha256, idem_key, payload_type, payload body."""
+Failure = tuple[int | None, int, str]
+"""A failure as a worker returns it: seq, rank (see below), reason."""
+
+# Where a check sits in the entry-by-entry order, relative to the prev_hash
+# check (the only per-entry check the main process makes for entries it hands
+# to a worker): on one seq, the earlier check's reason is the one reported.
+_BEFORE_PREV, _PREV, _AFTER_PREV = 0, 1, 2
+
+_KEY_EVENT = b'"kind":"key.'
+"""How a key event's canonical leaf spells its kind. In canonical JSON a quote
+inside a string is escaped, so this only matches the leaf's own kind member."""
+
+_BAD_SIGNATURE = "signature does not verify (payload or signature altered)"
+_BAD_PREV = "prev_hash does not match the hash of the previous entry"
+
+
+class _Fail(Exception):
+    def __init__(self, seq: int | None, reason: str, rank: int = _AFTER_PREV) -> None:
+        super().__init__(reason)
+        self.seq, self.reason, self.rank = seq, reason, rank
+
+    def precedes(self, other: _Fail | None) -> bool:
+        """True if this failure comes first in the entry-by-entry order."""
+        if other is None:
+            return True
+        if self.seq is None or other.seq is None:
+            return other.seq is None and self.seq is not None
+        return (self.seq, self.rank) < (other.seq, other.rank)
+
+
+# ------------------------------------------------------------- fast, exact parsing
+
+_STR = r'[^"\\\x00-\x1f]*'  # a JSON string that canonical JSON writes verbatim
+_B64 = r'(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?'  # canonical only
+_SIG_ITEM = r'\{"keyid":"' + _STR + r'","sig":"' + _B64 + r'"\}'
+_LEAF_RE = re.compile(
+    r'\{"idem_key":"(' + _STR + r')","kind":"(' + _STR + r')","origin":"(' + _STR + r')",'
+    r'"payload_sha256":"(' + _STR + r')","payload_type":"(' + _STR + r')",'
+    r'"received_at":"(' + _STR + r')","seq":(0|[1-9][0-9]{0,14}),'
+    r'"signatures":\[((?:' + _SIG_ITEM + r'(?:,' + _SIG_ITEM + r')*)?)\],"v":1\}'
+)
+_SIG_RE = re.compile(r'\{"keyid":"(' + _STR + r')","sig":"([^"]*)"\}')
+
+
+def parse_leaf(data: bytes) -> Leaf:
+    """Parse stored leaf bytes with exactly the outcome of :meth:`Leaf.from_bytes`, faster.
+
+    The usual leaf (strings without escapes, a seq below 10**15, canonical
+    base64) is matched by one regular expression that accepts only text already
+    in canonical form. Anything else goes to ``Leaf.from_bytes``, so every
+    rejection reads the same.
+
+    Raises:
+        ValueError: naming what is wrong with the leaf.
+    """
+    try:
+        match = _LEAF_RE.fullmatch(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        match = None
+    if match is None:
+        return Leaf.from_bytes(data)
+    idem, kind, origin, sha, ptype, received, seq, sigs = match.groups()
+    signatures = tuple(Signature(keyid, binascii.a2b_base64(sig)) for keyid, sig in _SIG_RE.findall(sigs))
+    return Leaf(origin, int(seq), kind, sha, ptype, signatures, idem, received)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise ValueError("duplicate key")
+    return obj
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_STRICT_JSON = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+"""Accepts exactly what ``ledger.canonical.parse_json`` accepts (one decoder, built once)."""
+_SCAN = _STRICT_JSON.scan_once
+
+
+def _check_payload_kind(body: bytes, kind: str, seq: int) -> None:
+    """Fail unless ``body`` is a strict JSON object whose ``kind`` is ``kind``."""
+    try:  # the C scanner alone: no surrounding whitespace, which canonical payloads never have
+        text = body.decode("utf-8")
+        obj, end = _SCAN(text, 0)
+        if end == len(text) and obj.get("kind") == kind:
+            return
+    except (ValueError, AttributeError, OverflowError, RecursionError, StopIteration):
+        pass
+    try:  # the reference reader, for the verdict and its wording
+        found = parse_json(body).get("kind")
+    except (ValueError, AttributeError, OverflowError) as e:  # CanonicalError is a ValueError; huge numerals
+        raise _Fail(seq, f"payload is not a JSON record: {e}") from e
+    if found != kind:
+        raise _Fail(seq, f"payload kind {found!r} does not match the leaf kind {kind!r}")
+
+
+# ------------------------------------------------------------------ entry checks
+
+class _EntryChecks:
+    """The checks of one entry that need no earlier entry, in their reporting order."""
+
+    def __init__(self, origin: str, registry: Registry) -> None:
+        self.origin = origin
+        self.registry = registry
+        self.signatures = 0
+        self._times: dict[str, dt.datetime] = {}
+        self._signers: dict[tuple[str, str, dt.datetime], KeyState] = {}
+
+    def stored(self, row: Row, prev: bytes | None = None) -> tuple[Leaf, dt.datetime]:
+        """Leaf, hashes, idem_key and payload bytes; ``prev``: the previous entry_hash, if known here."""
+        seq, ehash, prev_col, leaf_bytes, payload_sha, idem, ptype, body = row
+        try:
+            leaf = parse_leaf(leaf_bytes)
+        except ValueError as e:
+            raise _Fail(seq, f"leaf is malformed: {e}", _BEFORE_PREV) from e
+        if leaf.seq != seq:
+            raise _Fail(seq, f"leaf says seq {leaf.seq} but is stored at {seq} (entries swapped or moved)",
+                        _BEFORE_PREV)
+        if leaf.origin != self.origin:
+            raise _Fail(seq, f"leaf origin {leaf.origin!r} is not this ledger's {self.origin!r}", _BEFORE_PREV)
+        if prev is not None and prev_col != prev:
+            raise _Fail(seq, _BAD_PREV, _PREV)
+        if entry_hash(prev_col, leaf_bytes) != ehash:
+            raise _Fail(seq, "entry_hash does not match the entry's contents")
+        if idem != leaf.idem_key or leaf.idem_key != idempotency_key(
+            leaf.payload_sha256, [s.keyid for s in leaf.signatures]
+        ):
+            raise _Fail(seq, "idem_key column does not match the leaf")
+        if payload_sha != leaf.payload_sha256:
+            raise _Fail(seq, "payload_sha256 column does not match the leaf")
+        if body is None:
+            raise _Fail(seq, "payload is missing")
+        if hashlib.sha256(body).hexdigest() != leaf.payload_sha256:
+            raise _Fail(seq, "payload bytes do not match the leaf's payload_sha256")
+        if ptype != leaf.payload_type:
+            raise _Fail(seq, "payload type does not match the leaf")
+        return leaf, self.received_at(leaf, seq)
+
+    def received_at(self, leaf: Leaf, seq: int) -> dt.datetime:
+        """The leaf's receive time (entries appended in one batch share it: parsed once)."""
+        at = self._times.get(leaf.received_at)
+        if at is None:
+            try:
+                at = parse_timestamp(leaf.received_at)
+            except ValueError as e:
+                raise _Fail(seq, f"leaf received_at is invalid: {e}") from e
+            if len(self._times) > CHUNK:
+                self._times.clear()
+            self._times[leaf.received_at] = at
+        return at
+
+    def signer(self, keyid: str, kind: str, at: dt.datetime, seq: int) -> KeyState:
+        """The registry key for ``keyid`` if it may sign ``kind`` at ``at``."""
+        memo = (keyid, kind, at)
+        key = self._signers.get(memo)
+        if key is None:
+            try:
+                key = self.registry.check_signer(keyid, kind=kind, at=at)
+            except SignerError as e:
+                raise _Fail(seq, f"signer not allowed at this entry: {e}") from e
+            if len(self._signers) > CHUNK:
+                self._signers.clear()
+            self._signers[memo] = key
+        return key
+
+    def entry(self, row: Row) -> None:
+        """Every check of an entry that is not a key event, except its link to the previous one."""
+        leaf, at = self.stored(row)
+        seq, body = row[0], row[7]
+        assert seq != 0 and leaf.kind not in KEY_KINDS, "key events are replayed by the main process"
+        assert body is not None
+        _check_payload_kind(body, leaf.kind, seq)
+        if not leaf.signatures:
+            raise _Fail(seq, "entry has no signatures")
+        keys = [self.signer(sig.keyid, leaf.kind, at, seq) for sig in leaf.signatures]
+        message = pae(leaf.payload_type, body)
+        for key, sig in zip(keys, leaf.signatures, strict=True):
+            self.signatures += 1
+            if not verify_signature(key.public_key, message, sig.sig):
+                raise _Fail(seq, _BAD_SIGNATURE)
+
+
+def _check_chunk(origin: str, registry: Registry, rows: list[Row]) -> tuple[int, Failure | None]:
+    """Check consecutive entries that are not key events (runs in a worker process).
+
+    Returns:
+        The number of signatures verified and the first failure, if any.
+    """
+    checks = _EntryChecks(origin, registry)
+    try:
+        for row in rows:
+            checks.entry(row)
+    except _Fail as f:
+        return checks.signatures, (f.seq, f.rank, f.reason)
+    return checks.signatures, None
 
 
 @dataclass
@@ -91,19 +311,6 @@ class VerifyReport:
         return out
 
 
-def _verify_sig_chunk(tasks: list[SigTask]) -> int | None:
-    """Return the seq of the first signature that fails in ``tasks``, or None."""
-    for seq, pub, msg, sig in tasks:
-        if not verify_signature(pub, msg, sig):
-            return seq
-    return None
-
-
-class _Fail(Exception):
-    def __init__(self, seq: int | None, reason: str) -> None:
-        self.seq, self.reason = seq, reason
-
-
 def verify_ledger(
     engine: Engine,
     *,
@@ -119,7 +326,7 @@ def verify_ledger(
         against_note: a signed checkpoint note kept outside the database.
         against_keys: keys that may have signed ``against_note``; default: every
             admin key the ledger ever trusted (pin one out of band for real audits).
-        workers: signature-checking processes (default: CPU count; 1 = in-process).
+        workers: checking processes (default: CPU count; 1 = in-process).
         progress: called with (entries done, total) after each chunk.
 
     Returns:
@@ -174,6 +381,8 @@ def verify_connection(
 
 
 class _Verifier:
+    """The sequential side of a verification: reads entries in order and farms out the rest."""
+
     def __init__(self, report, head, stored_cps, workers, progress, against_size) -> None:  # type: ignore[no-untyped-def]
         self.report = report
         self.head = head
@@ -183,134 +392,93 @@ class _Verifier:
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
         self.progress = progress
         self.registry = report.registry
+        self.snapshot = self.registry.copy()  # the registry as of the chunk being filled
+        self.checks = _EntryChecks(head.origin, self.registry)  # for key events, in this process
         self.frontier = Frontier()
         self.prev = GENESIS_PREV_HASH
         self.expected = 0
+        self.pool: ProcessPoolExecutor | None = None
+        self.pending: list[Future[tuple[int, Failure | None]]] = []
+        self.chunk: list[Row] = []
+        self.failure: _Fail | None = None
 
-    def run(self, rows: Any) -> None:
-        pool = None
-        pending: list[tuple[Future[int | None], int]] = []
-        first_bad: int | None = None
-        fail: _Fail | None = None
+    def run(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Check every entry, then the head and the stored checkpoints.
+
+        Raises:
+            _Fail: the first failure in entry-by-entry order.
+        """
         try:
-            chunk: list[SigTask] = []
-            for row in rows:
-                try:
-                    chunk.extend(self._entry(*row))
-                except _Fail as f:
-                    fail = f
-                    break
-                if len(chunk) >= CHUNK:
-                    if pool is None and self.workers > 1 and self.head.size >= PARALLEL_THRESHOLD:
-                        pool = ProcessPoolExecutor(self.workers)
-                    pending.append(self._submit(pool, chunk))
-                    chunk = []
-                    first_bad = self._drain(pending, first_bad, block=len(pending) > 2 * self.workers)
-                    if first_bad is not None:
-                        break
-                    if self.progress:
-                        self.progress(self.expected, self.head.size)
-            if chunk and first_bad is None:
-                pending.append(self._submit(pool, chunk))
-            first_bad = self._drain(pending, first_bad, block=True)
+            try:
+                self._read(rows)
+            except _Fail as f:
+                self._note(f)
+            self._flush()
+            self._drain(block=True)
         finally:
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
-        if first_bad is not None and (fail is None or fail.seq is None or first_bad < fail.seq):
-            raise _Fail(first_bad, "signature does not verify (payload or signature altered)")
-        if fail is not None:
-            raise fail
+            if self.pool is not None:
+                self.pool.shutdown(cancel_futures=True)
+        if self.failure is not None:
+            raise self.failure
         self._finish()
         if self.progress:
             self.progress(self.expected, self.head.size)
 
-    def _submit(self, pool: ProcessPoolExecutor | None, chunk: list[SigTask]) -> tuple[Future[int | None], int]:
-        self.report.signatures += len(chunk)
-        if pool is None:
-            fut: Future[int | None] = Future()
-            fut.set_result(_verify_sig_chunk(chunk))
-            return fut, chunk[0][0]
-        return pool.submit(_verify_sig_chunk, chunk), chunk[0][0]
+    def _read(self, rows: Iterable[Sequence[Any]]) -> None:
+        for row in rows:
+            seq, ehash, prev, leaf = row[0], row[1], row[2], row[3]
+            exp = self.expected
+            if seq != exp:
+                raise _Fail(exp, f"entry {exp} is missing (the next stored entry is {seq})"
+                            if seq > exp else f"sequence goes backwards ({seq} after {exp - 1})")
+            if seq == 0 or _KEY_EVENT in leaf:
+                self._flush()
+                self._key_event(tuple(row))  # type: ignore[arg-type]
+                continue
+            self.chunk.append(tuple(row))  # type: ignore[arg-type]
+            if prev != self.prev:
+                raise _Fail(seq, _BAD_PREV, _PREV)
+            self._advance(ehash, leaf)
+            if len(self.chunk) >= CHUNK:
+                self._flush()
+                if self._drain(block=len(self.pending) > IN_FLIGHT * self.workers):
+                    return
+                if self.progress:
+                    self.progress(self.expected, self.head.size)
 
-    @staticmethod
-    def _drain(pending: list[tuple[Future[int | None], int]], first_bad: int | None, *, block: bool) -> int | None:
-        while pending and (block or pending[0][0].done()):
-            fut, _ = pending.pop(0)
-            bad = fut.result()
-            if bad is not None and (first_bad is None or bad < first_bad):
-                first_bad = bad
-                for f, _ in pending:
-                    f.cancel()
-                pending.clear()
-        return first_bad
-
-    def _entry(
-        self, seq: int, ehash: bytes, prev: bytes, leaf_bytes: bytes, payload_sha: str, idem: str,
-        ptype: str | None, body: bytes | None,
-    ) -> list[SigTask]:
-        exp = self.expected
-        if seq != exp:
-            raise _Fail(exp, f"entry {exp} is missing (the next stored entry is {seq})"
-                        if seq > exp else f"sequence goes backwards ({seq} after {exp - 1})")
-        try:
-            leaf = Leaf.from_bytes(leaf_bytes)
-        except ValueError as e:
-            raise _Fail(seq, f"leaf is malformed: {e}") from e
-        if leaf.seq != seq:
-            raise _Fail(seq, f"leaf says seq {leaf.seq} but is stored at {seq} (entries swapped or moved)")
-        if leaf.origin != self.head.origin:
-            raise _Fail(seq, f"leaf origin {leaf.origin!r} is not this ledger's {self.head.origin!r}")
-        if prev != self.prev:
-            raise _Fail(seq, "prev_hash does not match the hash of the previous entry")
-        if entry_hash(prev, leaf_bytes) != ehash:
-            raise _Fail(seq, "entry_hash does not match the entry's contents")
-        if idem != leaf.idem_key or leaf.idem_key != idempotency_key(
-            leaf.payload_sha256, [s.keyid for s in leaf.signatures]
-        ):
-            raise _Fail(seq, "idem_key column does not match the leaf")
-        if payload_sha != leaf.payload_sha256:
-            raise _Fail(seq, "payload_sha256 column does not match the leaf")
-        if body is None:
-            raise _Fail(seq, "payload is missing")
-        if hashlib.sha256(body).hexdigest() != leaf.payload_sha256:
-            raise _Fail(seq, "payload bytes do not match the leaf's payload_sha256")
-        if ptype != leaf.payload_type:
-            raise _Fail(seq, "payload type does not match the leaf")
-        at = self._received_at(leaf, seq)
-        record = self._payload_record(leaf, body, seq)
-        tasks = self._signature_tasks(leaf, body, seq, at, record)
+    def _advance(self, ehash: bytes, leaf: bytes) -> None:
         self.prev = ehash
-        self.frontier.append(leaf_hash(leaf_bytes))
+        self.frontier.append(leaf_hash(leaf))
         self.expected += 1
         if self.frontier.size in self.watch:
             self.cp_roots[self.frontier.size] = self.frontier.root()
-        return tasks
 
-    @staticmethod
-    def _received_at(leaf: Leaf, seq: int) -> dt.datetime:
-        try:
-            return parse_timestamp(leaf.received_at)
-        except ValueError as e:
-            raise _Fail(seq, f"leaf received_at is invalid: {e}") from e
+    def _key_event(self, row: Row) -> None:
+        """Check entry 0 or a key event completely, here, and replay it into the registry."""
+        seq, ehash, _, leaf_bytes, _, _, _, body = row
+        leaf, at = self.checks.stored(row, prev=self.prev)
+        assert body is not None
+        record = self._payload_record(leaf, body, seq)
+        for pub, message, sig in self._signature_tasks(leaf, body, seq, at, record):
+            self.report.signatures += 1
+            if not verify_signature(pub, message, sig):
+                raise _Fail(seq, _BAD_SIGNATURE)
+        self.snapshot = self.registry.copy()
+        self._advance(ehash, leaf_bytes)
 
     @staticmethod
     def _payload_record(leaf: Leaf, body: bytes, seq: int) -> Any:
         if leaf.kind not in KEY_KINDS and seq != 0:
-            # Only the kind matters here; full validation happened at append and the
-            # payload is bound by its hash and signature.
-            try:
-                kind = parse_json(body).get("kind")
-            except (CanonicalError, AttributeError) as e:
-                raise _Fail(seq, f"payload is not a JSON record: {e}") from e
-            if kind != leaf.kind:
-                raise _Fail(seq, f"payload kind {kind!r} does not match the leaf kind {leaf.kind!r}")
+            _check_payload_kind(body, leaf.kind, seq)
             return None
         try:
             return parse_record(parse_json(body), source=f"entry {seq}")
         except Exception as e:  # noqa: BLE001 - any parse failure is an integrity failure here
             raise _Fail(seq, f"key event payload is invalid: {e}") from e
 
-    def _signature_tasks(self, leaf: Leaf, body: bytes, seq: int, at: dt.datetime, record: Any) -> list[SigTask]:
+    def _signature_tasks(
+        self, leaf: Leaf, body: bytes, seq: int, at: dt.datetime, record: Any
+    ) -> list[tuple[bytes, bytes, bytes]]:
         if not leaf.signatures:
             raise _Fail(seq, "entry has no signatures")
         msg = pae(leaf.payload_type, body)
@@ -324,7 +492,7 @@ class _Verifier:
                 key = self.registry.check_signer(sig.keyid, kind=leaf.kind, at=at)
             except SignerError as e:
                 raise _Fail(seq, f"signer not allowed at this entry: {e}") from e
-            tasks.append((seq, key.public_key, msg, sig.sig))
+            tasks.append((key.public_key, msg, sig.sig))
         if seq != 0 and record is not None:
             self._apply(record, seq, at)
         return tasks
@@ -334,6 +502,41 @@ class _Verifier:
             apply_key_event(self.registry, record, seq=seq, at=at)
         except SignerError as e:
             raise _Fail(seq, f"invalid key event: {e}") from e
+
+    # -------------------------------------------------------------- the workers
+
+    def _flush(self) -> None:
+        """Hand the filled chunk, with the registry as of its first entry, to a worker."""
+        if not self.chunk:
+            return
+        chunk, self.chunk = self.chunk, []
+        if self.pool is None and self.workers > 1 and self.head.size >= PARALLEL_THRESHOLD:
+            self.pool = ProcessPoolExecutor(self.workers)
+        if self.pool is None:
+            fut: Future[tuple[int, Failure | None]] = Future()
+            fut.set_result(_check_chunk(self.head.origin, self.snapshot, chunk))
+        else:
+            fut = self.pool.submit(_check_chunk, self.head.origin, self.snapshot, chunk)
+        self.pending.append(fut)
+
+    def _drain(self, *, block: bool) -> bool:
+        """Collect finished chunks in order; True once one of them failed."""
+        while self.pending and (block or self.pending[0].done()):
+            signatures, failure = self.pending.pop(0).result()
+            self.report.signatures += signatures
+            if failure is not None:
+                seq, rank, reason = failure
+                self._note(_Fail(seq, reason, rank))
+                for fut in self.pending:
+                    fut.cancel()
+                self.pending.clear()
+                self.chunk = []
+                return True
+        return False
+
+    def _note(self, failure: _Fail) -> None:
+        if failure.precedes(self.failure):
+            self.failure = failure
 
     def _finish(self) -> None:
         head, n = self.head, self.expected
