@@ -150,7 +150,11 @@ def load_library(
     Raises:
         FrameworkLoadError: listing every problem, with file, line and path.
     """
-    sources = read_sources(user_dir=user_dir, extra_files=extra_files)
+    return _build_cached(read_sources(user_dir=user_dir, extra_files=extra_files))
+
+
+def _build_cached(sources: list[SourceFile]) -> Library:
+    """Build (or fetch from the cache) the library of these exact files."""
     key = hashlib.sha256(
         "\n".join(f"{s.origin} {s.name} {s.sha256}" for s in sources).encode()
     ).hexdigest()
@@ -184,21 +188,10 @@ def load_library_from_bytes(
     Raises:
         FrameworkLoadError: listing every problem, with file, line and path.
     """
-    sources = [
+    return _build_cached([
         SourceFile(name, Path(name), origin, hashlib.sha256(data).hexdigest(), bytes(data))
         for name, data in files
-    ]
-    key = hashlib.sha256(
-        "\n".join(f"{s.origin} {s.name} {s.sha256}" for s in sources).encode()
-    ).hexdigest()
-    cached = _CACHE.get(key)
-    if cached is not None:
-        return cached
-    library = _Builder(sources, key).build()
-    if len(_CACHE) >= _CACHE_SIZE:
-        _CACHE.pop(next(iter(_CACHE)))
-    _CACHE[key] = library
-    return library
+    ])
 
 
 def validate_files(paths: Iterable[Path], *, user_dir: Path | None = None) -> Library:
