@@ -195,3 +195,10 @@ def test_unreadable_input(run_cli, write, tmp_path, data, code, message) -> None
     r = run_cli("verify-package", str(path))
     assert r.exit_code == code
     assert message in r.output
+
+
+def test_malformed_checkpoint_file_is_bad_input(run_cli, write, world, tmp_path) -> None:
+    (tmp_path / "cp.txt").write_text("not a signed note")
+    r = verify(run_cli, write, world.package, "--checkpoint", str(tmp_path / "cp.txt"))
+    assert r.exit_code == 2
+    assert "--checkpoint" in r.stderr
