@@ -13,6 +13,7 @@ from cli.context import AppContext, pass_app
 from cli.governance_cmds import _as_of, _setup, common_options
 from cli.options import json_option, passphrase_option, require_key
 from cli.output import echo_json
+from ledger.timeutil import format_timestamp
 
 
 def _write(path: str, data: bytes) -> None:
@@ -107,12 +108,14 @@ def verify_package_cmd(package: Path, trust_key: Path | None, checkpoint: Path |
 def _print_verification(report: Any) -> None:
     b, cp = report.bundle, report.checkpoint
     if b is not None:
-        click.echo(f"package     {b.system} as of {b.to_json()['scope']['as_of']} ({report.path})")
+        click.echo(f"package     {b.system} as of {format_timestamp(b.as_of)} ({report.path})")
     if report.key_id:
-        click.echo("signed by ledger key (fingerprint: SHA-256 of the Ed25519 public key):")
+        click.echo("signed by key (fingerprint: SHA-256 of the Ed25519 public key):")
         click.echo(f"    {report.key_id}")
-        if report.pinned:
-            click.echo("    pinned with --trust-key")
+        if report.pinned == report.key_id:
+            click.echo("    the ledger key pinned with --trust-key")
+        elif report.pinned:
+            click.echo(f"    NOT the ledger key pinned with --trust-key ({report.pinned})")
         else:
             click.echo("WARNING: the key was not pinned. Anyone can re-sign a doctored package with a key of their "
                        "own: compare this fingerprint with one obtained out of band (not from this package), or "

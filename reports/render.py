@@ -17,7 +17,7 @@ import datetime as dt
 import io
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -79,7 +79,7 @@ def html_to_pdf(
     html: str,
     *,
     created: dt.datetime,
-    attachments: list[PdfAttachment] = (),  # type: ignore[assignment]
+    attachments: Sequence[PdfAttachment] = (),
     identifier: bytes | None = None,
     variant: str | None = PDF_VARIANT,
 ) -> bytes:

@@ -58,8 +58,8 @@ class PackageReport:
 
     Attributes:
         path: the package file.
-        key_id: the fingerprint of the key the package is signed with (if known).
-        pinned: True if the auditor pinned the ledger key with ``--trust-key``.
+        key_id: the fingerprint of the key the manifest is signed with (if it verified).
+        pinned: the fingerprint of the key the auditor pinned with ``--trust-key``, if any.
         manifest: what the signed manifest states (None if it did not verify).
         bundle: the parsed bundle (None if it did not parse).
         checkpoint: the verified package checkpoint.
@@ -75,7 +75,7 @@ class PackageReport:
 
     path: str
     key_id: str | None = None
-    pinned: bool = False
+    pinned: str | None = None
     manifest: Manifest | None = None
     bundle: Bundle | None = None
     checkpoint: Checkpoint | None = None
@@ -107,7 +107,8 @@ class PackageReport:
             "ok": self.ok,
             "package": self.path,
             "key_id": self.key_id,
-            "key_pinned": self.pinned,
+            "key_pinned": self.pinned is not None and self.pinned == self.key_id,
+            "pinned_key_id": self.pinned,
             "origin": b.origin if b else None,
             "system": b.system if b else None,
             "as_of": self.manifest.as_of if self.manifest else None,
@@ -148,13 +149,13 @@ def verify_package(
             parse_note(checkpoint_note)
         except CheckpointFormatError as e:
             raise InputError(e.reason, source="--checkpoint") from e
-    report = PackageReport(path=str(path), pinned=trust_key is not None)
+    report = PackageReport(path=str(path), pinned=trust_key.key_id if trust_key else None)
     files = _read_zip(path, report)
     if files is None:
         return report
     manifest = _check_manifest(files, report, trust_key)
     key = trust_key or (manifest.key if manifest else None)
-    report.key_id = key.key_id if key else None
+    report.key_id = manifest.key.key_id if manifest else None
     try:
         bundle = Bundle.from_bytes(files[BUNDLE_NAME]) if BUNDLE_NAME in files else None
     except BundleFormatError as e:

@@ -136,6 +136,7 @@ def test_package_cli_writes_a_package_that_verifies(run_cli, db_copy, world, tmp
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     assert data["ok"] and data["key_pinned"] and data["failures"] == []
+    assert data["key_id"] == data["pinned_key_id"] == world.keys.admin.public.key_id
     assert data["entries_verified"] == out["entries"] == data["inclusion_proofs_verified"]
 
 

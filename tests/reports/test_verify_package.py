@@ -32,7 +32,7 @@ def test_untouched_package_verifies_with_pinned_key_and_earlier_checkpoint(run_c
                "--checkpoint", str(world.dir / "cp1.txt"))
     assert r.exit_code == 0, r.output
     assert "OK: the package verifies" in r.stdout
-    assert "pinned with --trust-key" in r.stdout
+    assert "the ledger key pinned with --trust-key" in r.stdout
     cp1 = world.checkpoints["cp1"][0]
     assert f"the ledger extends your checkpoint of size {cp1.size}" in r.stdout
     assert "consistent with 2 earlier checkpoint(s)" in r.stdout
@@ -151,6 +151,7 @@ def test_package_signed_by_another_key_fails_when_the_key_is_pinned(run_cli, wri
     # The genuine package, pinned to the wrong key, fails as well.
     r = verify(run_cli, write, world.package, "--trust-key", str(world.dir / "keys/stranger.pem.pub"))
     assert r.exit_code == 1 and any("not the pinned ledger key" in f for f in failures(r))
+    assert "NOT the ledger key pinned with --trust-key" in r.stdout
 
 
 def test_a_pdf_stating_other_figures_fails(run_cli, write, world) -> None:
