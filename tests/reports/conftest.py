@@ -84,7 +84,8 @@ def populate(led: Ledger, keys: Keys) -> dict[str, Any]:
                               "target": mv.entry_hash, "decision": "approve"})
     put(keys.pipeline, T0 + 10 * H, {
         "kind": "incident", "system": "credit-scoring", "observed_at": iso(T0 + 10 * H), "title": "Drift alert",
-        "severity": "medium", "status": "mitigated", "model_version": "2.1.0"})
+        "severity": "medium", "status": "mitigated", "model_version": "2.1.0",
+        "description": "<script>alert('x')</script> & input drift"})
     revoke_key(led, keys.admin, keys.auditor.public.key_id, reason="left the company", now=T0 + 11 * H)
     cp2 = issue_checkpoint(led.engine, keys.admin, now=T0 + 11 * H)
     put(keys.pipeline, AS_OF + H, eval_record(observed_at=iso(AS_OF + H), passed=False))  # after as-of

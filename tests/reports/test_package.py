@@ -166,6 +166,7 @@ def test_report_html_states_the_coverage(run_cli, world, tmp_path) -> None:
     for fw in world.result.bundle.coverage["frameworks"]:
         assert f"{fw['framework']}: {fw['percent_covered']}% covered" in html
     assert "Internal coverage report" in html and "How to verify" not in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; input drift" in html and "<script>" not in html
 
 
 @pytest.mark.pdf
