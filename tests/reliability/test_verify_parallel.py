@@ -1,0 +1,168 @@
+"""``assure verify`` split over worker processes reports what an entry-by-entry check would.
+
+Chunks are made tiny (3 entries) and workers start at any size, so every
+ledger here crosses many chunk boundaries and several key events: the registry
+a chunk is checked against must be the one in force at its entries, and when
+the main process (chain links) and a worker (everything else) both find a
+problem the first one in sequence order, and on one entry the first check in
+order, must be the one reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+
+from ledger import verify
+from ledger.checkpoints import issue_checkpoint
+from ledger.dsse import sign_envelope
+from ledger.entry import Leaf, entry_hash, idempotency_key
+from ledger.merkle import leaf_hash
+from ledger.records import PAYLOAD_TYPE, parse_record, record_bytes
+from ledger.store import Ledger, read_head, revoke_key, trust_key
+from ledger.verify import verify_connection
+from tests.conftest import docs, eval_record, fixed_key
+from tests.ledger.test_tamper import Tamper, _drop_triggers, apply, tampers
+
+CI2 = fixed_key("ci-2")
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(verify, "CHUNK", 3)
+    monkeypatch.setattr(verify, "PARALLEL_THRESHOLD", 0)
+
+
+@pytest.fixture
+def rotated(ledger: Ledger, keys, small_chunks: None) -> Ledger:
+    """~27 entries: approver2 signs then is revoked, ci-2 is trusted mid-way and signs, a checkpoint."""
+    for i in range(4):
+        ledger.append(docs(eval_record(suite=f"a2-{i}")), signing_key=keys.approver2)
+    trust_key(ledger, keys.admin, CI2.public, role="pipeline", owner="ci-2")
+    for i in range(5):
+        ledger.append(docs(eval_record(suite=f"ci2-{i}")), signing_key=CI2)
+    issue_checkpoint(ledger.engine, keys.admin)
+    revoke_key(ledger, keys.admin, keys.approver2.public.key_id, reason="left")
+    for i in range(9):
+        ledger.append(docs(eval_record(suite=f"p-{i}")), signing_key=keys.pipeline if i % 2 else CI2)
+    kinds = [r["kind"] for r in ledger.iter_records()]
+    # The seqs the tests below tamper with: evaluations, entry 10 a key event between them.
+    assert [kinds[s] for s in (8, 9, 10, 14, 20)] == ["evaluation"] * 2 + ["key.trust"] + ["evaluation"] * 2
+    return ledger
+
+
+def _verify(conn: sa.Connection, workers: int = 2) -> verify.VerifyReport:
+    return verify_connection(conn, workers=workers)
+
+
+def test_untampered_ledger_with_key_events_verifies_in_parallel(rotated: Ledger) -> None:
+    with rotated.engine.connect() as conn, conn.begin():
+        report = _verify(conn)
+    assert report.ok, report.failure
+    assert report.size == rotated.head().size and report.checkpoints == 1
+    assert report.signatures == report.size
+
+
+def _append_behind_the_back(conn: sa.Connection, key, suite: str) -> int:
+    """A perfectly chained entry signed by ``key``, written straight into the tables; returns its seq."""
+    head = read_head(conn)
+    env = sign_envelope(PAYLOAD_TYPE, record_bytes(parse_record(eval_record(suite=suite))), key)
+    sha = hashlib.sha256(env.payload).hexdigest()
+    idem = idempotency_key(sha, [s.keyid for s in env.signatures])
+    leaf = Leaf(head.origin, head.size, "evaluation", sha, PAYLOAD_TYPE, env.signatures, idem,
+                "2030-01-01T00:00:00Z").to_bytes()
+    h = entry_hash(head.last_hash, leaf)
+    conn.execute(sa.text("INSERT INTO payload (sha256, payload_type, body) VALUES (:k, :t, :b)"),
+                 {"k": sha, "t": PAYLOAD_TYPE, "b": env.payload})
+    conn.execute(sa.text("INSERT INTO entry (seq, entry_hash, prev_hash, leaf, payload_sha256, idem_key) "
+                         "VALUES (:s, :h, :p, :l, :k, :i)"),
+                 {"s": head.size, "h": h, "p": head.last_hash, "l": leaf, "k": sha, "i": idem})
+    fr = head.frontier.copy()
+    fr.append(leaf_hash(leaf))
+    conn.execute(sa.text("UPDATE ledger_head SET size = :n, root = :r, last_hash = :h, frontier = :f"),
+                 {"n": fr.size, "r": fr.root(), "h": h, "f": fr.to_bytes()})
+    return head.size
+
+
+def test_a_key_is_judged_by_the_registry_at_each_entry(rotated: Ledger, keys) -> None:
+    """approver2's earlier entries pass; one signed after its revocation fails, at its seq."""
+    with rotated.engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            seq = _append_behind_the_back(conn, keys.approver2, "after-revocation")
+            _append_behind_the_back(conn, keys.pipeline, "fine")
+            report = _verify(conn)
+        finally:
+            trans.rollback()
+    assert report.failure is not None and report.failure.seq == seq
+    assert "revoked" in report.failure.reason
+
+
+def _set(conn: sa.Connection, seq: int, **cols: bytes) -> None:
+    sets = ", ".join(f"{c} = :{c}" for c in cols)
+    conn.execute(sa.text(f"UPDATE entry SET {sets} WHERE seq = :seq"), {**cols, "seq": seq})
+
+
+def _tampered_report(ledger: Ledger, change) -> verify.VerifyReport:  # type: ignore[no-untyped-def]
+    with ledger.engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            _drop_triggers(conn)
+            change(conn, {r.seq: r for r in conn.exec_driver_sql("SELECT seq, prev_hash, leaf FROM entry")})
+            return _verify(conn)
+        finally:
+            trans.rollback()
+
+
+def test_on_one_entry_the_first_check_in_order_is_reported(rotated: Ledger) -> None:
+    seq = 14
+
+    def prev_and_leaf_form(conn: sa.Connection, rows: dict) -> None:  # type: ignore[type-arg]
+        _set(conn, seq, prev_hash=bytes(32), leaf=rows[seq].leaf + b" ")
+
+    def prev_and_leaf_content(conn: sa.Connection, rows: dict) -> None:  # type: ignore[type-arg]
+        leaf = rows[seq].leaf.replace(b'"received_at":"', b'"received_at":"1')
+        _set(conn, seq, prev_hash=bytes(32), leaf=leaf)
+
+    first = _tampered_report(rotated, prev_and_leaf_form).failure
+    assert first is not None and (first.seq, first.reason.split(":")[0]) == (seq, "leaf is malformed")
+    second = _tampered_report(rotated, prev_and_leaf_content).failure
+    assert second is not None and (second.seq, second.reason) == (
+        seq, "prev_hash does not match the hash of the previous entry")
+
+
+@pytest.mark.parametrize("later", [9, 20])
+def test_the_earliest_failure_wins(rotated: Ledger, later: int) -> None:
+    """An early payload problem (found by a worker) beats a later broken link (found by the reader).
+
+    Entry 9 is in the same chunk as entry 8, so the reader meets the broken link
+    before any worker has reported; entry 20 is several chunks and key events on.
+    """
+    def two_problems(conn: sa.Connection, rows: dict) -> None:  # type: ignore[type-arg]
+        conn.execute(sa.text("UPDATE payload SET body = :b WHERE sha256 = (SELECT payload_sha256 FROM entry "
+                             "WHERE seq = 8)"), {"b": b"{}"})
+        _set(conn, later, prev_hash=bytes(32))
+
+    failure = _tampered_report(rotated, two_problems).failure
+    assert failure is not None and failure.seq == 8
+    assert failure.reason == "payload bytes do not match the leaf's payload_sha256"
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(t=tampers)
+def test_any_single_tampering_is_detected_at_its_seq_in_parallel(rotated: Ledger, keys, t: Tamper) -> None:
+    with rotated.engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            _drop_triggers(conn)
+            expected = apply(conn, t, keys)
+            parallel = _verify(conn, workers=2)
+            serial = _verify(conn, workers=1)
+        finally:
+            trans.rollback()
+    assert parallel.failure is not None, f"{t} went undetected"
+    assert parallel.failure.seq == expected, f"{t}: {parallel.failure}"
+    assert (parallel.failure.seq, parallel.failure.reason) == (serial.failure.seq, serial.failure.reason)
