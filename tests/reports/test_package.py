@@ -59,6 +59,7 @@ def test_pdf_is_pdfa_with_the_bundle_attached(world) -> None:
     assert "Executive summary" in outline and "How to verify this package" in outline
 
 
+@pytest.mark.pdf
 def test_bundle_scope_proofs_and_checkpoint(world) -> None:
     bundle = Bundle.from_bytes(unzip(world.package)["bundle.json"])
     cp = open_checkpoint(bundle.checkpoint_note, origin="test.example/ledger", keys=[("test.example/ledger", world.keys.admin.public)])
@@ -75,6 +76,7 @@ def test_bundle_scope_proofs_and_checkpoint(world) -> None:
     assert check.ok and check.signatures == len(bundle.entries)
 
 
+@pytest.mark.pdf
 def test_two_builds_differ_only_in_the_signed_time(world, db_copy, keys_s) -> None:
     engine = make_engine(db_copy)
     again = build_package(engine, "credit-scoring", admin_key=keys_s.admin, graph=load_graph(user_dir=None),
@@ -89,6 +91,7 @@ def test_two_builds_differ_only_in_the_signed_time(world, db_copy, keys_s) -> No
     assert m1 == m2
 
 
+@pytest.mark.pdf
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_altered_byte_of_an_entry_is_named(world, data) -> None:
@@ -125,6 +128,7 @@ def test_library_from_bytes_is_the_library_on_disk() -> None:
     assert mem.framework_hashes() == disk.framework_hashes()
 
 
+@pytest.mark.pdf
 def test_package_cli_writes_a_package_that_verifies(run_cli, db_copy, world, tmp_path) -> None:
     r = run_cli("package", "--system", "credit-scoring", "--framework", "nist-ai-rmf", "--as-of", iso(AS_OF),
                 "--key", str(world.dir / "keys/admin.pem"), "-o", "p.zip", "--json", db=db_copy)
@@ -140,6 +144,7 @@ def test_package_cli_writes_a_package_that_verifies(run_cli, db_copy, world, tmp
     assert data["entries_verified"] == out["entries"] == data["inclusion_proofs_verified"]
 
 
+@pytest.mark.pdf
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -159,6 +164,7 @@ def test_package_bad_input_exits_2(run_cli, db_copy, world, args, message) -> No
     assert message in r.stderr
 
 
+@pytest.mark.pdf
 def test_report_html_states_the_coverage(run_cli, world, tmp_path) -> None:
     r = run_cli("report", "--system", "credit-scoring", "--as-of", iso(AS_OF), "-o", "r.html", db=world.db_url)
     assert r.exit_code == 0, r.output

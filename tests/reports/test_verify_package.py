@@ -18,6 +18,8 @@ import pytest
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from tests.reports.conftest import edit_bundle, resign, rezip, unzip
 
+pytestmark = pytest.mark.pdf  # every test here verifies the package the session fixture renders
+
 
 def verify(run_cli, write, data: bytes, *args: str) -> Any:
     return run_cli("verify-package", str(write(data)), *args)
