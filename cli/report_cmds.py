@@ -13,15 +13,24 @@ from cli.context import AppContext, pass_app
 from cli.governance_cmds import _as_of, _setup, common_options
 from cli.options import json_option, passphrase_option, require_key
 from cli.output import echo_json
+from ledger.errors import InputError
 from ledger.timeutil import format_timestamp
 
 
 def _write(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (a half-written package is never left behind)."""
+    """Write ``data`` to ``path`` atomically (a half-written package is never left behind).
+
+    Raises:
+        InputError: if the file cannot be written there.
+    """
     target = Path(path)
     tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    tmp.replace(target)
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(target)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise InputError(e.strerror or "cannot write", source=path) from e
 
 
 @click.command("package")
