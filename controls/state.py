@@ -19,7 +19,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import and_, bindparam, or_, select, text
 from sqlalchemy.engine import Connection
 
 from ledger import models as m
@@ -219,16 +219,14 @@ SELECT seq FROM by_control WHERE rn = 1
 
 def _latest_seqs(conn: Connection, system: str, *, as_of: dt.datetime, kinds: list[str]) -> list[int]:
     marks = ", ".join(f":k{i}" for i in range(len(kinds)))
-    params: dict[str, Any] = {"system": system, "as_of": _db_time(conn, as_of)}
+    params: dict[str, Any] = {"system": system, "as_of": as_of}
     params |= {f"k{i}": k for i, k in enumerate(kinds)}
-    return sorted(r[0] for r in conn.execute(text(_LATEST_SQL.format(kinds=marks)), params))
-
-
-def _db_time(conn: Connection, t: dt.datetime) -> Any:
-    """A timestamp bound the way the ``record`` columns store it (SQLite keeps naive UTC text)."""
-    from sqlmodel.sql.sqltypes import UTCDateTime
-
-    return UTCDateTime().process_bind_param(t, conn.dialect)
+    # Bind as_of through the column's own type so it is stored-format text on SQLite
+    # (a raw datetime would compare as a differently formatted string).
+    stmt = text(_LATEST_SQL.format(kinds=marks)).bindparams(
+        bindparam("as_of", type_=m.Record.__table__.c.received_at.type)  # type: ignore[attr-defined]
+    )
+    return sorted(r[0] for r in conn.execute(stmt, params))
 
 
 def latest_only_kinds(leaves: Iterable[Any]) -> frozenset[str]:

@@ -228,3 +228,10 @@ def test_loading_only_deciding_records_gives_the_same_coverage(ledger, keys, gra
         full = compute_coverage(graph, load_system(conn, "credit-scoring", as_of=when), policy=policy,
                                 frameworks=[f.framework_id for f in fast.frameworks])
     assert json.dumps(fast.to_json(), sort_keys=True) == json.dumps(full.to_json(), sort_keys=True)
+
+
+def test_as_of_equal_to_a_received_time_includes_that_record(credit, keys, graph, policy) -> None:
+    when = T0 + 3 * D  # whole seconds: the case a text comparison on SQLite got wrong
+    put(credit, keys.pipeline, when, evaluation("robustness", "1.0", T0 + 3 * D))
+    assert cov(credit, graph, policy, when).controls["EVAL-ROBUST-01"].status == "covered"
+    assert cov(credit, graph, policy, when - dt.timedelta(microseconds=1)).controls["EVAL-ROBUST-01"].status == "missing"
