@@ -1,0 +1,244 @@
+"""``assure verify`` over a large ledger, against cores x raw Ed25519 verifies/s.
+
+Builds (once, then reuses) a SQLite ledger of N entries through the library:
+evaluation records signed offline as DSSE envelopes by two pipeline keys (the
+second trusted half-way, the first revoked at three quarters, so key-event
+replay is exercised) and appended as pre-signed envelopes in batches of 50,000.
+Then it runs ``verify_ledger`` in a fresh process and prints:
+
+* entries/s, the ceiling measured in the same run (cores x raw libsodium
+  Ed25519 verifies/s of one process on records like the ledger's, PAE built
+  beforehand, nothing but the call timed) and their ratio (issue 6 target:
+  >= 0.8); also the raw rate of one process per core running at once, which
+  shows what the cores really deliver together;
+* peak RSS of the verifying process and of its largest worker, and the RSS of
+  the verifying process at 10% and at 100% of the entries (constant memory: the
+  two should be about equal).
+
+Usage::
+
+    python -m bench bench_verify                        # N from $BENCH_VERIFY_N (default 1,000,000)
+    python -m bench.bench_verify --n 200000 [--workers 2] [--db URL] [--cache-dir DIR]
+
+The ledger is cached under ``--cache-dir`` (default ``$BENCH_CACHE_DIR`` or
+``/tmp/assure-bench``) as ``verify-<N>.db``; building 1,000,000 entries takes a
+few minutes on 2 cores. ``--db URL`` verifies (and, if empty, builds) another
+database instead, e.g. a PostgreSQL one. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import nacl.bindings
+
+from bench.bench_ledger import _records
+from ledger import migrate
+from ledger.db import make_engine
+from ledger.dsse import pae, sign_envelope
+from ledger.ingest import Document
+from ledger.keys import PrivateKey
+from ledger.records import PAYLOAD_TYPE, parse_record, record_bytes
+from ledger.store import Ledger, init_ledger, read_head, revoke_key, trust_key
+
+BATCH = 50_000
+ORIGIN = "bench.example/verify"
+ADMIN, CI1, CI2 = (PrivateKey(bytes([i]) * 32) for i in (1, 2, 3))
+FORMAT = 1  # bump when the built ledger changes shape, to ignore old caches
+
+
+def _sign_range(start: int, stop: int, second_key: bool) -> list[dict[str, Any]]:
+    """Envelopes (as JSON mappings) for records start..stop-1."""
+    key = CI2 if second_key else CI1
+    return [
+        sign_envelope(PAYLOAD_TYPE, record_bytes(parse_record(rec)), key).to_json()
+        for rec in _records_range(start, stop)
+    ]
+
+
+def _records_range(start: int, stop: int) -> list[dict[str, Any]]:
+    recs = _records(stop - start)
+    for i, r in enumerate(recs, start=start):
+        r["suite"] = f"suite-{i}"
+        r["metrics"]["n"] = 10_000 + i
+    return recs
+
+
+def build(url: str, n: int, *, workers: int) -> None:
+    """Fill an empty migrated database at ``url`` with a ledger of about ``n`` entries."""
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    t0 = time.perf_counter()
+    now = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    init_ledger(engine, ADMIN, origin=ORIGIN, now=now)
+    led = Ledger(engine)
+    trust_key(led, ADMIN, CI1.public, role="pipeline", owner="ci-1", now=now)
+    led.append([Document("system", {
+        "kind": "system", "system": "bench", "observed_at": "2026-11-01T00:00:00Z", "name": "Bench",
+        "owner": "bench", "purpose": "benchmark", "risk_tier": "low", "eu_class": "minimal", "eu_role": "none",
+    })], signing_key=ADMIN, now=now)
+    records = max(0, n - 5)  # genesis, trust, system, trust, revoke
+    done = 0
+    with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+        while done < records:
+            stop = min(records, done + BATCH)
+            if done <= records // 2 < stop:
+                trust_key(led, ADMIN, CI2.public, role="pipeline", owner="ci-2", now=now)
+            if done <= 3 * records // 4 < stop:
+                revoke_key(led, ADMIN, CI1.public.key_id, reason="rotated", now=now)
+            second = done >= records // 2
+            step = -(-(stop - done) // workers)
+            parts = pool.map(_sign_range, range(done, stop, step),
+                             [min(stop, s + step) for s in range(done, stop, step)], [second] * workers)
+            docs = [Document(f"env[{i}]", e) for i, e in enumerate((e for p in parts for e in p), start=done)]
+            now += dt.timedelta(minutes=1)
+            led.append(docs, now=now)
+            done = stop
+            rate = done / (time.perf_counter() - t0)
+            print(f"  built {done:,}/{records:,} records ({rate:,.0f}/s)", file=sys.stderr, flush=True)
+    engine.dispose()
+
+
+def raw_verify_rate(payloads: list[bytes], sigs: list[bytes], pub: bytes) -> float:
+    """Raw libsodium Ed25519 verifies/s in this process: PAE built beforehand, one call each."""
+    msgs = [sig + pae(PAYLOAD_TYPE, p) for p, sig in zip(payloads, sigs, strict=True)]
+    best = 0.0
+    for _ in range(3):
+        t = time.perf_counter()
+        for m in msgs:
+            nacl.bindings.crypto_sign_open(m, pub)
+        best = max(best, len(msgs) / (time.perf_counter() - t))
+    return best
+
+
+def _ceiling_worker(n: int) -> float:
+    envs = [sign_envelope(PAYLOAD_TYPE, record_bytes(parse_record(r)), CI1) for r in _records_range(0, n)]
+    return raw_verify_rate([e.payload for e in envs], [e.signatures[0].sig for e in envs], CI1.public.raw)
+
+
+def ceiling(cores: int, n: int = 4_000) -> tuple[float, float]:
+    """Raw verifies/s: (one process alone, all cores at once with one process each)."""
+    alone = _ceiling_worker(n)
+    with ProcessPoolExecutor(cores, mp_context=get_context("fork")) as pool:
+        together = sum(pool.map(_ceiling_worker, [n] * cores))
+    return alone, together
+
+
+def _rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def run_verify(url: str, workers: int | None) -> dict[str, Any]:
+    """Verify ``url`` in this process; time it and sample memory (called in a fresh process)."""
+    from ledger.verify import verify_ledger
+
+    engine = make_engine(url)
+    samples: dict[str, int] = {}
+
+    def progress(done: int, total: int) -> None:
+        if "rss_10pct_kib" not in samples and done >= total // 10:
+            samples["rss_10pct_kib"] = _rss_kib()
+
+    busy0, cpu0, t = _machine_busy(), time.process_time(), time.perf_counter()
+    report = verify_ledger(engine, workers=workers, progress=progress)
+    elapsed = time.perf_counter() - t
+    main_cpu = time.process_time() - cpu0
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    workers_cpu = children.ru_utime + children.ru_stime
+    machine_cpu = _machine_busy() - busy0
+    samples["rss_end_kib"] = _rss_kib()
+    return {
+        "main_cpu": main_cpu,
+        "workers_cpu": workers_cpu,
+        "others_cores": max(0.0, machine_cpu - main_cpu - workers_cpu) / elapsed,
+        "ok": report.ok,
+        "failure": str(report.failure) if report.failure else None,
+        "entries": report.size,
+        "signatures": report.signatures,
+        "seconds": elapsed,
+        "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "workers_maxrss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+        **samples,
+    }
+
+
+def _machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy since boot (all processes, /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _ledger_size(url: str) -> int | None:
+    engine = make_engine(url)
+    try:
+        if migrate.current_revision(engine) is None:
+            return None
+        with engine.connect() as conn:
+            head = read_head(conn)
+        return head.size if head else None
+    finally:
+        engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Build or reuse the ledger, verify it in a fresh process, print figures and ratio."""
+    p = argparse.ArgumentParser(prog="bench_verify", description=__doc__.split("\n")[0])
+    p.add_argument("--n", type=int, default=int(os.environ.get("BENCH_VERIFY_N", "1000000")))
+    p.add_argument("--workers", type=int, default=None, help="verify workers (default: all cores)")
+    p.add_argument("--db", default=None, help="database URL (default: cached SQLite file)")
+    p.add_argument("--cache-dir", default=os.environ.get("BENCH_CACHE_DIR", "/tmp/assure-bench"))
+    p.add_argument("--run-verify", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv if argv is not None else [])
+    if args.run_verify:
+        print(json.dumps(run_verify(args.run_verify, args.workers)))
+        return
+    cores = os.cpu_count() or 1
+    url = args.db
+    if url is None:
+        Path(args.cache_dir).mkdir(parents=True, exist_ok=True)
+        path = Path(args.cache_dir) / f"verify-v{FORMAT}-{args.n}.db"
+        url = f"sqlite:///{path}"
+    size = _ledger_size(url) if not url.startswith("sqlite:///") or Path(url[10:]).exists() else None
+    if size is None:
+        print(f"building a ledger of {args.n:,} entries at {url} (cached for later runs)", file=sys.stderr)
+        build(url, args.n, workers=cores)
+    cmd = [sys.executable, "-m", "bench.bench_verify", "--run-verify", url]
+    if args.workers:
+        cmd += ["--workers", str(args.workers)]
+    out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    per_core, all_cores = ceiling(cores)
+    rate = out["entries"] / out["seconds"]
+    verify_ceiling = cores * per_core
+    print(f"machine: {cores} cores; ledger: {out['entries']:,} entries ({url.split(':')[0]})")
+    print(f"raw Ed25519 verify (libsodium, PAE precomputed): {per_core:,.0f}/s per core; "
+          f"{all_cores:,.0f}/s with {cores} processes at once")
+    status = "ok" if out["ok"] else f"FAILED {out['failure']}"
+    print(f"verify: {status}; {out['seconds']:.1f} s, {rate:,.0f} entries/s; ceiling {cores} x {per_core:,.0f} = "
+          f"{verify_ceiling:,.0f}/s; ratio {rate / verify_ceiling:.2f} (target >= 0.8)")
+    cpu = out["main_cpu"] + out["workers_cpu"]
+    print(f"cpu: reader {out['main_cpu']:.1f} s + workers {out['workers_cpu']:.1f} s = {cpu / out['entries'] * 1e6:.1f} "
+          f"us per entry (raw verify {1e6 / per_core:.1f} us): efficiency {out['entries'] / cpu / per_core:.2f} "
+          f"= the ratio reachable with every core free; other processes used {out['others_cores']:.2f} of "
+          f"{cores} cores during the run")
+    print(f"memory: verifier peak RSS {out['maxrss_kib'] / 1024:.0f} MiB (RSS at 10% "
+          f"{out.get('rss_10pct_kib', 0) / 1024:.0f} MiB, at 100% {out['rss_end_kib'] / 1024:.0f} MiB); "
+          f"largest worker peak RSS {out['workers_maxrss_kib'] / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
