@@ -86,8 +86,33 @@ assure checkpoint --key "$OUT/keys/admin.pem" -o "$OUT/checkpoint.txt"
 step "Verify every hash, the chain, the Merkle tree and every signature"
 assure verify --against "$OUT/checkpoint.txt"
 
+step "Audit package for credit-scoring: audit.pdf, bundle.json and a manifest signed with the ledger key"
+assure package --system credit-scoring --key "$OUT/keys/admin.pem" -o "$OUT/audit-package.zip"
+
+step "An auditor verifies it offline (no database), pinning the ledger key and an earlier checkpoint"
+env -u ASSURE_DB assure verify-package "$OUT/audit-package.zip" \
+  --trust-key "$OUT/keys/admin.pem.pub" --checkpoint "$OUT/checkpoint.txt"
+
+step "A package altered after signing is refused (exit 1, naming what changed)"
+python3 - "$OUT/audit-package.zip" "$OUT/tampered-package.zip" <<'PY'
+import re, sys, zipfile
+src, dst = sys.argv[1:]
+with zipfile.ZipFile(src) as z, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as out:
+    for name in z.namelist():
+        data = z.read(name)
+        if name == "bundle.json":  # claim full coverage of the first framework
+            data = re.sub(rb'"percent_covered": [0-9.]+', b'"percent_covered": 100.0', data, count=1)
+        out.writestr(name, data)
+PY
+if env -u ASSURE_DB assure verify-package "$OUT/tampered-package.zip" --trust-key "$OUT/keys/admin.pem.pub" \
+    >/dev/null 2>"$OUT/tampered.err"; then
+  echo "  unexpected: tampered package accepted" && exit 1
+fi
+sed 's/^/  /' "$OUT/tampered.err"
+
 printf '\nDemo files in %s/:\n' "$(pwd)/$OUT"
 printf '  ledger.db         the SQLite ledger (ASSURE_DB=%s)\n' "$ASSURE_DB"
 printf '  keys/             Ed25519 keys (private .pem mode 0600, public .pem.pub)\n'
 printf '  checkpoint.txt    signed tree head; check later with: assure verify --against %s/checkpoint.txt\n' "$OUT"
 printf '  pipeline.*        the CI envelopes and their receipts\n'
+printf '  audit-package.zip audit.pdf + bundle.json + signed manifest; check with: assure verify-package %s/audit-package.zip --trust-key %s/keys/admin.pem.pub\n' "$OUT" "$OUT"
