@@ -135,9 +135,15 @@ def ceiling(cores: int, n: int = 4_000) -> tuple[float, float]:
     return alone, together
 
 
-def _rss_kib() -> int:
+def _rss_kib(field: str = "VmRSS") -> int:
+    """This process's resident memory now (VmRSS) or at its peak (VmHWM), in KiB.
+
+    VmHWM rather than ru_maxrss: after fork+exec Linux keeps the parent's peak in
+    ru_maxrss, so a verifier started by the process that built the ledger would
+    report the builder's memory.
+    """
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
 
@@ -170,7 +176,7 @@ def run_verify(url: str, workers: int | None) -> dict[str, Any]:
         "entries": report.size,
         "signatures": report.signatures,
         "seconds": elapsed,
-        "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "maxrss_kib": _rss_kib("VmHWM"),
         "workers_maxrss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
         **samples,
     }
