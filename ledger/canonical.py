@@ -160,8 +160,11 @@ def _reject_constant(name: str) -> Any:
 
 def _parse_int(text: str) -> int | float:
     # JSON numbers are IEEE doubles: an integer numeral beyond 2**53 means the double.
-    value = int(text)
-    return float(value) if abs(value) > MAX_SAFE_INT else value
+    try:
+        value = int(text)
+        return float(value) if abs(value) > MAX_SAFE_INT else value
+    except (OverflowError, ValueError) as e:  # beyond a double, or beyond Python's digit limit
+        raise CanonicalError(f"number {text[:20]}… ({len(text)} digits) is too large for JSON") from e
 
 
 def parse_json(data: bytes | str) -> Any:

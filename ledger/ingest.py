@@ -118,6 +118,8 @@ def _parse_yaml(text: str, label: str) -> Any:
         raise InputError(f"invalid YAML: {e}", source=label) from e
     except RecursionError as e:
         raise InputError("YAML nested too deeply", source=label) from e
+    except ValueError as e:  # e.g. an integer longer than Python's digit limit
+        raise InputError(f"invalid YAML: {e}", source=label) from e
     if len(docs) == 1:
         return docs[0]
     return docs
