@@ -216,7 +216,7 @@ def show_cmd(app: AppContext, ref: str, as_json: bool) -> None:
 @click.command("verify")
 @click.option("--against", "against", type=click.Path(exists=True, dir_okay=False), default=None, metavar="CHECKPOINT_FILE", help="A checkpoint kept outside the database: prove the ledger extends it.")
 @click.option("--trust-key", "trust_key", type=click.Path(exists=True, dir_okay=False), default=None, metavar="PUB", help="Pin the key that must have signed --against (default: the ledger's admin keys).")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Signature-checking processes (default: all cores).")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Checking processes (default: one per core, plus one).")
 @json_option
 @pass_app
 def verify_cmd(app: AppContext, against: str | None, trust_key: str | None, workers: int | None, as_json: bool) -> None:
