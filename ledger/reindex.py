@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Connection, Engine
 
 from ledger import models as m
@@ -25,7 +25,7 @@ from ledger.errors import LedgerStateError
 from ledger.merkle import Frontier, leaf_hash
 from ledger.records import parse_record
 from ledger.registry import Registry
-from ledger.store import _insert_raw, apply_key_event, control_rows, projection_row, read_head
+from ledger.store import apply_key_event, insert_raw, control_rows, projection_row, read_head
 from ledger.timeutil import parse_timestamp
 
 TABLES = ("record", "record_control", "key_registry", "tree_node")
@@ -115,13 +115,11 @@ def rebuild_projections(engine: Engine) -> Projections:
         built = rebuild(conn)
         for model in (m.RecordControl, m.Record, m.KeyRegistry, m.TreeNode):
             conn.execute(delete(model))
-        from sqlalchemy import insert
-
         if built.record:
             conn.execute(insert(m.Record), built.record)
         if built.record_control:
             conn.execute(insert(m.RecordControl), built.record_control)
         if built.key_registry:
             conn.execute(insert(m.KeyRegistry), built.key_registry)
-        _insert_raw(conn, "tree_node", ("level", "idx", "hash"), built.tree_node)
+        insert_raw(conn, "tree_node", ("level", "idx", "hash"), built.tree_node)
     return built

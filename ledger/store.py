@@ -25,6 +25,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -81,7 +82,7 @@ class Prepared:
     record: AnyRecord
     payload_sha256: str
 
-    @property
+    @cached_property
     def idem_key(self) -> str:
         """Replay key: payload digest plus the signing keys."""
         return idempotency_key(self.payload_sha256, [s.keyid for s in self.envelope.signatures])
@@ -260,8 +261,14 @@ class Ledger:
         return head
 
     def registry(self) -> Registry:
-        """The key registry as currently projected."""
+        """The key registry as currently projected.
+
+        Raises:
+            LedgerStateError: if the ledger is not initialised.
+        """
         with read_transaction(self.engine) as conn:
+            if read_head(conn) is None:
+                raise _not_initialised()
             return load_registry(conn)
 
     def get(self, ref: str | int) -> StoredEntry:
@@ -396,18 +403,30 @@ class Ledger:
         return Prepared(src, env, record, hashlib.sha256(env.payload).hexdigest())
 
     @staticmethod
-    def _check_signatures(item: Prepared, registry: Registry, now: dt.datetime) -> None:
-        message = pae(item.envelope.payload_type, item.envelope.payload)
-        seen = set()
+    def _signers(item: Prepared, registry: Registry, now: dt.datetime) -> list[KeyState]:
+        """The key of each signature, if each may sign this kind now (no crypto here).
+
+        Raises:
+            InputError: naming the signature: a key signing twice, unknown, revoked,
+                outside its window or of a role that may not sign the kind.
+        """
+        keys: list[KeyState] = []
         for i, sig in enumerate(item.envelope.signatures):
             where = f"signatures[{i}]"
-            if sig.keyid in seen:
+            if any(k.key_id == sig.keyid for k in keys):
                 raise InputError("the same key signed twice", source=item.source, field=where)
-            seen.add(sig.keyid)
             try:
-                key = registry.check_signer(sig.keyid, kind=item.record.kind, at=now)
+                keys.append(registry.check_signer(sig.keyid, kind=item.record.kind, at=now))
             except SignerError as e:
                 raise InputError(str(e), source=item.source, field=where) from e
+        return keys
+
+    @classmethod
+    def _check_signatures(cls, item: Prepared, registry: Registry, now: dt.datetime) -> None:
+        message = pae(item.envelope.payload_type, item.envelope.payload)
+        signers = cls._signers(item, registry, now)
+        for i, (sig, key) in enumerate(zip(item.envelope.signatures, signers, strict=True)):
+            where = f"signatures[{i}]"
             if not verify_signature(key.public_key, message, sig.sig):
                 raise InputError(
                     f"signature by key {sig.keyid[:16]}… does not verify "
@@ -446,8 +465,7 @@ class Ledger:
         if not docs:
             raise InputError("nothing to append")
         now = now or utcnow()
-        self.head()  # raises if the ledger is not initialised
-        prepared = self.prepare(docs, signing_key=signing_key, now=now)
+        prepared = self.prepare(docs, signing_key=signing_key, now=now)  # raises if not initialised
         return self._commit_with_retry(prepared, now)
 
     def _commit_with_retry(self, prepared: list[Prepared], now: dt.datetime) -> list[Appended]:
@@ -483,8 +501,8 @@ class Ledger:
         out = []
         for i, item in enumerate(prepared):
             seq = head.size + i
-            if seq > 0:
-                signers = self._recheck_signers(item, registry, now)
+            if seq > 0:  # status may have changed since prepare(): re-check under the lock
+                signers = self._signers(item, registry, now)
             self._check_refs(item, known)
             try:
                 state = apply_key_event(registry, item.record, seq=seq, at=now)
@@ -532,16 +550,6 @@ class Ledger:
             .values(size=frontier.size, root=frontier.root(), last_hash=prev, frontier=frontier.to_bytes())
         )
         return out
-
-    @staticmethod
-    def _recheck_signers(item: Prepared, registry: Registry, now: dt.datetime) -> list[KeyState]:
-        try:
-            return [
-                registry.check_signer(s.keyid, kind=item.record.kind, at=now)
-                for s in item.envelope.signatures
-            ]
-        except SignerError as e:
-            raise InputError(str(e), source=item.source, field="signatures") from e
 
     @staticmethod
     def _refuse_duplicates(conn: Connection, prepared: list[Prepared]) -> None:
@@ -608,7 +616,7 @@ def _transient(e: OperationalError) -> bool:
     return any(s in text for s in ("locked", "busy", "deadlock", "could not serialize", "serialization"))
 
 
-def _insert_raw(conn: Connection, table: str, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
+def insert_raw(conn: Connection, table: str, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
     """executemany straight through the driver: these tables hold only bytes, ints and text,
     so SQLAlchemy's per-row type processing buys nothing (it was most of the insert cost)."""
     if not rows:
@@ -628,9 +636,9 @@ def _new_payloads(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str
 
 
 def _write_batch(conn: Connection, batch: _Batch) -> None:
-    _insert_raw(conn, "payload", ("sha256", "payload_type", "body"), _new_payloads(conn, batch.payloads))
-    _insert_raw(conn, "entry", ("seq", "entry_hash", "prev_hash", "leaf", "payload_sha256", "idem_key"), batch.entries)
-    _insert_raw(conn, "tree_node", ("level", "idx", "hash"), batch.nodes)
+    insert_raw(conn, "payload", ("sha256", "payload_type", "body"), _new_payloads(conn, batch.payloads))
+    insert_raw(conn, "entry", ("seq", "entry_hash", "prev_hash", "leaf", "payload_sha256", "idem_key"), batch.entries)
+    insert_raw(conn, "tree_node", ("level", "idx", "hash"), batch.nodes)
     conn.execute(insert(m.Record), batch.records)
     if batch.controls:
         conn.execute(insert(m.RecordControl), batch.controls)
