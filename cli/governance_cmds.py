@@ -46,10 +46,15 @@ def _as_of(text: str | None) -> dt.datetime:
         raise InputError(str(e), field="--as-of") from e
 
 
+def as_of_option(fn: F) -> F:
+    """--as-of."""
+    return click.option("--as-of", "as_of", default=None, metavar="TIME",  # type: ignore[return-value]
+                        help="Answer as the ledger stood then (RFC 3339 or a date; default: now).")(fn)
+
+
 def common_options(fn: F) -> F:
     """--as-of, --approval-policy, --frameworks-dir."""
-    fn = click.option("--as-of", "as_of", default=None, metavar="TIME",
-                      help="Answer as the ledger stood then (RFC 3339 or a date; default: now).")(fn)
+    fn = as_of_option(fn)
     fn = click.option("--approval-policy", "policy_path", envvar=POLICY_ENV, default=None,
                       type=click.Path(exists=True, dir_okay=False, path_type=Path),
                       help=f"Approval policy YAML (env {POLICY_ENV}; default: built-in).")(fn)
@@ -143,11 +148,13 @@ def gaps_cmd(app: AppContext, system: str, frameworks: tuple[str, ...], window: 
 
     graph, policy = _setup(frameworks_dir, policy_path)
     fws = service.check_frameworks(graph, list(frameworks))
-    view = service.system_view(app.ledger_engine(), system, as_of=_as_of(as_of))
     from controls.coverage import compute_coverage
 
-    found = g.gaps(compute_coverage(graph, view, policy=policy, frameworks=fws))
-    lapsing = g.forecast(graph, view, policy=policy, frameworks=fws, window=parse_duration(window)) if window else []
+    horizon = parse_duration(window) if window else None
+    view = service.coverage_view(app.ledger_engine(), system, graph=graph, as_of=_as_of(as_of))
+    now = compute_coverage(graph, view, policy=policy, frameworks=fws)
+    found = g.gaps(now)
+    lapsing = g.forecast(graph, view, policy=policy, frameworks=fws, window=horizon, now=now) if horizon else []
     if as_json:
         echo_json({"system": system, "gaps": [x.to_json() for x in found],
                    "forecast": [x.to_json() for x in lapsing] if window else None})
@@ -190,7 +197,7 @@ def gate_cmd(app: AppContext, system: str, model_version: str, sign_key: str | N
 
     graph, policy = _setup(frameworks_dir, policy_path)
     engine = app.ledger_engine()
-    view = service.system_view(engine, system, as_of=_as_of(as_of))
+    view = service.coverage_view(engine, system, graph=graph, as_of=_as_of(as_of))
     verdict = gate.release_gate(graph, view, model_version=model_version, policy=policy)
     if sign_key:
         key = require_key(sign_key, passphrase_env, what="--sign")
@@ -250,15 +257,14 @@ def systems_group() -> None:
 
 
 @systems_group.command("list")
-@common_options
+@as_of_option
 @json_option
 @pass_app
-def systems_list_cmd(app: AppContext, as_of: str | None, policy_path: Path | None, frameworks_dir: Path, as_json: bool) -> None:
+def systems_list_cmd(app: AppContext, as_of: str | None, as_json: bool) -> None:
     """Every registered system: tier, EU class and role, current model version."""
     from controls import service
 
-    _, policy = _setup(frameworks_dir, policy_path)
-    rows = [service.system_summary(v, policy=policy) for v in service.all_views(app.ledger_engine(), as_of=_as_of(as_of))]
+    rows = [service.system_summary(v) for v in service.all_views(app.ledger_engine(), as_of=_as_of(as_of))]
     if as_json:
         echo_json(rows)
         return
@@ -270,16 +276,14 @@ def systems_list_cmd(app: AppContext, as_of: str | None, policy_path: Path | Non
 
 @systems_group.command("show")
 @click.argument("system")
-@common_options
+@as_of_option
 @json_option
 @pass_app
-def systems_show_cmd(app: AppContext, system: str, as_of: str | None, policy_path: Path | None, frameworks_dir: Path,
-                     as_json: bool) -> None:
+def systems_show_cmd(app: AppContext, system: str, as_of: str | None, as_json: bool) -> None:
     """One system: model versions, latest evaluations per suite, approvals."""
     from controls import service
 
-    _, policy = _setup(frameworks_dir, policy_path)
-    s = service.system_summary(service.system_view(app.ledger_engine(), system, as_of=_as_of(as_of)), policy=policy)
+    s = service.system_summary(service.system_view(app.ledger_engine(), system, as_of=_as_of(as_of)))
     if as_json:
         echo_json(s)
         return

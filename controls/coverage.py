@@ -211,13 +211,34 @@ def _without_passed(leaf: EvidenceRequirement) -> EvidenceRequirement:
     return hit[1]
 
 
-def evaluate_leaf(
-    leaf: EvidenceRequirement, control_id: str, view: SystemView, *, at: dt.datetime, model_version: str | None
-) -> tuple[str, str, list[Evidence]]:
+@dataclass(frozen=True)
+class Scope:
+    """What evidence rules are judged against.
+
+    Attributes:
+        view: the system's live records.
+        at: when freshness is judged.
+        model_version: the version bound evidence must be for (None: any).
+        approvals: the approvals that count as evidence: cast by an eligible
+            approver on a target the policy deems approved (self-approvals and
+            wrong roles never count).
+    """
+
+    view: SystemView
+    at: dt.datetime
+    model_version: str | None
+    approvals: list[Evidence]
+
+    def pool(self, kind: str) -> list[Evidence]:
+        """Candidate records of one kind."""
+        return self.approvals if kind == "approval" else self.view.of_kind(kind)
+
+
+def evaluate_leaf(leaf: EvidenceRequirement, control_id: str, scope: Scope) -> tuple[str, str, list[Evidence]]:
     """Status, reason and deciding evidence for one leaf rule."""
+    at, model_version = scope.at, scope.model_version
     loose = _without_passed(leaf)
-    pool = counted_approvals(view) if leaf.kind == "approval" else view.of_kind(leaf.kind)
-    candidates = [e for e in pool if loose.matches(e.fields, control_id=control_id)]
+    candidates = [e for e in scope.pool(leaf.kind) if loose.matches(e.fields, control_id=control_id)]
     what = _describe(leaf) + (f" naming {control_id}" if leaf.explicit else "")
     if not candidates:
         return "missing", f"no {what}", []
@@ -238,26 +259,19 @@ def evaluate_leaf(
     return "covered", f"{what}: entry {latest.seq}", [latest]
 
 
-def counted_approvals(view: SystemView) -> list[Evidence]:
-    """Approvals that count: cast by an eligible approver on a target the policy now deems
-    approved (self-approvals and wrong roles never count). Set by :func:`compute_coverage`."""
-    return view.counted_approvals
-
-
 def _describe(leaf: EvidenceRequirement) -> str:
     bits = [leaf.kind] + [f"{k}={v}" for k, v in leaf.filters.items()]
     return " ".join(bits)
 
 
 def evaluate_rule(
-    rule: EvidenceRequirement | AllOf | AnyOf, control_id: str, view: SystemView, *,
-    at: dt.datetime, model_version: str | None,
+    rule: EvidenceRequirement | AllOf | AnyOf, control_id: str, scope: Scope
 ) -> tuple[str, str, list[Evidence]]:
     """Status, reason and evidence for a (possibly combined) evidence rule."""
     if isinstance(rule, EvidenceRequirement):
-        return evaluate_leaf(rule, control_id, view, at=at, model_version=model_version)
+        return evaluate_leaf(rule, control_id, scope)
     children = rule.all_of if isinstance(rule, AllOf) else rule.any_of
-    results = [evaluate_rule(r, control_id, view, at=at, model_version=model_version) for r in children]
+    results = [evaluate_rule(r, control_id, scope) for r in children]
     evidence = [e for _, _, ev in results for e in ev]
     if isinstance(rule, AnyOf):
         best = max(results, key=lambda r: _BEST[r[0]])
@@ -273,16 +287,16 @@ def evaluate_rule(
 
 
 def evaluate_controls(
-    graph: ControlGraph, view: SystemView, *, at: dt.datetime, model_version: str | None,
-    exceptions: list[ExceptionStatus],
+    graph: ControlGraph, scope: Scope, *, exceptions: list[ExceptionStatus]
 ) -> dict[str, ControlResult]:
     """Every control that applies to the system, evaluated."""
-    waived = active_exceptions_by_control([_at(x, at) for x in exceptions])
+    view = scope.view
+    waived = active_exceptions_by_control([_at(x, scope.at) for x in exceptions])
     out = {}
     for control in graph.controls():
         if not control.applies_to.matches(risk_tier=view.risk_tier, eu_role=view.eu_role, eu_class=view.eu_class):
             continue
-        status, reason, evidence = evaluate_rule(control.evidence, control.id, view, at=at, model_version=model_version)
+        status, reason, evidence = evaluate_rule(control.evidence, control.id, scope)
         exc = waived.get(control.id)
         if status != "covered" and exc is not None:
             out[control.id] = ControlResult(control, "excepted", f"exception entry {exc.record.seq} until "
@@ -333,9 +347,9 @@ def compute_coverage(
     """
     at = at or view.as_of
     model_version = model_version or view.current_model_version
-    view.counted_approvals = approved_votes(view, policy=policy)
+    scope = Scope(view, at, model_version, approved_votes(view, policy=policy))
     exceptions = exception_statuses(view, policy=policy)
-    controls = evaluate_controls(graph, view, at=at, model_version=model_version, exceptions=exceptions)
+    controls = evaluate_controls(graph, scope, exceptions=exceptions)
     all_ids = [f.id for f in graph.frameworks()]
     wanted = frameworks or all_ids
     per_fw = {fid: _framework(graph, fid, view, controls, at) for fid in all_ids}

@@ -74,11 +74,14 @@ def gaps(report: CoverageReport) -> list[Gap]:
 
 def forecast(
     graph: ControlGraph, view: SystemView, *, policy: ApprovalPolicy, frameworks: list[str] | None,
-    window: dt.timedelta,
+    window: dt.timedelta, now: CoverageReport | None = None,
 ) -> list[Gap]:
     """Requirements covered (or excepted) now that will not be by ``as_of + window``
-    if no new evidence arrives: evidence ages out, exceptions expire."""
-    now = compute_coverage(graph, view, policy=policy, frameworks=frameworks)
+    if no new evidence arrives: evidence ages out, exceptions expire.
+
+    ``now`` is the coverage at ``view.as_of`` if the caller already has it.
+    """
+    now = now or compute_coverage(graph, view, policy=policy, frameworks=frameworks)
     later = compute_coverage(graph, view, policy=policy, frameworks=frameworks, at=view.as_of + window)
     status_now = {r.node_id: r.status for fc in now.frameworks for r in fc.requirements}
     out = []

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controls.approvals import ApprovalPolicy, Decision, decide
-from controls.coverage import ControlResult, compute_coverage
+from controls.coverage import ControlResult, CoverageReport, compute_coverage
 from controls.graph import ControlGraph
 from controls.state import SystemView
 from frameworks.schema import rule_leaves
@@ -61,16 +61,27 @@ class GateVerdict:
 
 
 def release_gate(
-    graph: ControlGraph, view: SystemView, *, model_version: str, policy: ApprovalPolicy
+    graph: ControlGraph, view: SystemView, *, model_version: str, policy: ApprovalPolicy,
+    report: CoverageReport | None = None,
 ) -> GateVerdict:
-    """Decide whether ``model_version`` of ``view.system`` may be released now."""
+    """Decide whether ``model_version`` of ``view.system`` may be released now.
+
+    Args:
+        graph: frameworks and controls.
+        view: the system's records.
+        model_version: the version to release.
+        policy: the approval policy.
+        report: coverage already computed for this view and ``model_version``
+            (any frameworks: control results do not depend on them), to reuse.
+    """
     versions = [mv for mv in view.model_versions if mv.model_version == model_version]
     if not versions:
         return GateVerdict(view.system, model_version, False,
                            [f"model version {model_version!r} is not registered for {view.system}"],
                            evaluated_at=view.as_of)
     mv = versions[-1]
-    report = compute_coverage(graph, view, policy=policy, model_version=model_version)
+    if report is None or report.model_version != model_version or report.at != view.as_of:
+        report = compute_coverage(graph, view, policy=policy, model_version=model_version)
     release = [
         c for c in report.controls.values()
         if any(leaf.binds_model_version for leaf in rule_leaves(c.control.evidence))

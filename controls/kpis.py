@@ -66,7 +66,7 @@ def compute_kpis(
     out["exception_rate"] = ratio(excepted, applicable)
     out["exceptions"] = _exceptions(views, policy, as_of, expiring_window)
     out["median_hours_model_version_to_release_approval"] = _time_to_approval(views, policy)
-    verdicts = [release_gate(graph, v, model_version=v.current_model_version, policy=policy)
+    verdicts = [release_gate(graph, v, model_version=v.current_model_version, policy=policy, report=reports[v.system])
                 for v in views if v.current_model_version]
     out["gate_pass_rate"] = ratio(sum(v.passed for v in verdicts), len(verdicts))
     return out

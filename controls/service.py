@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from controls.approvals import ApprovalPolicy, approved_votes
+from controls.approvals import ApprovalPolicy
 from controls.coverage import CoverageReport, compute_coverage
 from controls.exceptions import ExceptionStatus, exception_statuses
 from controls.graph import ControlGraph
@@ -79,14 +79,13 @@ def exceptions(
     return sorted(out, key=lambda x: (x.expires_at, x.system))
 
 
-def system_summary(view: SystemView, *, policy: ApprovalPolicy) -> dict[str, Any]:
+def system_summary(view: SystemView) -> dict[str, Any]:
     """What ``assure systems list|show`` prints for one system."""
     evals = view.of_kind("evaluation")
     latest: dict[str, Any] = {}
     for e in evals:
         if e.system == view.system:
             latest[e.fields.get("suite", "?")] = e
-    view.counted_approvals = approved_votes(view, policy=policy)
     return {
         "system": view.system,
         "name": view.name,

@@ -17,6 +17,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select, text
@@ -78,7 +79,6 @@ class SystemView:
     retracted: dict[str, Evidence]
     superseded: dict[str, Evidence]
     by_hash: dict[str, Evidence]
-    counted_approvals: list[Evidence] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -105,9 +105,16 @@ class SystemView:
         """Accountable owner."""
         return str(self.record.fields["owner"])
 
+    @cached_property
+    def _by_kind(self) -> dict[str, list[Evidence]]:
+        out: dict[str, list[Evidence]] = defaultdict(list)
+        for e in self.evidence:
+            out[e.kind].append(e)
+        return out
+
     def of_kind(self, kind: str) -> list[Evidence]:
-        """Live records of one kind, in ledger order."""
-        return [e for e in self.evidence if e.kind == kind]
+        """Live records of one kind, in ledger order (indexed once per view)."""
+        return self._by_kind.get(kind, [])
 
     @property
     def model_versions(self) -> list[Evidence]:
@@ -285,9 +292,7 @@ def evidence_from_entry(
     row = projection_row(record, seq=seq, entry_hash=bytes.fromhex(entry_hash), received_at=received_at, signer=signer)
     if row["kind"] != kind:
         raise ValueError(f"entry {seq}: payload kind {row['kind']!r} is not the leaf kind {kind!r}")
-    cols = {k: row[k] for k in ("seq", "entry_hash", "kind", "system", "observed_at", "received_at", "valid_until",
-                                 "model_version", "passed", "target", "supersedes", "expires_at", "signer_key_id",
-                                 "signer_role")}
+    cols = {c.key: row[c.key] for c in _COLUMNS}  # the same columns a database read selects
     return Evidence(**cols, signer_owner=signer_owner, fields=parse_json(payload))
 
 
