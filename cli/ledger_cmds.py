@@ -16,14 +16,12 @@ from cli.options import json_option, load_key, passphrase_option, require_key
 from cli.output import echo_json, echo_table, short
 from ledger import migrate
 from ledger.canonical import parse_json
-from ledger.checkpoints import issue_checkpoint, sign_head
-from ledger.db import write_transaction
-from ledger.dsse import sign_envelope
+from ledger.checkpoints import issue_checkpoint, receipts, require_admin_key
 from ledger.ingest import read_documents
 from ledger.keys import load_public_key
 from ledger.merkle import leaf_hash
-from ledger.records import PAYLOAD_TYPE, parse_record, record_bytes
-from ledger.store import Ledger, init_ledger, read_head
+from ledger.records import parse_record
+from ledger.store import Ledger, init_ledger, sign_record
 from ledger.verify import verify_ledger
 
 
@@ -65,8 +63,7 @@ def sign_cmd(record_file: str, key_path: str, out: str | None, passphrase_env: s
     docs = read_documents(record_file, stdin_bytes=_stdin(record_file))
     envelopes = []
     for doc in docs:
-        record = parse_record(doc.data, source=doc.source)
-        envelopes.append(sign_envelope(PAYLOAD_TYPE, record_bytes(record, source=doc.source), key))
+        envelopes.append(sign_record(parse_record(doc.data, source=doc.source), key, source=doc.source))
     text = envelopes[0].to_text() if len(envelopes) == 1 else "".join(
         json.dumps(e.to_json()) + "\n" for e in envelopes
     )
@@ -101,46 +98,17 @@ def append_cmd(app: AppContext, files: tuple[str, ...], key_path: str | None, cp
     key = load_key(key_path, passphrase_env)
     cp_key = load_key(cp_key_path, passphrase_env, what="--checkpoint-key")
     docs = [d for f in files for d in read_documents(f, stdin_bytes=_stdin(f))]
-    ledger = Ledger(engine, control_exists=_control_exists())
-    appended = ledger.append(docs, signing_key=key)
-    note = None
     if cp_key is not None:
-        with write_transaction(engine) as conn:
-            head = read_head(conn, lock=True)
-            assert head is not None
-            note = sign_head(conn, head, cp_key, now=_now())
-    if not as_json:
-        click.echo(f"appended {len(appended)} entr{'y' if len(appended) == 1 else 'ies'}")
-        echo_table(["seq", "entry_hash", "kind", "system", "source"],
-                   [[a.seq, a.entry_hash, a.kind, a.system, a.source] for a in appended])
+        require_admin_key(engine, cp_key)  # refuse before writing, not after
+    appended = Ledger(engine, control_exists=_control_exists()).append(docs, signing_key=key)
+    if as_json or cp_key is not None:
+        receipt = receipts(engine, appended, checkpoint_key=cp_key)
+    if as_json:
+        echo_json(receipt)
         return
-    size, proofs = ledger.inclusion_proofs([a.seq for a in appended], size=None)
-    head = ledger.head()
-    echo_json({
-        "origin": head.origin,
-        "tree_size": size,
-        "root": head.root.hex() if size == head.size else None,
-        "checkpoint": note,
-        "entries": [
-            {
-                "seq": a.seq,
-                "entry_hash": a.entry_hash,
-                "kind": a.kind,
-                "system": a.system,
-                "source": a.source,
-                "leaf": base64.b64encode(a.leaf).decode(),
-                "leaf_hash": leaf_hash(a.leaf).hex(),
-                "inclusion_proof": [h.hex() for h in proof],
-            }
-            for a, proof in zip(appended, proofs, strict=True)
-        ],
-    })
-
-
-def _now():  # type: ignore[no-untyped-def]
-    from ledger.timeutil import utcnow
-
-    return utcnow()
+    click.echo(f"appended {len(appended)} entr{'y' if len(appended) == 1 else 'ies'}")
+    echo_table(["seq", "entry_hash", "kind", "system", "source"],
+               [[a.seq, a.entry_hash, a.kind, a.system, a.source] for a in appended])
 
 
 def _control_exists() -> Any:

@@ -10,7 +10,10 @@ copies outside the database (``assure verify --against FILE``).
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Engine
@@ -20,9 +23,16 @@ from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.db import read_transaction, write_transaction
 from ledger.errors import InputError, IntegrityError, LedgerStateError
 from ledger.keys import PrivateKey
-from ledger.merkle import Frontier, leaf_hash
-from ledger.store import Head, load_registry, read_head
+from ledger.merkle import Frontier, inclusion_proof, leaf_hash
+from ledger.store import Appended, Head, load_registry, node_reader, read_head
 from ledger.timeutil import utcnow
+
+
+def require_admin_key(engine: Engine, key: PrivateKey) -> None:
+    """Raise InputError unless ``key`` is an active admin key of this ledger (checked
+    before work that would be wasted, e.g. an append whose receipt it must sign)."""
+    with read_transaction(engine) as conn:
+        _require_admin(conn, key)
 
 
 def _require_admin(conn: Connection, key: PrivateKey) -> None:
@@ -97,3 +107,51 @@ def latest_checkpoint(engine: Engine) -> str | None:
         return conn.execute(
             select(m.Checkpoint.note).order_by(m.Checkpoint.size.desc()).limit(1)  # type: ignore[attr-defined]
         ).scalar()
+
+
+def receipts(
+    engine: Engine,
+    appended: Sequence[Appended],
+    *,
+    checkpoint_key: PrivateKey | None = None,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Receipts for just-appended entries: leaf, inclusion proof, and the tree head they
+    are proven against, all read in one transaction so proof, size, root and (with
+    ``checkpoint_key``, an active admin key) the signed checkpoint note agree even
+    while other writers append.
+
+    Raises:
+        InputError: if ``checkpoint_key`` is not an active admin key (nothing signed).
+    """
+    now = now or utcnow()
+    tx = write_transaction if checkpoint_key is not None else read_transaction
+    with tx(engine) as conn:
+        head = read_head(conn, lock=checkpoint_key is not None)
+        if head is None:
+            raise LedgerStateError("the ledger is not initialised: run 'assure init'")
+        note = None
+        if checkpoint_key is not None:
+            _require_admin(conn, checkpoint_key)
+            note = sign_head(conn, head, checkpoint_key, now=now)
+        node = node_reader(conn)
+        proofs = [inclusion_proof(a.seq, head.size, node) for a in appended]
+    return {
+        "origin": head.origin,
+        "tree_size": head.size,
+        "root": head.root.hex(),
+        "checkpoint": note,
+        "entries": [
+            {
+                "seq": a.seq,
+                "entry_hash": a.entry_hash,
+                "kind": a.kind,
+                "system": a.system,
+                "source": a.source,
+                "leaf": base64.b64encode(a.leaf).decode("ascii"),
+                "leaf_hash": leaf_hash(a.leaf).hex(),
+                "inclusion_proof": [h.hex() for h in proof],
+            }
+            for a, proof in zip(appended, proofs, strict=True)
+        ],
+    }

@@ -399,7 +399,7 @@ class Ledger:
                     "or append an envelope made by 'assure sign'",
                     source=src,
                 )
-            env = sign_envelope(PAYLOAD_TYPE, record_bytes(record, source=src), signing_key)
+            env = sign_record(record, signing_key, source=src)
         return Prepared(src, env, record, hashlib.sha256(env.payload).hexdigest())
 
     @staticmethod
@@ -602,6 +602,11 @@ class Ledger:
                 raise InputError(f"no entry with hash {ref}", source=item.source, field=field_name)
 
 
+def sign_record(record: AnyRecord, key: PrivateKey, *, source: str = "record") -> Envelope:
+    """Sign a validated record's canonical bytes into a DSSE envelope (what ``assure sign`` writes)."""
+    return sign_envelope(PAYLOAD_TYPE, record_bytes(record, source=source), key)
+
+
 def _refs(record: AnyRecord) -> list[str]:
     return [r for r in (getattr(record, "target", None), record.supersedes) if r]
 
@@ -745,7 +750,7 @@ def init_ledger(
             },
             source="genesis",
         )
-        env = sign_envelope(PAYLOAD_TYPE, record_bytes(record), admin_key)
+        env = sign_record(record, admin_key, source="genesis")
         frontier = Frontier()
         conn.execute(
             insert(m.LedgerHead).values(

@@ -165,3 +165,16 @@ def test_unreachable_database_is_a_clear_exit_2(run_cli) -> None:
     assert r.exit_code == 2
     assert r.stderr.startswith("Error: database postgresql+psycopg://nobody@127.0.0.1:1/none:")
     assert "Traceback" not in r.output
+
+
+def test_checkpoint_key_must_be_admin_and_is_checked_before_writing(run_cli, setup, tmp_path) -> None:
+    (tmp_path / "e.json").write_text(json.dumps(eval_record()))
+    before = run_cli("log", "--json", db=setup).stdout
+    r = run_cli("append", "e.json", "--key", "keys/ci.pem", "--checkpoint-key", "keys/ci.pem", db=setup)
+    assert r.exit_code == 2 and "not an active admin key" in r.stderr
+    assert run_cli("log", "--json", db=setup).stdout == before
+    r = run_cli("append", "e.json", "--key", "keys/ci.pem", "--checkpoint-key", "keys/admin.pem", "--json", db=setup)
+    assert r.exit_code == 0, r.output
+    receipt = json.loads(r.stdout)
+    assert receipt["checkpoint"].startswith(f"example.com/ledger\n{receipt['tree_size']}\n")
+    assert run_cli("verify", db=setup).exit_code == 0
