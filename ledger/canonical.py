@@ -146,11 +146,13 @@ def es_number(f: float) -> str:
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise CanonicalError(f"duplicate key {k!r}")
-        out[k] = v
+    out = dict(pairs)  # C speed; only a mismatch needs the slow search for the name
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise CanonicalError(f"duplicate key {k!r}")
+            seen.add(k)
     return out
 
 
@@ -167,6 +169,13 @@ def _parse_int(text: str) -> int | float:
         raise CanonicalError(f"number {text[:20]}… ({len(text)} digits) is too large for JSON") from e
 
 
+STRICT_DECODER = json.JSONDecoder(
+    object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant, parse_int=_parse_int
+)
+"""The strict reader (built once). Its ``scan_once`` parses a value without the
+whitespace handling of ``decode``, for callers that read many canonical payloads."""
+
+
 def parse_json(data: bytes | str) -> Any:
     """Parse strict JSON: UTF-8, no duplicate keys, no NaN/Infinity.
 
@@ -181,12 +190,7 @@ def parse_json(data: bytes | str) -> Any:
     else:
         text = data
     try:
-        return json.loads(
-            text,
-            object_pairs_hook=_reject_duplicates,
-            parse_constant=_reject_constant,
-            parse_int=_parse_int,
-        )
+        return STRICT_DECODER.decode(text)
     except json.JSONDecodeError as e:
         raise CanonicalError(f"invalid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
     except RecursionError as e:

@@ -40,7 +40,6 @@ from __future__ import annotations
 import binascii
 import datetime as dt
 import hashlib
-import json
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -52,7 +51,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from ledger import models as m
-from ledger.canonical import _parse_int, _reject_constant, parse_json
+from ledger.canonical import STRICT_DECODER, parse_json
 from ledger.checkpoint import Checkpoint, CheckpointError, open_checkpoint, parse_note
 from ledger.dsse import Signature, pae
 from ledger.entry import GENESIS_PREV_HASH, Leaf, entry_hash, idempotency_key
@@ -139,18 +138,7 @@ def parse_leaf(data: bytes) -> Leaf:
     return Leaf(origin, int(seq), kind, sha, ptype, signatures, idem, received)
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        raise ValueError("duplicate key")
-    return obj
-
-
-_STRICT_JSON = json.JSONDecoder(
-    object_pairs_hook=_no_duplicates, parse_constant=_reject_constant, parse_int=_parse_int
-)
-"""Accepts exactly what ``ledger.canonical.parse_json`` accepts (built once; a C-speed duplicate check)."""
-_SCAN = _STRICT_JSON.scan_once
+_SCAN = STRICT_DECODER.scan_once
 
 
 def _check_payload_kind(body: bytes, kind: str, seq: int) -> None:
