@@ -207,6 +207,48 @@ def apply_key_event(
     return None
 
 
+class GenesisError(ValueError):
+    """Entry 0 is not the self-signed key.trust of an admin key."""
+
+
+class KeyEventError(ValueError):
+    """A key.trust / key.revoke entry that the registry refuses (re-trust, unknown key, last admin)."""
+
+
+def replay_entry(
+    registry: Registry, record: AnyRecord | None, *, seq: int, kind: str, keyids: Sequence[str], at: dt.datetime
+) -> list[KeyState]:
+    """The key-registry side of one stored entry, exactly as append judged it.
+
+    Entry 0 trusts its own admin key before its signature is judged; every
+    signer must be allowed to sign ``kind`` at ``at``; a key event then updates
+    ``registry``. ``record`` may be None for kinds other than key events.
+    Used by ``assure verify`` and by ``verify-package``, so both judge alike;
+    neither checks the signature bytes here.
+
+    Returns:
+        The signers' keys, in signature order.
+
+    Raises:
+        GenesisError, KeyEventError, SignerError: saying why.
+    """
+    if seq == 0:
+        if record is None or record.kind != "key.trust" or record.role != "admin":  # type: ignore[union-attr]
+            raise GenesisError("entry 0 must be the genesis key.trust of an admin key")
+        _replay_key_event(registry, record, seq=seq, at=at)
+    signers = [registry.check_signer(k, kind=kind, at=at) for k in keyids]
+    if seq != 0 and record is not None:
+        _replay_key_event(registry, record, seq=seq, at=at)
+    return signers
+
+
+def _replay_key_event(registry: Registry, record: AnyRecord, *, seq: int, at: dt.datetime) -> None:
+    try:
+        apply_key_event(registry, record, seq=seq, at=at)
+    except SignerError as e:
+        raise KeyEventError(str(e)) from e
+
+
 def node_reader(conn: Connection) -> Callable[[int, int], bytes]:
     """A Merkle node reader over stored leaves (level 0) and tree nodes (level >= 1)."""
     cache: dict[tuple[int, int], bytes] = {}

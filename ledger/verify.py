@@ -60,7 +60,7 @@ from ledger.keys import PublicKey, verify_signature
 from ledger.merkle import Frontier, ProofError, consistency_proof, leaf_hash, verify_consistency
 from ledger.records import KEY_KINDS, parse_record
 from ledger.registry import KeyState, Registry, SignerError
-from ledger.store import apply_key_event, node_reader, read_head
+from ledger.store import GenesisError, KeyEventError, node_reader, read_head, replay_entry
 from ledger.timeutil import parse_timestamp
 
 CHUNK = 1_000
@@ -478,26 +478,16 @@ class _Verifier:
         if not leaf.signatures:
             raise _Fail(seq, "entry has no signatures")
         msg = pae(leaf.payload_type, body)
-        if seq == 0:
-            if record is None or record.kind != "key.trust" or record.role != "admin":
-                raise _Fail(0, "entry 0 must be the genesis key.trust of an admin key")
-            self._apply(record, seq, at)
-        tasks = []
-        for sig in leaf.signatures:
-            try:
-                key = self.registry.check_signer(sig.keyid, kind=leaf.kind, at=at)
-            except SignerError as e:
-                raise _Fail(seq, f"signer not allowed at this entry: {e}") from e
-            tasks.append((key.public_key, msg, sig.sig))
-        if seq != 0 and record is not None:
-            self._apply(record, seq, at)
-        return tasks
-
-    def _apply(self, record: Any, seq: int, at: dt.datetime) -> None:
         try:
-            apply_key_event(self.registry, record, seq=seq, at=at)
-        except SignerError as e:
+            keys = replay_entry(self.registry, record, seq=seq, kind=leaf.kind,
+                                keyids=[s.keyid for s in leaf.signatures], at=at)
+        except GenesisError as e:
+            raise _Fail(seq, str(e)) from e
+        except KeyEventError as e:
             raise _Fail(seq, f"invalid key event: {e}") from e
+        except SignerError as e:
+            raise _Fail(seq, f"signer not allowed at this entry: {e}") from e
+        return [(key.public_key, msg, sig.sig) for key, sig in zip(keys, leaf.signatures, strict=True)]
 
     # -------------------------------------------------------------- the workers
 

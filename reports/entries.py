@@ -32,9 +32,9 @@ from ledger.entry import Leaf, entry_hash
 from ledger.errors import InputError
 from ledger.keys import verify_signature
 from ledger.merkle import ProofError, leaf_hash, verify_inclusion
-from ledger.records import KEY_KINDS, AnyRecord, parse_record_bytes
+from ledger.records import AnyRecord, parse_record_bytes
 from ledger.registry import KeyState, Registry, SignerError
-from ledger.store import apply_key_event
+from ledger.store import GenesisError, KeyEventError, replay_entry
 from ledger.timeutil import parse_timestamp
 from reports.bundle import BundleEntry
 from reports.errors import Finding
@@ -175,32 +175,22 @@ def _check_inclusion(entry: BundleEntry, *, size: int | None, root: bytes | None
 def _check_signatures(
     entry: BundleEntry, leaf: Leaf, record: AnyRecord, at: dt.datetime, out: EntryCheck
 ) -> KeyState:
-    registry = out.registry
-    if entry.seq == 0:
-        # Genesis: the first admin key.trust entry is signed by the key it trusts.
-        if record.kind != "key.trust" or record.role != "admin":  # type: ignore[union-attr]
-            raise _Bad("entry 0 must be the genesis key.trust of an admin key")
-        _apply(registry, record, entry.seq, at)
-    if not leaf.signatures:
+    if entry.seq != 0 and not leaf.signatures:
+        raise _Bad("it has no signatures")
+    try:  # the same registry judgement as 'assure verify' (genesis, signer rights, key events)
+        states = replay_entry(out.registry, record, seq=entry.seq, kind=leaf.kind,
+                              keyids=[s.keyid for s in leaf.signatures], at=at)
+    except GenesisError as e:
+        raise _Bad(str(e)) from e
+    except KeyEventError as e:
+        raise _Bad(f"invalid key event: {e}") from e
+    except SignerError as e:
+        raise _Bad(f"signer not allowed when it was received ({leaf.received_at}): {e}") from e
+    if not states:  # entry 0 with no signature: its self-trust was replayed first
         raise _Bad("it has no signatures")
     message = pae(leaf.payload_type, entry.envelope.payload)
-    states = []
-    for sig in leaf.signatures:
-        try:
-            key = registry.check_signer(sig.keyid, kind=leaf.kind, at=at)
-        except SignerError as e:
-            raise _Bad(f"signer not allowed when it was received ({leaf.received_at}): {e}") from e
+    for sig, key in zip(leaf.signatures, states, strict=True):
         if not verify_signature(key.public_key, message, sig.sig):
             raise _Bad(f"signature by key {sig.keyid[:16]}… ({key.owner}) does not verify")
         out.signatures += 1
-        states.append(key)
-    if entry.seq != 0 and record.kind in KEY_KINDS:
-        _apply(registry, record, entry.seq, at)
     return states[0]
-
-
-def _apply(registry: Registry, record: AnyRecord, seq: int, at: dt.datetime) -> None:
-    try:
-        apply_key_event(registry, record, seq=seq, at=at)
-    except SignerError as e:
-        raise _Bad(f"invalid key event: {e}") from e
