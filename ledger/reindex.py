@@ -25,7 +25,7 @@ from ledger.errors import LedgerStateError
 from ledger.merkle import Frontier, leaf_hash
 from ledger.records import parse_record
 from ledger.registry import Registry
-from ledger.store import apply_key_event, insert_raw, control_rows, projection_row, read_head
+from ledger.store import insert_raw, replay_entry, control_rows, projection_row, read_head
 from ledger.timeutil import parse_timestamp
 
 TABLES = ("record", "record_control", "key_registry", "tree_node")
@@ -58,10 +58,9 @@ def rebuild(conn: Connection) -> Projections:
         leaf = Leaf.from_bytes(leaf_bytes)
         at = parse_timestamp(leaf.received_at)
         record = parse_record(parse_json(body), source=f"entry {seq}")
-        state = apply_key_event(registry, record, seq=seq, at=at)
-        signer = registry.get(leaf.signatures[0].keyid) if seq else state
-        assert signer is not None
-        out.record.append(projection_row(record, seq=seq, entry_hash=ehash, received_at=at, signer=signer))
+        signers = replay_entry(registry, record, seq=seq, kind=leaf.kind,
+                               keyids=[sig.keyid for sig in leaf.signatures], at=at)
+        out.record.append(projection_row(record, seq=seq, entry_hash=ehash, received_at=at, signer=signers[0]))
         out.record_control.extend(control_rows(record, seq=seq))
         for level, idx, node in frontier.append(leaf_hash(leaf_bytes)):
             if level > 0:
