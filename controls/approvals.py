@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from controls.state import Evidence
 from ledger.errors import InputError
+from ledger.timeutil import format_timestamp
 
 DEFAULT_POLICY = Path(__file__).with_name("approval-policy.yaml")
 DECISION_TYPES = ("release", "exception", "risk_assessment", "other")
@@ -109,7 +110,7 @@ class Decision:
 
 
 def _iso(t: dt.datetime | None) -> str | None:
-    return t.isoformat().replace("+00:00", "Z") if t else None
+    return format_timestamp(t) if t else None
 
 
 def signer_keys(e: Evidence) -> set[str]:

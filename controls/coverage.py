@@ -36,10 +36,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controls.approvals import ApprovalPolicy, approved_votes
-from controls.exceptions import ExceptionStatus, active_exceptions_by_control, exception_statuses
+from controls.exceptions import (
+    ExceptionStatus,
+    active_exceptions_by_control,
+    exception_statuses,
+)
 from controls.graph import ControlGraph
 from controls.state import Evidence, SystemView
 from frameworks.schema import AllOf, AnyOf, Control, EvidenceRequirement
+from ledger.timeutil import format_timestamp
 
 STATUSES = ("covered", "excepted", "partial", "failing", "stale", "missing", "not_applicable")
 _BEST = {"covered": 5, "partial": 4, "stale": 3, "failing": 2, "missing": 1}
@@ -70,7 +75,7 @@ class ControlResult:
             out["exception"] = {
                 "seq": self.exception.record.seq,
                 "entry_hash": self.exception.record.entry_hash,
-                "expires_at": self.exception.expires_at.isoformat().replace("+00:00", "Z"),
+                "expires_at": format_timestamp(self.exception.expires_at),
                 "compensating_controls": self.exception.compensating_controls,
             }
         return out
@@ -187,16 +192,12 @@ class CoverageReport:
             "risk_tier": v.risk_tier,
             "eu_class": v.eu_class,
             "eu_role": v.eu_role,
-            "as_of": _iso(self.as_of),
-            "evaluated_at": _iso(self.at),
+            "as_of": format_timestamp(self.as_of),
+            "evaluated_at": format_timestamp(self.at),
             "model_version": self.model_version,
             "frameworks": [f.to_json(details=details) for f in self.frameworks],
             "controls": [c.to_json() for c in self.controls.values()] if details else None,
         }
-
-
-def _iso(t: dt.datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
 
 
 _LOOSE: dict[int, tuple[EvidenceRequirement, EvidenceRequirement]] = {}

@@ -13,6 +13,7 @@ from typing import Any
 
 from controls.approvals import ApprovalPolicy, Decision, decide
 from controls.state import Evidence, SystemView
+from ledger.timeutil import format_timestamp
 
 
 @dataclass
@@ -64,9 +65,9 @@ class ExceptionStatus:
             "compensating_controls": self.compensating_controls,
             "rationale": f.get("rationale"),
             "remediation": f.get("remediation"),
-            "expires_at": self.expires_at.isoformat().replace("+00:00", "Z"),
+            "expires_at": format_timestamp(self.expires_at),
             "days_left": self.days_left,
-            "active_from": self.active_from.isoformat().replace("+00:00", "Z") if self.active_from else None,
+            "active_from": format_timestamp(self.active_from) if self.active_from else None,
             "approval": self.decision.to_json(),
         }
 

@@ -6,8 +6,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from controls.coverage import ControlResult, CoverageReport, compute_coverage
 from controls.approvals import ApprovalPolicy
+from controls.coverage import ControlResult, CoverageReport, compute_coverage
 from controls.graph import ControlGraph
 from controls.state import SystemView
 from frameworks.schema import AllOf, AnyOf, EvidenceRequirement

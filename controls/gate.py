@@ -22,6 +22,7 @@ from frameworks.schema import rule_leaves
 from ledger.canonical import canonical_json
 from ledger.dsse import Envelope, sign_envelope
 from ledger.keys import PrivateKey
+from ledger.timeutil import format_timestamp
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -56,7 +57,7 @@ class GateVerdict:
             "missing_controls": self.missing_controls,
             "controls": [{"control": c.control.id, "status": c.status, "reason": c.reason} for c in self.controls],
             "release_approval": self.approval.to_json() if self.approval else None,
-            "evaluated_at": self.evaluated_at.isoformat().replace("+00:00", "Z") if self.evaluated_at else None,
+            "evaluated_at": format_timestamp(self.evaluated_at) if self.evaluated_at else None,
         }
 
 

@@ -20,6 +20,7 @@ from controls.gate import release_gate
 from controls.graph import ControlGraph
 from controls.state import SystemView
 from frameworks.schema import rule_leaves
+from ledger.timeutil import format_timestamp
 
 PIPELINE_ROLES = frozenset({"pipeline"})
 EVIDENCE_KINDS = frozenset({"model_version", "evaluation", "risk_assessment", "incident", "document", "approval", "exception"})
@@ -50,7 +51,7 @@ def compute_kpis(
     """
     as_of = views[0].as_of if views else dt.datetime.now(dt.UTC)
     reports = {v.system: compute_coverage(graph, v, policy=policy, frameworks=frameworks) for v in views}
-    out: dict[str, Any] = {"as_of": as_of.isoformat().replace("+00:00", "Z"), "systems": len(views)}
+    out: dict[str, Any] = {"as_of": format_timestamp(as_of), "systems": len(views)}
 
     out["evidence_coverage"] = {
         s: {f.framework_id: f.percent for f in r.frameworks} for s, r in reports.items()

@@ -28,6 +28,7 @@ from ledger.canonical import parse_json
 from ledger.errors import NotFoundError
 from ledger.records import ORG_WIDE
 from ledger.store import SUBTYPE_FIELD
+from ledger.timeutil import format_timestamp
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class Evidence:
             "seq": self.seq,
             "entry_hash": self.entry_hash,
             "kind": self.kind,
-            "observed_at": self.observed_at.isoformat().replace("+00:00", "Z"),
+            "observed_at": format_timestamp(self.observed_at),
             "signer": self.signer_owner,
             "signer_role": self.signer_role,
         }

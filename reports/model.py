@@ -21,6 +21,7 @@ from controls.coverage import STATUSES, CoverageReport
 from controls.gaps import describe_rule
 from controls.state import Evidence
 from ledger.registry import ROLE_KINDS, KeyState
+from ledger.timeutil import format_timestamp
 
 STATUS_COLOURS = {
     "covered": "#2e7d32",
@@ -75,7 +76,7 @@ def iso(t: dt.datetime | None) -> str:
     """RFC 3339 UTC text, or an empty string."""
     if t is None:
         return ""
-    return t.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    return format_timestamp(t)
 
 
 def day(t: dt.datetime | None) -> str:
