@@ -44,8 +44,15 @@ def _require_admin(conn: Connection, key: PrivateKey) -> None:
         )
 
 
-def recompute_frontier(conn: Connection, size: int) -> Frontier:
-    """Rebuild the Merkle frontier from the first ``size`` stored leaves (hashes only)."""
+def recompute_frontier(conn: Connection, size: int, *, roots_at: dict[int, bytes] | None = None) -> Frontier:
+    """Rebuild the Merkle frontier from the first ``size`` stored leaves (hashes only).
+
+    Args:
+        conn: an open connection.
+        size: how many leaves.
+        roots_at: sizes whose root to record on the way, filled in place
+            (one pass gives both the current root and an earlier checkpoint's).
+    """
     frontier = Frontier()
     rows = conn.execute(
         select(m.Entry.leaf).where(m.Entry.seq < size).order_by(m.Entry.seq)  # type: ignore[arg-type]
@@ -53,6 +60,8 @@ def recompute_frontier(conn: Connection, size: int) -> Frontier:
     )
     for (leaf,) in rows:
         frontier.append(leaf_hash(leaf))
+        if roots_at is not None and frontier.size in roots_at:
+            roots_at[frontier.size] = frontier.root()
     return frontier
 
 
@@ -85,18 +94,21 @@ def issue_checkpoint(engine: Engine, key: PrivateKey, *, now: dt.datetime | None
         if head is None:
             raise LedgerStateError("the ledger is not initialised: run 'assure init'")
         _require_admin(conn, key)
-        frontier = recompute_frontier(conn, head.size)
-        if frontier.size != head.size or frontier.root() != head.root:
-            raise IntegrityError("stored entries do not match the head; run 'assure verify'")
         last = conn.execute(
             select(m.Checkpoint.size, m.Checkpoint.root).order_by(m.Checkpoint.size.desc()).limit(1)  # type: ignore[attr-defined]
         ).first()
-        if last is not None and last[0] <= head.size:
-            prefix = recompute_frontier(conn, last[0])
-            if prefix.root() != last[1]:
-                raise IntegrityError(
-                    f"the ledger is not consistent with the checkpoint of size {last[0]}; refusing to sign"
-                )
+        if last is not None and last[0] > head.size:
+            raise IntegrityError(
+                f"a checkpoint covers {last[0]} entries but the ledger has {head.size}; refusing to sign"
+            )
+        roots: dict[int, bytes] = {last[0]: b""} if last is not None else {}
+        frontier = recompute_frontier(conn, head.size, roots_at=roots)
+        if frontier.size != head.size or frontier.root() != head.root:
+            raise IntegrityError("stored entries do not match the head; run 'assure verify'")
+        if last is not None and roots[last[0]] != last[1]:
+            raise IntegrityError(
+                f"the ledger is not consistent with the checkpoint of size {last[0]}; refusing to sign"
+            )
         note = sign_head(conn, head, key, now=now)
     return Checkpoint(origin=head.origin, size=head.size, root=head.root), note
 
