@@ -115,7 +115,12 @@ class Record(SQLModel, table=True):
     """Projection of each entry's record: the columns queries filter on."""
 
     __tablename__ = "record"
-    __table_args__ = (Index("ix_record_system_kind", "system", "kind"),)
+    __table_args__ = (
+        Index("ix_record_system_kind", "system", "kind"),
+        # Coverage seeks the newest record per (kind, subtype, model version); see controls.deciding.
+        Index("ix_record_deciding", "system", "kind", "subtype", "model_version", "observed_at", "seq"),
+        Index("ix_record_system_supersedes", "system", "supersedes"),
+    )
 
     seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     entry_hash: str = Field(max_length=64, index=True)
