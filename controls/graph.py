@@ -18,16 +18,17 @@ frameworks and the catalog say, not what the ledger holds.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import networkx as nx
 
+from frameworks import loader
 from frameworks.applicability import applies
 from frameworks.library import Crosswalk, Framework, Library, Requirement, SourceFile
-from frameworks import loader
 from frameworks.schema import Control, CrosswalkMapping
 from frameworks.vocab import INVERSE_RELATION
 
@@ -36,6 +37,7 @@ _CTL = "ctl"
 _CONTAINS = "contains"
 _SATISFIES = "satisfies"
 _MAPS = "maps"
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,14 @@ class ControlGraph:
                     crosswalk=crosswalk,
                 )
         self._g = g
+        self._answers: dict[tuple[object, ...], tuple[object, ...]] = {}
+
+    def _memo(self, key: tuple[object, ...], compute: Callable[[], Iterable[_T]]) -> list[_T]:
+        """A query's answer, computed once (the graph never changes); a new list each call."""
+        hit = self._answers.get(key)
+        if hit is None:
+            hit = self._answers[key] = tuple(compute())
+        return list(hit)  # type: ignore[arg-type]
 
     # --- identity and hashes ------------------------------------------------
 
@@ -219,6 +229,12 @@ class ControlGraph:
             eu_role: likewise for the EU role;
             eu_class: likewise for the EU class.
         """
+        key = ("controls_for", node_id, include_descendants, risk_tier, eu_role, eu_class)
+        return self._memo(key, lambda: self._controls_for(node_id, include_descendants, risk_tier, eu_role, eu_class))
+
+    def _controls_for(
+        self, node_id: str, include_descendants: bool, risk_tier: str | None, eu_role: str | None, eu_class: str | None
+    ) -> list[Control]:
         node_id = self.requirement(node_id).node_id
         nodes = [node_id]
         if include_descendants:
@@ -300,6 +316,10 @@ class ControlGraph:
         Raises:
             NotFoundError: for an unknown framework.
         """
+        key = ("crosswalk", node_id, to_framework, include_hierarchy)
+        return self._memo(key, lambda: self._crosswalk(node_id, to_framework, include_hierarchy))
+
+    def _crosswalk(self, node_id: str, to_framework: str | None, include_hierarchy: bool) -> list[CrosswalkLink]:
         if to_framework is not None:
             self.framework(to_framework)
         origin = self.requirement(node_id)
