@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
-
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
 
 MAX_SAFE_INT = 2**53 - 1
 
@@ -38,19 +38,75 @@ def canonical_json(value: Any) -> bytes:
         CanonicalError: for NaN/Infinity, integers beyond ±(2**53-1) that no double
             represents exactly, non-string keys, lone surrogates or other non-JSON values.
     """
-    parts: list[str] = []
+    text = _c_encode_if_exact(value)
     try:
-        _encode(value, parts.append)
-        return "".join(parts).encode("utf-8")
+        if text is None:
+            parts: list[str] = []
+            _encode(value, parts.append)
+            text = "".join(parts)
+        return text.encode("utf-8")
     except (UnicodeEncodeError, TypeError, ValueError, RecursionError) as e:
         raise CanonicalError(f"not representable as canonical JSON: {e}") from e
+
+
+class _NotExact(Exception):
+    pass
+
+
+def _float_token(token: str) -> float:
+    # ``repr`` and ECMAScript agree on fixed notation of a non-integral double;
+    # they differ on exponents ("1e-07" vs "1e-7") and integral values ("1.0" vs "1").
+    if "e" in token or token.endswith(".0"):
+        raise _NotExact
+    return float(token)
+
+
+def _int_token(token: str) -> int:
+    value = int(token)
+    if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+        raise _NotExact
+    return value
+
+
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+# The C encoder behind json.dumps(sort_keys=True, separators=(",", ":"),
+# ensure_ascii=False, allow_nan=False), built once rather than per call.
+_C_ITERENCODE = (
+    c_make_encoder(None, _not_json, encode_basestring, None, ":", ",", True, False, False) if c_make_encoder else None
+)
+_NON_BMP = re.compile("[\U00010000-\U0010ffff]")
+_CHECK_DECODE = json.JSONDecoder(parse_float=_float_token, parse_int=_int_token).decode
+
+
+def _c_encode_if_exact(value: Any) -> str | None:
+    """The C ``json`` encoder's text when it is provably the RFC 8785 text, else None.
+
+    With sorted keys, no whitespace and raw UTF-8 the two differ only in number
+    layout, in key order for characters beyond U+FFFF (code points versus UTF-16
+    units), and in what the C encoder quietly accepts (non-string keys, tuples,
+    huge integers). Reading the text back settles all of it: every number token is
+    checked, and the value read back must equal the input. The slow encoder then
+    handles (or rejects, with its message) whatever is left.
+    """
+    if _C_ITERENCODE is None:  # a Python without the C accelerator
+        return None
+    try:
+        text = "".join(_C_ITERENCODE(value, 0))
+        if not text.isascii() and _NON_BMP.search(text):
+            return None
+        return text if _CHECK_DECODE(text) == value else None
+    except (_NotExact, TypeError, ValueError, RecursionError):
+        return None
 
 
 def _utf16_key(key: str) -> bytes:
     return key.encode("utf-16-be", "surrogatepass")
 
 
-def _encode(v: Any, emit: Callable[[str], Any]) -> None:  # noqa: C901 - one dispatch on JSON types
+def _encode(v: Any, emit: Callable[[str], Any]) -> None:
     if isinstance(v, str):
         emit(encode_basestring(v))
     elif v is None:

@@ -9,7 +9,13 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.canonical import CanonicalError, canonical_json, is_canonical, parse_json
+from ledger.canonical import (
+    CanonicalError,
+    _c_encode_if_exact,
+    canonical_json,
+    is_canonical,
+    parse_json,
+)
 
 # RFC 8785 section 3.2.2 / appendix B number serialisation samples (IEEE-754 → text).
 RFC_NUMBERS = [
@@ -57,6 +63,37 @@ def test_matches_reference_implementation(value) -> None:
         return
     assert canonical_json(value) == expected
     assert is_canonical(expected)
+
+
+wider_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+    | st.dictionaries(st.text(max_size=6) | st.integers(0, 9) | st.booleans(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(wider_values)
+def test_c_encoder_shortcut_is_taken_only_when_exact(value) -> None:
+    """The C ``json`` shortcut either gives the reference bytes or steps aside."""
+    text = _c_encode_if_exact(value)
+    if text is None:
+        return
+    assert text.encode("utf-8") == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"a": 1.0}, {"a": 1e-7}, {"a": 2**53}, {1: "x"}, {"a": (1, 2)}, {"\U0001f600": 1, "\ufb33": 2}, -0.0],
+)
+def test_c_encoder_shortcut_steps_aside_where_it_would_differ(value) -> None:
+    assert _c_encode_if_exact(value) is None
+
+
+def test_c_encoder_shortcut_serves_ordinary_records() -> None:
+    record = {"kind": "evaluation", "metrics": {"auc": 0.91, "n": 1200}, "passed": True, "controls": ["X-1"]}
+    assert _c_encode_if_exact(record) == canonical_json(record).decode()
 
 
 @pytest.mark.parametrize(
