@@ -90,8 +90,8 @@ class Artifact(_Model):
 class _Record(_Model):
     observed_at: Timestamp
     valid_until: Timestamp | None = None
-    controls: Annotated[list[ControlId], Field(max_length=200)] = []
-    artifacts: Annotated[list[Artifact], Field(max_length=200)] = []
+    controls: Annotated[list[ControlId], Field(max_length=200, default_factory=list)]
+    artifacts: Annotated[list[Artifact], Field(max_length=200, default_factory=list)]
     supersedes: EntryHash | None = None
     notes: Text | None = None
 
@@ -119,7 +119,7 @@ class SystemRecord(_Evidence):
         "gpai_systemic",
     ]
     eu_role: Literal["provider", "deployer", "none"]
-    frameworks: Annotated[list[Ident], Field(max_length=20)] = []
+    frameworks: Annotated[list[Ident], Field(max_length=20, default_factory=list)]
     intended_use: Text | None = None
     out_of_scope_use: Text | None = None
 
@@ -131,7 +131,7 @@ class ModelVersionRecord(_Evidence):
     version: Ident
     artifact_sha256: Sha256Hex
     parent: Ident | None = None
-    datasets: Annotated[list[Ident], Field(max_length=100)] = []
+    datasets: Annotated[list[Ident], Field(max_length=100, default_factory=list)]
     commit: Annotated[str, StringConstraints(max_length=128)] | None = None
 
 
@@ -149,9 +149,9 @@ class EvaluationRecord(_Evidence):
     model_version: Ident
     suite: Ident
     metrics: Annotated[dict[MetricName, Number], Field(max_length=500)]
-    thresholds: Annotated[dict[MetricName, Threshold], Field(max_length=500)] = {}
+    thresholds: Annotated[dict[MetricName, Threshold], Field(max_length=500, default_factory=dict)]
     passed: bool
-    datasets: Annotated[list[Ident], Field(max_length=100)] = []
+    datasets: Annotated[list[Ident], Field(max_length=100, default_factory=list)]
 
     @model_validator(mode="after")
     def _thresholds_name_metrics(self) -> EvaluationRecord:
@@ -178,7 +178,7 @@ class RiskAssessmentRecord(_Evidence):
     kind: Literal["risk_assessment"]
     risk_tier: Literal["low", "medium", "high"]
     residual_risk: Literal["low", "medium", "high"]
-    risks: Annotated[list[Risk], Field(max_length=500)] = []
+    risks: Annotated[list[Risk], Field(max_length=500, default_factory=list)]
     model_version: Ident | None = None
     summary: Text | None = None
 
@@ -189,7 +189,7 @@ class ApprovalRecord(_Evidence):
     kind: Literal["approval"]
     target: EntryHash
     decision: Literal["approve", "reject"]
-    conditions: Annotated[list[ShortText], Field(max_length=100)] = []
+    conditions: Annotated[list[ShortText], Field(max_length=100, default_factory=list)]
 
 
 class ExceptionRecord(_Evidence):
@@ -198,7 +198,7 @@ class ExceptionRecord(_Evidence):
     kind: Literal["exception"]
     controls: Annotated[list[ControlId], Field(min_length=1, max_length=200)]
     rationale: ShortText
-    compensating_controls: Annotated[list[ControlId], Field(max_length=200)] = []
+    compensating_controls: Annotated[list[ControlId], Field(max_length=200, default_factory=list)]
     owner: Name
     expires_at: Timestamp
     remediation: ShortText

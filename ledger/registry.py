@@ -83,6 +83,11 @@ class Registry:
     def __len__(self) -> int:
         return len(self._keys)
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Registry) and self._keys == other._keys
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
     def active_admins(self) -> list[KeyState]:
         """Unrevoked admin keys."""
         return [k for k in self._keys.values() if k.role == "admin" and k.revoked_seq is None]

@@ -25,7 +25,13 @@ from ledger.errors import LedgerStateError
 from ledger.merkle import Frontier, leaf_hash
 from ledger.records import parse_record
 from ledger.registry import Registry
-from ledger.store import insert_raw, replay_entry, control_rows, projection_row, read_head
+from ledger.store import (
+    control_rows,
+    insert_raw,
+    projection_row,
+    read_head,
+    replay_entry,
+)
 from ledger.timeutil import parse_timestamp
 
 TABLES = ("record", "record_control", "key_registry", "tree_node")
@@ -120,5 +126,5 @@ def rebuild_projections(engine: Engine) -> Projections:
             conn.execute(insert(m.RecordControl), built.record_control)
         if built.key_registry:
             conn.execute(insert(m.KeyRegistry), built.key_registry)
-        insert_raw(conn, "tree_node", ("level", "idx", "hash"), built.tree_node)
+        insert_raw(conn, m.TreeNode.__table__, built.tree_node)  # type: ignore[attr-defined]
     return built

@@ -26,19 +26,28 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import DateTime, Table, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.types import TypeEngine
 
 from ledger import models as m
+from ledger.db import is_sqlite, read_transaction, write_transaction
 from ledger.dsse import Envelope, is_envelope, pae, sign_envelope
 from ledger.entry import GENESIS_PREV_HASH, Leaf, entry_hash, idempotency_key
-from ledger.errors import DuplicateError, InputError, LedgerStateError, NotFoundError
+from ledger.errors import (
+    AssureError,
+    DuplicateError,
+    InputError,
+    LedgerStateError,
+    NotFoundError,
+)
 from ledger.ingest import Document
-from ledger.keys import PrivateKey, PublicKey, verify_signature
+from ledger.keys import PrivateKey, PublicKey
 from ledger.merkle import Frontier, inclusion_proof, leaf_hash
 from ledger.records import (
     KEY_KINDS,
@@ -51,8 +60,8 @@ from ledger.records import (
     parse_record_bytes,
     record_bytes,
 )
-from ledger.db import is_sqlite, read_transaction, write_transaction
 from ledger.registry import KeyState, Registry, SignerError
+from ledger.signature_batch import THREADED_FROM, SignatureBatch, SignatureCheck
 from ledger.timeutil import format_timestamp, parse_timestamp, utcnow
 
 log = logging.getLogger(__name__)
@@ -73,7 +82,7 @@ class Head:
     frontier: Frontier
 
 
-@dataclass(frozen=True)
+@dataclass
 class Prepared:
     """A validated, signature-checked record waiting to be written."""
 
@@ -81,6 +90,8 @@ class Prepared:
     envelope: Envelope
     record: AnyRecord
     payload_sha256: str
+    signers: tuple[KeyState, ...] = ()
+    """The signing keys as judged by :meth:`Ledger.prepare`."""
 
     @cached_property
     def idem_key(self) -> str:
@@ -400,19 +411,28 @@ class Ledger:
         overlay = (registry or self.registry()).copy()
         seen: dict[str, str] = {}
         out = []
-        for i, doc in enumerate(docs):
-            item = self._prepare_one(doc, signing_key)
-            prior = seen.get(item.idem_key)
-            if prior is not None:
-                raise DuplicateError(f"the same signed record appears twice in this batch (also {prior})", source=doc.source)
-            seen[item.idem_key] = doc.source
-            self._check_signatures(item, overlay, now)
-            try:
-                apply_key_event(overlay, item.record, seq=-1 - i, at=now)
-            except SignerError as e:
-                raise InputError(str(e), source=doc.source) from e
-            self._check_controls(item)
-            out.append(item)
+        checks = SignatureBatch(threaded=len(docs) >= THREADED_FROM)
+        try:
+            for i, doc in enumerate(docs):
+                item = self._prepare_one(doc, signing_key)
+                prior = seen.get(item.idem_key)
+                if prior is not None:
+                    raise DuplicateError(
+                        f"the same signed record appears twice in this batch (also {prior})", source=doc.source
+                    )
+                seen[item.idem_key] = doc.source
+                item.signers = self._signers(item, overlay, now)
+                self._queue_signatures(item, checks)
+                try:
+                    apply_key_event(overlay, item.record, seq=-1 - i, at=now)
+                except SignerError as e:
+                    raise InputError(str(e), source=doc.source) from e
+                self._check_controls(item)
+                out.append(item)
+        except AssureError:
+            _raise_bad_signature(checks)  # an earlier bad signature is the first error
+            raise
+        _raise_bad_signature(checks)
         return out
 
     def _prepare_one(self, doc: Document, signing_key: PrivateKey | None) -> Prepared:
@@ -445,7 +465,7 @@ class Ledger:
         return Prepared(src, env, record, hashlib.sha256(env.payload).hexdigest())
 
     @staticmethod
-    def _signers(item: Prepared, registry: Registry, now: dt.datetime) -> list[KeyState]:
+    def _signers(item: Prepared, registry: Registry, now: dt.datetime) -> tuple[KeyState, ...]:
         """The key of each signature, if each may sign this kind now (no crypto here).
 
         Raises:
@@ -461,21 +481,13 @@ class Ledger:
                 keys.append(registry.check_signer(sig.keyid, kind=item.record.kind, at=now))
             except SignerError as e:
                 raise InputError(str(e), source=item.source, field=where) from e
-        return keys
+        return tuple(keys)
 
-    @classmethod
-    def _check_signatures(cls, item: Prepared, registry: Registry, now: dt.datetime) -> None:
+    @staticmethod
+    def _queue_signatures(item: Prepared, checks: SignatureBatch) -> None:
         message = pae(item.envelope.payload_type, item.envelope.payload)
-        signers = cls._signers(item, registry, now)
-        for i, (sig, key) in enumerate(zip(item.envelope.signatures, signers, strict=True)):
-            where = f"signatures[{i}]"
-            if not verify_signature(key.public_key, message, sig.sig):
-                raise InputError(
-                    f"signature by key {sig.keyid[:16]}… does not verify "
-                    "(payload altered, or signed by a different key)",
-                    source=item.source,
-                    field=where,
-                )
+        for i, (sig, key) in enumerate(zip(item.envelope.signatures, item.signers, strict=True)):
+            checks.add(SignatureCheck(item.source, f"signatures[{i}]", sig.keyid, key.public_key, message, sig.sig))
 
     def _check_controls(self, item: Prepared) -> None:
         if self.control_exists is None:
@@ -507,15 +519,23 @@ class Ledger:
         if not docs:
             raise InputError("nothing to append")
         now = now or utcnow()
-        prepared = self.prepare(docs, signing_key=signing_key, now=now)  # raises if not initialised
-        return self._commit_with_retry(prepared, now)
+        registry = self.registry()  # raises if not initialised
+        prepared = self.prepare(docs, signing_key=signing_key, now=now, registry=registry)
+        return self.commit(prepared, now=now, judged=registry)
 
-    def _commit_with_retry(self, prepared: list[Prepared], now: dt.datetime) -> list[Appended]:
+    def commit(self, prepared: list[Prepared], *, now: dt.datetime, judged: Registry) -> list[Appended]:
+        """Write a batch made by :meth:`prepare` (judged against ``judged``), all or nothing,
+        retrying transient conflicts. Signers are re-checked if the registry has changed since.
+
+        Raises:
+            InputError: a signer no longer allowed, or a dangling reference (nothing written).
+            DuplicateError: a record already in the ledger (nothing written).
+        """
         delay = 0.01
         for attempt in range(_RETRIES):
             try:
                 with write_transaction(self.engine) as conn:
-                    return self._commit(conn, prepared, now)
+                    return self._commit(conn, prepared, now, judged)
             except SAIntegrityError as e:
                 # A concurrent writer committed the same record first.
                 if "idem_key" in str(e.orig) and attempt < _RETRIES - 1:
@@ -529,11 +549,19 @@ class Ledger:
                 delay = min(delay * 2, 1.0)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _commit(self, conn: Connection, prepared: list[Prepared], now: dt.datetime) -> list[Appended]:
+    def _commit(
+        self, conn: Connection, prepared: list[Prepared], now: dt.datetime, judged: Registry | None
+    ) -> list[Appended]:
+        """Write a prepared batch under the head lock.
+
+        ``judged`` is the registry :meth:`prepare` judged the signers against; if the
+        registry under the lock is still the same, so are the judgements.
+        """
         head = read_head(conn, lock=True)
         if head is None:
             raise _not_initialised()
         registry = load_registry(conn)
+        unchanged = registry == judged
         self._refuse_duplicates(conn, prepared)
         known = self._known_refs(conn, prepared)
         received = format_timestamp(now)
@@ -543,8 +571,8 @@ class Ledger:
         out = []
         for i, item in enumerate(prepared):
             seq = head.size + i
-            if seq > 0:  # status may have changed since prepare(): re-check under the lock
-                signers = self._signers(item, registry, now)
+            # Key status may have changed since prepare(): if so, re-check under the lock.
+            signers = item.signers if unchanged or seq == 0 else self._signers(item, registry, now)
             self._check_refs(item, known)
             try:
                 state = apply_key_event(registry, item.record, seq=seq, at=now)
@@ -552,7 +580,7 @@ class Ledger:
                 raise InputError(str(e), source=item.source) from e
             if seq == 0:  # genesis: the admin key.trust entry signs itself
                 assert state is not None and state.role == "admin"
-                signers = [state]
+                signers = (state,)
             leaf = Leaf(
                 origin=head.origin,
                 seq=seq,
@@ -644,6 +672,16 @@ class Ledger:
                 raise InputError(f"no entry with hash {ref}", source=item.source, field=field_name)
 
 
+def _raise_bad_signature(checks: SignatureBatch) -> None:
+    bad = checks.first_failure()
+    if bad is not None:
+        raise InputError(
+            f"signature by key {bad.keyid[:16]}… does not verify (payload altered, or signed by a different key)",
+            source=bad.source,
+            field=bad.field,
+        )
+
+
 def sign_record(record: AnyRecord, key: PrivateKey, *, source: str = "record") -> Envelope:
     """Sign a validated record's canonical bytes into a DSSE envelope (what ``assure sign`` writes)."""
     return sign_envelope(PAYLOAD_TYPE, record_bytes(record, source=source), key)
@@ -663,14 +701,42 @@ def _transient(e: OperationalError) -> bool:
     return any(s in text for s in ("locked", "busy", "deadlock", "could not serialize", "serialization"))
 
 
-def insert_raw(conn: Connection, table: str, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
-    """executemany straight through the driver: these tables hold only bytes, ints and text,
-    so SQLAlchemy's per-row type processing buys nothing (it was most of the insert cost)."""
+def insert_raw(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """executemany straight through the driver, converting only what the dialect needs.
+
+    These tables hold bytes, ints, text, booleans and datetimes; only datetimes
+    need converting, and only on SQLite (to SQLAlchemy's stored text form, so
+    queries through SQLAlchemy read them back). SQLAlchemy's general per-row
+    parameter processing was most of the cost of an append's inserts.
+    """
     if not rows:
         return
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
-    conn.exec_driver_sql(sql, [tuple(r[c] for c in columns) for r in rows])
+    columns = list(rows[0])
+    dialect = conn.dialect
+    converters = [
+        (i, proc)
+        for i, c in enumerate(columns)
+        if _is_datetime(table.c[c].type)
+        and (proc := table.c[c].type.dialect_impl(dialect).bind_processor(dialect))
+    ]
+    values = list(map(itemgetter(*columns), rows)) if len(columns) > 1 else [(r[columns[0]],) for r in rows]
+    if converters:
+        values = [_convert(v, converters) for v in values]
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    conn.exec_driver_sql(sql, values)
+
+
+def _is_datetime(type_: TypeEngine[Any]) -> bool:
+    # DateTime itself, or a decorator over it (SQLModel's UTCDateTime)
+    return isinstance(type_, DateTime) or isinstance(getattr(type_, "impl_instance", None), DateTime)
+
+
+def _convert(row: tuple[Any, ...], converters: list[tuple[int, Callable[[Any], Any]]]) -> tuple[Any, ...]:
+    out = list(row)
+    for i, proc in converters:
+        out[i] = proc(out[i])
+    return tuple(out)
 
 
 def _new_payloads(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -683,12 +749,11 @@ def _new_payloads(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str
 
 
 def _write_batch(conn: Connection, batch: _Batch) -> None:
-    insert_raw(conn, "payload", ("sha256", "payload_type", "body"), _new_payloads(conn, batch.payloads))
-    insert_raw(conn, "entry", ("seq", "entry_hash", "prev_hash", "leaf", "payload_sha256", "idem_key"), batch.entries)
-    insert_raw(conn, "tree_node", ("level", "idx", "hash"), batch.nodes)
-    conn.execute(insert(m.Record), batch.records)
-    if batch.controls:
-        conn.execute(insert(m.RecordControl), batch.controls)
+    insert_raw(conn, m.Payload.__table__, _new_payloads(conn, batch.payloads))  # type: ignore[attr-defined]
+    insert_raw(conn, m.Entry.__table__, batch.entries)  # type: ignore[attr-defined]
+    insert_raw(conn, m.TreeNode.__table__, batch.nodes)  # type: ignore[attr-defined]
+    insert_raw(conn, m.Record.__table__, batch.records)  # type: ignore[attr-defined]
+    insert_raw(conn, m.RecordControl.__table__, batch.controls)  # type: ignore[attr-defined]
     if batch.keys_new:
         conn.execute(insert(m.KeyRegistry), batch.keys_new)
     for k in batch.keys_revoked:
@@ -700,7 +765,8 @@ def _write_batch(conn: Connection, batch: _Batch) -> None:
 
 
 def _ts(value: str | None) -> dt.datetime | None:
-    return parse_timestamp(value) if value else None
+    # Record timestamps are validated and normalised to RFC 3339 UTC "Z" already.
+    return dt.datetime.fromisoformat(value) if value else None
 
 
 #: Which record field the ``record.subtype`` projection column holds, per kind.
@@ -720,22 +786,22 @@ def projection_row(
 ) -> dict[str, Any]:
     """The ``record`` projection row for one entry."""
     kind = record.kind
+    fields = record.__dict__  # a pydantic model's field values (getattr misses are slow)
     subtype = SUBTYPE_FIELD.get(kind)
-    model_version = getattr(record, "version" if kind == "model_version" else "model_version", None)
     return {
         "seq": seq,
         "entry_hash": entry_hash.hex(),
         "kind": kind,
-        "system": getattr(record, "system", None),
-        "observed_at": parse_timestamp(record.observed_at),
+        "system": fields.get("system"),
+        "observed_at": _ts(record.observed_at),
         "received_at": received_at,
         "valid_until": _ts(record.valid_until),
-        "model_version": model_version,
-        "subtype": getattr(record, subtype) if subtype else None,
-        "passed": getattr(record, "passed", None),
-        "target": getattr(record, "target", None),
+        "model_version": fields.get("version" if kind == "model_version" else "model_version"),
+        "subtype": fields[subtype] if subtype else None,
+        "passed": fields.get("passed"),
+        "target": fields.get("target"),
         "supersedes": record.supersedes,
-        "expires_at": _ts(getattr(record, "expires_at", None)),
+        "expires_at": _ts(fields.get("expires_at")),
         "signer_key_id": signer.key_id,
         "signer_role": signer.role,
     }
@@ -744,8 +810,11 @@ def projection_row(
 def control_rows(record: AnyRecord, *, seq: int) -> list[dict[str, Any]]:
     """The ``record_control`` projection rows for one entry."""
     relation = "excepted" if record.kind == "exception" else "evidence"
+    compensating = record.__dict__.get("compensating_controls")
+    if not compensating and len(record.controls) <= 1:
+        return [{"seq": seq, "control_id": c, "relation": relation} for c in record.controls]
     rows = {(c, relation) for c in record.controls}
-    rows |= {(c, "compensating") for c in getattr(record, "compensating_controls", [])}
+    rows |= {(c, "compensating") for c in compensating or ()}
     return [{"seq": seq, "control_id": c, "relation": r} for c, r in sorted(rows)]
 
 
@@ -801,7 +870,7 @@ def init_ledger(
             )
         )
         prepared = Prepared("genesis", env, record, hashlib.sha256(env.payload).hexdigest())
-        out = Ledger(engine)._commit(conn, [prepared], now)
+        out = Ledger(engine)._commit(conn, [prepared], now, judged=None)
     return InitResult(True, origin, admin.key_id, out[0].entry_hash)
 
 

@@ -58,8 +58,17 @@ def format_timestamp(value: dt.datetime) -> str:
     return value.strftime(fmt)
 
 
+_NORMAL = re.compile(r"^[1-9]\d{3}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?Z$")
+
+
 def normalize_timestamp(value: object) -> str:
     """Parse then format: the one canonical text form of a timestamp."""
+    if isinstance(value, str) and _NORMAL.match(value) and not value.endswith(".000000Z"):
+        try:
+            dt.datetime.fromisoformat(value)  # the range checks (month 13, Feb 30)
+            return value  # already the text format_timestamp gives
+        except ValueError:
+            pass  # parse_timestamp says why
     return format_timestamp(parse_timestamp(value))
 
 

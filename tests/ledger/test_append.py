@@ -185,3 +185,41 @@ def test_same_record_signed_by_two_keys_is_two_attestations(ledger: Ledger, keys
     with pytest.raises(DuplicateError):
         ledger.append([envelope_doc(approval, keys.approver2)])
     assert verify_ledger(ledger.engine).ok
+
+
+def test_signer_revoked_between_prepare_and_commit_is_refused(ledger: Ledger, keys) -> None:
+    judged = ledger.registry()
+    now = T0 + dt.timedelta(days=1)
+    prepared = ledger.prepare(docs(eval_record()), signing_key=keys.pipeline, now=now, registry=judged)
+    revoke_key(ledger, keys.admin, keys.pipeline.public.key_id, reason="rotated", now=now)
+    before = table_bytes(ledger.engine)
+    with pytest.raises(InputError, match="revoked at entry"):
+        ledger.commit(prepared, now=now, judged=judged)
+    assert table_bytes(ledger.engine) == before
+
+
+def _batch(keys, n: int) -> list[Document]:
+    return [envelope_doc(eval_record(suite=f"suite-{i}"), keys.pipeline, source=f"env[{i}]") for i in range(n)]
+
+
+def _forge(doc: Document, keys) -> Document:
+    other = envelope_doc(eval_record(suite="another"), keys.pipeline)
+    return Document(doc.source, dict(doc.data, signatures=other.data["signatures"]))
+
+
+@pytest.mark.parametrize(
+    ("forged", "malformed", "named"),
+    [(600, None, "env[600]"), (100, 650, "env[100]"), (650, 100, "env[100]")],
+    ids=["late-forgery", "forgery-before-bad-record", "bad-record-before-forgery"],
+)
+def test_large_batch_names_its_first_bad_document(ledger: Ledger, keys, forged, malformed, named) -> None:
+    """Big batches check signatures on a thread; the error is still the first in batch order."""
+    batch = _batch(keys, 700)
+    batch[forged] = _forge(batch[forged], keys)
+    if malformed is not None:
+        batch[malformed] = Document(batch[malformed].source, dict(batch[malformed].data, payloadType=""))
+    before = table_bytes(ledger.engine)
+    with pytest.raises(InputError) as exc:
+        ledger.append(batch)
+    assert exc.value.source == named
+    assert table_bytes(ledger.engine) == before

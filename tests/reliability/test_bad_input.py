@@ -30,7 +30,13 @@ from hypothesis import strategies as st
 from frameworks.loader import control_ids
 from ledger.dsse import Envelope, Signature, sign_envelope
 from ledger.keys import PrivateKey
-from ledger.records import KINDS, PAYLOAD_TYPE, EvaluationRecord, parse_record, record_bytes
+from ledger.records import (
+    KINDS,
+    PAYLOAD_TYPE,
+    EvaluationRecord,
+    parse_record,
+    record_bytes,
+)
 from ledger.store import Ledger
 from tests.conftest import eval_record, table_bytes
 
@@ -135,9 +141,9 @@ def test_malformed_yaml_and_json(target: Target, bad: Bad) -> None:
 # ---------------------------------------------------------------- wrong types
 
 _WRONG = {
-    "str": st.one_of(st.integers(), st.floats(allow_nan=False), st.booleans(), st.lists(st.integers(), max_size=2),
+    "str": st.one_of(st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.booleans(), st.lists(st.integers(), max_size=2),
                      st.dictionaries(st.text(max_size=3), st.integers(), max_size=2)),
-    "bool": st.one_of(st.integers(), st.text(max_size=5), st.floats(allow_nan=False), st.none()),
+    "bool": st.one_of(st.integers(), st.text(max_size=5), st.floats(allow_nan=False, allow_infinity=False), st.none()),
     "dict": st.one_of(st.integers(), st.text(max_size=5), st.lists(st.integers(), max_size=2), st.booleans()),
     "list": st.one_of(st.integers(), st.text(max_size=5), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2)),
 }
