@@ -49,6 +49,30 @@ def canonical_json(value: Any) -> bytes:
         raise CanonicalError(f"not representable as canonical JSON: {e}") from e
 
 
+def canonical_json_plain(value: Any) -> bytes:
+    """RFC 8785 bytes of a value built only of strings, integers within ±(2**53-1),
+    lists, and objects whose keys are ASCII: the caller guarantees that shape.
+
+    For such values the C ``json`` encoder (sorted keys, no whitespace, raw UTF-8)
+    writes exactly the canonical text: strings are escaped by the same function,
+    ASCII keys sort alike by code point and by UTF-16 unit, and there are no
+    floats. This skips the read-back check of :func:`canonical_json`, for the
+    ledger's own fixed-shape leaves, which are encoded once per append and once
+    per verified entry.
+
+    Raises:
+        CanonicalError: for a lone surrogate (not UTF-8) or a value of another type.
+    """
+    try:
+        if _C_ITERENCODE is None:
+            raise TypeError("no C json encoder")
+        return "".join(_C_ITERENCODE(value, 0)).encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise CanonicalError(f"not representable as canonical JSON: {e}") from e
+    except TypeError:
+        return canonical_json(value)
+
+
 class _NotExact(Exception):
     pass
 

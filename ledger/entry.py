@@ -24,7 +24,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.canonical import CanonicalError, canonical_json, parse_json
+from ledger.canonical import CanonicalError, canonical_json_plain, parse_json
 from ledger.dsse import Signature
 
 LEAF_VERSION = 1
@@ -75,8 +75,8 @@ class Leaf:
     received_at: str
 
     def to_bytes(self) -> bytes:
-        """The canonical leaf bytes (only used when an entry is first written)."""
-        return canonical_json(
+        """The canonical leaf bytes: strings, two small integers, ASCII keys."""
+        return canonical_json_plain(
             {
                 "v": LEAF_VERSION,
                 "origin": self.origin,

@@ -46,6 +46,7 @@ from ledger.errors import (
     LedgerStateError,
     NotFoundError,
 )
+from ledger.gc_pause import gc_paused
 from ledger.ingest import Document
 from ledger.keys import PrivateKey, PublicKey
 from ledger.merkle import Frontier, inclusion_proof, leaf_hash
@@ -520,8 +521,9 @@ class Ledger:
             raise InputError("nothing to append")
         now = now or utcnow()
         registry = self.registry()  # raises if not initialised
-        prepared = self.prepare(docs, signing_key=signing_key, now=now, registry=registry)
-        return self.commit(prepared, now=now, judged=registry)
+        with gc_paused():
+            prepared = self.prepare(docs, signing_key=signing_key, now=now, registry=registry)
+            return self.commit(prepared, now=now, judged=registry)
 
     def commit(self, prepared: list[Prepared], *, now: dt.datetime, judged: Registry) -> list[Appended]:
         """Write a batch made by :meth:`prepare` (judged against ``judged``), all or nothing,

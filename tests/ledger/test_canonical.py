@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
 
 import pytest
@@ -16,6 +18,8 @@ from ledger.canonical import (
     is_canonical,
     parse_json,
 )
+from ledger.dsse import Signature
+from ledger.entry import LEAF_VERSION, Leaf
 
 # RFC 8785 section 3.2.2 / appendix B number serialisation samples (IEEE-754 → text).
 RFC_NUMBERS = [
@@ -103,3 +107,19 @@ def test_c_encoder_shortcut_serves_ordinary_records() -> None:
 def test_strict_parser_rejects(text, reason) -> None:
     with pytest.raises(CanonicalError, match=reason):
         parse_json(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(), st.integers(0, 2**53 - 1), st.text(), st.lists(st.tuples(st.text(), st.binary(max_size=80)), max_size=3))
+def test_leaf_bytes_are_the_reference_canonical_json(text, seq, payload_type, sigs) -> None:
+    """Leaves take the plain-value shortcut; it must be byte-for-byte RFC 8785, any strings in them."""
+    leaf = Leaf(origin=text, seq=seq, kind=text[:5], payload_sha256="a" * 64, payload_type=payload_type,
+                signatures=tuple(Signature(k, s) for k, s in sigs), idem_key=text[::-1], received_at="2026-11-23T00:00:00Z")
+    try:
+        expected = rfc8785.dumps(dataclasses.asdict(leaf) | {"v": LEAF_VERSION, "signatures": [
+            {"keyid": k, "sig": base64.b64encode(s).decode()} for k, s in sigs]})
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError):
+        with pytest.raises(CanonicalError):
+            leaf.to_bytes()
+        return
+    assert leaf.to_bytes() == expected
