@@ -345,9 +345,15 @@ def compute_coverage(
         frameworks: framework ids to report; crosswalk inference always looks at all.
         at: when freshness and expiry are judged (default ``view.as_of``).
         model_version: the version evaluations must be bound to (default: current).
+
+    Raises:
+        ValueError: if ``view`` was loaded for other model versions.
     """
     at = at or view.as_of
     model_version = model_version or view.current_model_version
+    if view.versions is not None and model_version is not None and model_version not in view.versions:
+        raise ValueError(f"the view holds the deciding records for model versions {sorted(view.versions)}, "
+                         f"not {model_version!r}")
     scope = Scope(view, at, model_version, approved_votes(view, policy=policy))
     exceptions = exception_statuses(view, policy=policy)
     controls = evaluate_controls(graph, scope, exceptions=exceptions)

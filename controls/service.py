@@ -12,10 +12,10 @@ from sqlalchemy.engine import Engine
 
 from controls.approvals import ApprovalPolicy
 from controls.coverage import CoverageReport, compute_coverage
+from controls.deciding import plan_for
 from controls.exceptions import ExceptionStatus, exception_statuses
 from controls.graph import ControlGraph
-from controls.state import SystemView, latest_only_kinds, load_system, system_ids
-from frameworks.schema import rule_leaves
+from controls.state import SystemView, load_system, system_ids
 from ledger.db import read_transaction
 from ledger.errors import InputError
 
@@ -51,15 +51,25 @@ def coverage(
     frameworks: list[str] | None = None, as_of: dt.datetime, at: dt.datetime | None = None,
 ) -> CoverageReport:
     """Coverage of one system (see :func:`controls.coverage.compute_coverage`)."""
-    view = coverage_view(engine, system, graph=graph, as_of=as_of)
+    view = coverage_view(engine, system, graph=graph, as_of=as_of, any_version=False)
     return compute_coverage(graph, view, policy=policy, frameworks=check_frameworks(graph, frameworks), at=at)
 
 
-def coverage_view(engine: Engine, system: str, *, graph: ControlGraph, as_of: dt.datetime) -> SystemView:
-    """A view holding just what coverage needs: bulk kinds reduced to their deciding records."""
-    leaves = [leaf for c in graph.controls() for leaf in rule_leaves(c.evidence)]
+def coverage_view(
+    engine: Engine, system: str, *, graph: ControlGraph, as_of: dt.datetime, any_version: bool = True
+) -> SystemView:
+    """A view holding just what coverage needs: bulk kinds reduced to their deciding records.
+
+    Args:
+        engine: the ledger database.
+        system: the system id.
+        graph: frameworks and controls (their rules decide what is loaded).
+        as_of: read the ledger as it stood then.
+        any_version: enough for coverage at any registered model version (what the
+            release gate needs); False: only at the current one, which loads less.
+    """
     with read_transaction(engine) as conn:
-        return load_system(conn, system, as_of=as_of, latest_only=latest_only_kinds(leaves))
+        return load_system(conn, system, as_of=as_of, plan=plan_for(graph.controls()), any_version=any_version)
 
 
 def all_views(engine: Engine, *, as_of: dt.datetime, system: str | None = None) -> list[SystemView]:
@@ -132,6 +142,6 @@ def kpis(
                 .group_by(m.Record.signer_role)
             )
         })
-    views = [coverage_view(engine, s, graph=graph, as_of=as_of) for s in ids]
+    views = [coverage_view(engine, s, graph=graph, as_of=as_of, any_version=False) for s in ids]
     return compute_kpis(graph, views, policy=policy, frameworks=check_frameworks(graph, frameworks),
                         signer_roles=roles, expiring_window=expiring_window)

@@ -15,19 +15,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, text
+from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Connection
 
+from controls.deciding import Plan, deciding_seqs
 from ledger import models as m
 from ledger.canonical import parse_json
 from ledger.errors import NotFoundError
-from ledger.records import ORG_WIDE
-from ledger.store import SUBTYPE_FIELD
+from ledger.records import KINDS, ORG_WIDE
 from ledger.timeutil import format_timestamp
 
 
@@ -71,7 +70,14 @@ class Evidence:
 
 @dataclass
 class SystemView:
-    """A system and its live records as of ``as_of``."""
+    """A system and its live records as of ``as_of``.
+
+    Attributes:
+        by_hash: every loaded record, live or not.
+        versions: None when every record was loaded; else the bulk kinds hold
+            only the records that decide coverage (:mod:`controls.deciding`), for
+            these model versions.
+    """
 
     system: str
     as_of: dt.datetime
@@ -80,6 +86,7 @@ class SystemView:
     retracted: dict[str, Evidence]
     superseded: dict[str, Evidence]
     by_hash: dict[str, Evidence]
+    versions: frozenset[str] | None = None
 
     @property
     def name(self) -> str:
@@ -165,7 +172,7 @@ def system_ids(conn: Connection, *, as_of: dt.datetime) -> list[str]:
 
 
 def load_system(
-    conn: Connection, system: str, *, as_of: dt.datetime, latest_only: Collection[str] = ()
+    conn: Connection, system: str, *, as_of: dt.datetime, plan: Plan | None = None, any_version: bool = False
 ) -> SystemView:
     """The system's live records (and organisation-wide ones) received by ``as_of``.
 
@@ -173,81 +180,37 @@ def load_system(
         conn: an open connection.
         system: the system id.
         as_of: read the ledger as it stood then.
-        latest_only: record kinds (typically ``evaluation`` and ``document``, the
-            bulk of a ledger) of which only the deciding records are loaded: per
-            (kind, subtype, model version) the latest live record, and likewise per
-            control it names. Coverage needs nothing else; see :func:`latest_only_kinds`.
+        plan: bulk kinds (evaluations, documents) of which only the records that
+            decide coverage are loaded (see :mod:`controls.deciding`), for the
+            current model version, or with ``any_version`` for any registered one.
+            Every other record is loaded, so approvals, exceptions and liveness
+            are exactly as with a full load.
+        any_version: see ``plan``.
 
     Raises:
         NotFoundError: if no system record for ``system`` existed by then.
     """
     scope = and_(or_(m.Record.system == system, m.Record.system == ORG_WIDE), m.Record.received_at <= as_of)
-    if not latest_only:
+    if plan is None or not plan.kinds:
         return build_view(system, _rows(conn, scope), as_of=as_of)
-    full = _rows(conn, and_(scope, m.Record.kind.not_in(sorted(latest_only))))  # type: ignore[attr-defined]
-    seqs = _latest_seqs(conn, system, as_of=as_of, kinds=sorted(latest_only))
-    deciding = _rows(conn, m.Record.seq.in_(seqs)) if seqs else []  # type: ignore[attr-defined]
-    return build_view(system, sorted(full + deciding, key=lambda e: e.seq), as_of=as_of)
-
-
-_LATEST_SQL = """
-WITH scope AS (
-    SELECT * FROM record
-    WHERE (system = :system OR system = '*') AND received_at <= :as_of
-),
-retracted AS (
-    SELECT target AS h FROM scope WHERE kind = 'retract' AND target IS NOT NULL
-),
-dead AS (
-    SELECT h FROM retracted
-    UNION
-    SELECT supersedes FROM scope
-    WHERE supersedes IS NOT NULL AND entry_hash NOT IN (SELECT h FROM retracted)
-),
-live AS (
-    SELECT seq, kind, subtype, model_version, observed_at FROM scope
-    WHERE kind IN ({kinds}) AND entry_hash NOT IN (SELECT h FROM dead WHERE h IS NOT NULL)
-),
-by_group AS (
-    SELECT seq, ROW_NUMBER() OVER (
-        PARTITION BY kind, subtype, model_version ORDER BY observed_at DESC, seq DESC) AS rn
-    FROM live
-),
-by_control AS (
-    SELECT live.seq, ROW_NUMBER() OVER (
-        PARTITION BY live.kind, live.subtype, live.model_version, c.control_id
-        ORDER BY live.observed_at DESC, live.seq DESC) AS rn
-    FROM live JOIN record_control c ON c.seq = live.seq
-)
-SELECT seq FROM by_group WHERE rn = 1
-UNION
-SELECT seq FROM by_control WHERE rn = 1
-"""
-
-
-def _latest_seqs(conn: Connection, system: str, *, as_of: dt.datetime, kinds: list[str]) -> list[int]:
-    marks = ", ".join(f":k{i}" for i in range(len(kinds)))
-    params: dict[str, Any] = {"system": system, "as_of": as_of}
-    params |= {f"k{i}": k for i, k in enumerate(kinds)}
-    # Bind as_of through the column's own type so it is stored-format text on SQLite
-    # (a raw datetime would compare as a differently formatted string).
-    stmt = text(_LATEST_SQL.format(kinds=marks)).bindparams(
-        bindparam("as_of", type_=m.Record.__table__.c.received_at.type)  # type: ignore[attr-defined]
-    )
-    return sorted(r[0] for r in conn.execute(stmt, params))
-
-
-def latest_only_kinds(leaves: Iterable[Any]) -> frozenset[str]:
-    """Bulk kinds for which loading only the deciding records gives the same coverage.
-
-    That holds when every evidence rule on the kind filters only on the projected
-    grouping columns (the kind's subtype field, the model version, ``passed``).
-    """
-    bulk = {"evaluation", "document"}
-    for leaf in leaves:
-        if leaf.kind in bulk and set(leaf.filters) - {SUBTYPE_FIELD.get(leaf.kind), "model_version", "passed", "system"}:
-            bulk.discard(leaf.kind)
-    return frozenset(bulk)
+    bulk = m.Record.kind.in_(sorted(plan.kinds))  # type: ignore[attr-defined]
+    # The other kinds by name: index seeks, where NOT IN would read every record of the system.
+    others = m.Record.kind.in_(sorted(set(KINDS) - plan.kinds))  # type: ignore[attr-defined]
+    # The bulk records that supersede another are few and keep every loaded record's liveness exact.
+    rows = _rows(conn, and_(scope, others)) + _rows(conn, and_(scope, bulk, m.Record.supersedes.is_not(None)))  # type: ignore[union-attr]
+    base = build_view(system, sorted(rows, key=lambda e: e.seq), as_of=as_of)
+    if any_version:
+        versions = list(dict.fromkeys(v.model_version for v in base.model_versions if v.model_version))
+    else:
+        versions = [base.current_model_version] if base.current_model_version else []
+    seqs = deciding_seqs(conn, system, plan, as_of=as_of, versions=versions)
+    # Bulk records that approvals target: approval decisions read them.
+    targets = {a.target for a in base.of_kind("approval") if a.target} - base.by_hash.keys()
+    wanted = ([m.Record.seq.in_(sorted(seqs))] if seqs else []) + (  # type: ignore[attr-defined]
+        [and_(scope, bulk, m.Record.entry_hash.in_(sorted(targets)))] if targets else [])  # type: ignore[attr-defined]
+    if wanted:
+        rows += [e for e in _rows(conn, or_(*wanted)) if e.entry_hash not in base.by_hash]
+    return replace(build_view(system, sorted(rows, key=lambda e: e.seq), as_of=as_of), versions=frozenset(versions))
 
 
 def build_view(system: str, rows: list[Evidence], *, as_of: dt.datetime) -> SystemView:

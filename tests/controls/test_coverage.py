@@ -188,48 +188,6 @@ def test_coverage_percent_is_covered_plus_excepted_over_applicable(credit, graph
         assert f.percent == round(100 * (c["covered"] + c["excepted"]) / f.applicable, 1)
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_loading_only_deciding_records_gives_the_same_coverage(ledger, keys, graph, policy, seed) -> None:
-    """The fast path (latest record per group, in SQL) must agree with the full view."""
-    import random
-
-    from controls.coverage import compute_coverage
-    from controls.state import load_system
-
-    rng = random.Random(seed)
-    hashes: list[str] = []
-    for i in range(60):
-        when = T0 + dt.timedelta(hours=i)
-        roll = rng.random()
-        if roll < 0.1:
-            rec = model_version(f"1.{i}", when)
-        elif roll < 0.6:
-            rec = evaluation(rng.choice(["fairness", "robustness", "performance", "safety"]), f"1.{rng.randrange(i + 1)}",
-                             when, passed=rng.random() < 0.7) | {"controls": rng.choice([[], ["EVAL-FAIR-01"]])}
-        elif roll < 0.8:
-            rec = {"kind": "document", "system": rng.choice(["credit-scoring", "*"]), "observed_at": iso(when),
-                   "doc_type": rng.choice(["model_card", "policy", "other", "data_sheet"]), "title": f"doc {i}",
-                   "controls": rng.choice([[], ["GOV-01"], ["DOC-DESIGN-01"]])}
-        elif roll < 0.9 and hashes:
-            rec = {"kind": "retract", "system": "credit-scoring", "observed_at": iso(when),
-                   "target": rng.choice(hashes), "reason": "test"}
-        elif hashes:
-            rec = evaluation("fairness", "1.0", when) | {"supersedes": rng.choice(hashes)}
-        else:
-            continue
-        try:
-            out = put(ledger, keys.admin, T0 + dt.timedelta(hours=i), rec)
-        except Exception:  # noqa: BLE001 - e.g. retracting twice is fine to skip
-            continue
-        hashes.append(out[0].entry_hash)
-    when = T0 + 5 * D
-    fast = service.coverage(ledger.engine, "credit-scoring", graph=graph, policy=policy, as_of=when)
-    with ledger.engine.connect() as conn:
-        full = compute_coverage(graph, load_system(conn, "credit-scoring", as_of=when), policy=policy,
-                                frameworks=[f.framework_id for f in fast.frameworks])
-    assert json.dumps(fast.to_json(), sort_keys=True) == json.dumps(full.to_json(), sort_keys=True)
-
-
 def test_as_of_equal_to_a_received_time_includes_that_record(credit, keys, graph, policy) -> None:
     when = T0 + 3 * D  # whole seconds: the case a text comparison on SQLite got wrong
     put(credit, keys.pipeline, when, evaluation("robustness", "1.0", T0 + 3 * D))
