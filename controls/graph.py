@@ -38,6 +38,7 @@ _CONTAINS = "contains"
 _SATISFIES = "satisfies"
 _MAPS = "maps"
 _T = TypeVar("_T")
+_MEMO_SIZE = 20_000
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,8 @@ class ControlGraph:
         """A query's answer, computed once (the graph never changes); a new list each call."""
         hit = self._answers.get(key)
         if hit is None:
+            if len(self._answers) >= _MEMO_SIZE:  # keys with dates keep coming in a long-lived process
+                self._answers.clear()
             hit = self._answers[key] = tuple(compute())
         return list(hit)  # type: ignore[arg-type]
 
@@ -156,12 +159,10 @@ class ControlGraph:
     ) -> list[Requirement]:
         """Requirements of one framework (or all), in document order."""
         frameworks = [self.framework(framework_id)] if framework_id else self.frameworks()
-        return [
-            r
-            for fw in frameworks
-            for r in fw.requirements
-            if r.assessable or not assessable_only
-        ]
+        return self._memo(
+            ("requirements", framework_id, assessable_only),
+            lambda: (r for fw in frameworks for r in fw.requirements if r.assessable or not assessable_only),
+        )
 
     def controls(self, framework_id: str | None = None) -> list[Control]:
         """Controls in catalog order; with a framework, those satisfying any of its requirements."""
@@ -282,11 +283,12 @@ class ControlGraph:
 
         See :func:`frameworks.applicability.applies` for the rules.
         """
-        return [
+        key = ("applicable", framework_id, eu_class, eu_role, as_of, None if facts is None else frozenset(facts))
+        return self._memo(key, lambda: (
             r
             for r in self.requirements(framework_id, assessable_only=True)
             if applies(r, eu_class=eu_class, eu_role=eu_role, as_of=as_of, facts=facts)
-        ]
+        ))
 
     # --- crosswalks ------------------------------------------------------------
 
