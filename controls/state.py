@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.engine import Connection
 
 from controls.deciding import Plan, deciding_seqs
@@ -144,8 +144,8 @@ _COLUMNS = (
 )
 
 
-def _rows(conn: Connection, where: Any) -> list[Evidence]:
-    stmt = (
+def _select(where: Any) -> Any:
+    return (
         select(*_COLUMNS, m.KeyRegistry.owner, m.Payload.body)  # type: ignore[call-overload]
         .join(m.Entry, m.Entry.seq == m.Record.seq)
         .join(m.Payload, m.Payload.sha256 == m.Entry.payload_sha256)
@@ -153,11 +153,26 @@ def _rows(conn: Connection, where: Any) -> list[Evidence]:
         .where(where)
         .order_by(m.Record.seq)
     )
+
+
+def _rows(conn: Connection, stmt: Any, params: dict[str, Any] | None = None) -> list[Evidence]:
     out = []
-    for row in conn.execute(stmt):
+    for row in conn.execute(stmt, params or {}):
         *cols, owner, body = row
         out.append(Evidence(*cols, signer_owner=owner, fields=parse_json(body) if body else {}))
     return out
+
+
+# Statements built once (parameters: system, as_of, kinds, hashes, seqs): a view is read often.
+_SCOPE = and_(or_(m.Record.system == bindparam("system"), m.Record.system == ORG_WIDE),
+              m.Record.received_at <= bindparam("as_of"))
+_OF_KINDS = m.Record.kind.in_(bindparam("kinds", expanding=True))  # type: ignore[attr-defined]
+_IN_SCOPE = _select(_SCOPE)
+_KINDS_IN_SCOPE = _select(and_(_SCOPE, _OF_KINDS))
+_SUPERSEDING = _select(and_(_SCOPE, _OF_KINDS, m.Record.supersedes.is_not(None)))  # type: ignore[union-attr]
+_TARGETED = _select(and_(_SCOPE, _OF_KINDS, m.Record.entry_hash.in_(bindparam("hashes", expanding=True))))  # type: ignore[attr-defined]
+_BY_SEQ = _select(m.Record.seq.in_(bindparam("seqs", expanding=True)))  # type: ignore[attr-defined]
+_BY_HASH = _select(m.Record.entry_hash.in_(bindparam("hashes", expanding=True)))  # type: ignore[attr-defined]
 
 
 def system_ids(conn: Connection, *, as_of: dt.datetime) -> list[str]:
@@ -190,26 +205,27 @@ def load_system(
     Raises:
         NotFoundError: if no system record for ``system`` existed by then.
     """
-    scope = and_(or_(m.Record.system == system, m.Record.system == ORG_WIDE), m.Record.received_at <= as_of)
+    scope = {"system": system, "as_of": as_of}
     if plan is None or not plan.kinds:
-        return build_view(system, _rows(conn, scope), as_of=as_of)
-    bulk = m.Record.kind.in_(sorted(plan.kinds))  # type: ignore[attr-defined]
+        return build_view(system, _rows(conn, _IN_SCOPE, scope), as_of=as_of)
+    bulk = sorted(plan.kinds)
     # The other kinds by name: index seeks, where NOT IN would read every record of the system.
-    others = m.Record.kind.in_(sorted(set(KINDS) - plan.kinds))  # type: ignore[attr-defined]
+    rows = _rows(conn, _KINDS_IN_SCOPE, scope | {"kinds": sorted(set(KINDS) - plan.kinds)})
     # The bulk records that supersede another are few and keep every loaded record's liveness exact.
-    rows = _rows(conn, and_(scope, others)) + _rows(conn, and_(scope, bulk, m.Record.supersedes.is_not(None)))  # type: ignore[union-attr]
+    rows += _rows(conn, _SUPERSEDING, scope | {"kinds": bulk})
     base = build_view(system, sorted(rows, key=lambda e: e.seq), as_of=as_of)
     if any_version:
         versions = list(dict.fromkeys(v.model_version for v in base.model_versions if v.model_version))
     else:
         versions = [base.current_model_version] if base.current_model_version else []
-    seqs = deciding_seqs(conn, system, plan, as_of=as_of, versions=versions)
+    seqs = deciding_seqs(conn, system, plan, as_of=as_of, versions=versions) - {e.seq for e in rows}
     # Bulk records that approvals target: approval decisions read them.
     targets = {a.target for a in base.of_kind("approval") if a.target} - base.by_hash.keys()
-    wanted = ([m.Record.seq.in_(sorted(seqs))] if seqs else []) + (  # type: ignore[attr-defined]
-        [and_(scope, bulk, m.Record.entry_hash.in_(sorted(targets)))] if targets else [])  # type: ignore[attr-defined]
-    if wanted:
-        rows += [e for e in _rows(conn, or_(*wanted)) if e.entry_hash not in base.by_hash]
+    if seqs:
+        rows += _rows(conn, _BY_SEQ, {"seqs": sorted(seqs)})
+    if targets:
+        rows += [e for e in _rows(conn, _TARGETED, scope | {"kinds": bulk, "hashes": sorted(targets)})
+                 if e.seq not in seqs]
     return replace(build_view(system, sorted(rows, key=lambda e: e.seq), as_of=as_of), versions=frozenset(versions))
 
 
@@ -264,7 +280,7 @@ def load_targets(conn: Connection, hashes: set[str]) -> dict[str, Evidence]:
     """Records by entry hash (for approvals whose target lives in another system)."""
     if not hashes:
         return {}
-    return {e.entry_hash: e for e in _rows(conn, m.Record.entry_hash.in_(sorted(hashes)))}  # type: ignore[attr-defined]
+    return {e.entry_hash: e for e in _rows(conn, _BY_HASH, {"hashes": sorted(hashes)})}
 
 
 def group_by(items: list[Evidence], key: str) -> dict[Any, list[Evidence]]:
