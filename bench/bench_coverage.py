@@ -104,6 +104,7 @@ def main() -> None:
         build(tmp, systems, entries)
         tmp.rename(path)
     engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)  # a ledger cached by an older version gains the newer indexes
     graph, policy = load_graph(user_dir=None), load_policy()
     system = f"sys-{systems // 2 + 2:03d}"  # a high-risk one
     as_of = dt.datetime.now(dt.UTC)
@@ -123,7 +124,8 @@ def main() -> None:
     cov, sql = statistics.median(runs), statistics.median(ceil)
     print(f"ledger: {total:,} entries, {systems} systems; {system}: {per:,} records")
     print("coverage: " + ", ".join(f"{f.framework_id} {f.percent}%" for f in report.frameworks))
-    print(f"coverage of one system, all frameworks: {cov * 1000:,.0f} ms (median of 5; target < 1000 ms)")
+    print(f"coverage of one system, all frameworks: {cov * 1000:,.1f} ms (median of 5; target < 1000 ms); "
+          f"first call {runs[0] * 1000:,.1f} ms (graph queries not yet memoized)")
     print(f"ceiling, indexed SQL count of its evidence links: {sql * 1000:,.1f} ms; ratio {cov / sql:,.1f}x (target <= 5x)")
 
 
