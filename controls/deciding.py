@@ -88,19 +88,21 @@ _DEAD = """WITH retracted AS (
     WHERE system IN (:system, '*') AND kind = 'retract' AND target IS NOT NULL AND received_at <= :as_of
 ),
 dead AS MATERIALIZED (
-    SELECT seq FROM record WHERE entry_hash IN (
-        SELECT h FROM retracted
-        UNION
-        SELECT supersedes FROM record
-        WHERE system IN (:system, '*') AND supersedes IS NOT NULL AND received_at <= :as_of
-          AND entry_hash NOT IN (SELECT h FROM retracted))
+    SELECT h FROM retracted
+    UNION
+    SELECT supersedes FROM record
+    WHERE system IN (:system, '*') AND supersedes IS NOT NULL AND received_at <= :as_of
+      AND entry_hash NOT IN (SELECT h FROM retracted)
 )"""
 
 # A group's live records received by as_of, for the correlated subqueries below.
 _PICK = """SELECT r.seq FROM record r
     WHERE r.system = g.system AND r.kind = g.kind AND r.subtype = g.subtype AND r.received_at <= :as_of
-      AND r.seq NOT IN (SELECT seq FROM dead)"""
+      AND r.entry_hash NOT IN (SELECT h FROM dead)"""
 _NEWEST = "ORDER BY r.observed_at DESC, r.seq DESC LIMIT 1"
+# The last appended: a scan of the group. "+ 0" keeps PostgreSQL from walking the
+# primary key backwards over every system's records instead (its max() rewrite).
+_LAST = _PICK.replace("SELECT r.seq FROM", "SELECT max(r.seq + 0) FROM")
 
 
 def _bind_as_of(sql: str) -> Any:
@@ -123,7 +125,7 @@ cur AS MATERIALIZED (
 )
 SELECT seq FROM cur
 UNION ALL SELECT ({_PICK} {_NEWEST}) FROM g WHERE g.unbound = 1
-UNION ALL SELECT ({_PICK} ORDER BY r.seq DESC LIMIT 1) FROM g WHERE g.id IN (SELECT id FROM cur WHERE seq IS NULL)""")
+UNION ALL SELECT ({_LAST}) FROM g WHERE g.id IN (SELECT id FROM cur WHERE seq IS NULL)""")
 
 
 # Live records naming a control of an explicit rule: few (documents, mostly).
@@ -131,7 +133,7 @@ _NAMING = _bind_as_of(_DEAD + """
 SELECT r.seq, r.system, r.kind, r.subtype, c.control_id, r.model_version, r.observed_at
 FROM record r JOIN record_control c ON c.seq = r.seq
 WHERE r.system IN (:system, '*') AND r.kind IN :kinds AND r.subtype IN :subtypes AND r.received_at <= :as_of
-  AND c.control_id IN :controls AND r.seq NOT IN (SELECT seq FROM dead)""").bindparams(
+  AND c.control_id IN :controls AND r.entry_hash NOT IN (SELECT h FROM dead)""").bindparams(
     bindparam("kinds", expanding=True), bindparam("subtypes", expanding=True), bindparam("controls", expanding=True)
 ).columns(observed_at=m.Record.__table__.c.observed_at.type)  # type: ignore[attr-defined]
 
