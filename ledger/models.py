@@ -116,8 +116,8 @@ class Record(SQLModel, table=True):
 
     __tablename__ = "record"
     __table_args__ = (
-        Index("ix_record_system_kind", "system", "kind"),
-        # Coverage seeks the newest record per (kind, subtype, model version); see controls.deciding.
+        # Serves lookups by (system, kind), and coverage's seek of the newest record per
+        # (kind, subtype, model version); see controls.deciding.
         Index("ix_record_deciding", "system", "kind", "subtype", "model_version", "observed_at", "seq"),
         Index("ix_record_system_supersedes", "system", "supersedes"),
     )
