@@ -62,7 +62,7 @@ from ledger.records import (
     record_bytes,
 )
 from ledger.registry import KeyState, Registry, SignerError
-from ledger.signature_batch import THREADED_FROM, SignatureBatch, SignatureCheck
+from ledger.signature_batch import PARALLEL_FROM, SignatureBatch, SignatureCheck
 from ledger.timeutil import format_timestamp, parse_timestamp, utcnow
 
 log = logging.getLogger(__name__)
@@ -406,13 +406,27 @@ class Ledger:
         Raises:
             InputError: for the first bad document, naming its source and field.
         """
-        if len(docs) > MAX_BATCH:
-            raise InputError(f"a batch holds at most {MAX_BATCH} records, got {len(docs)}")
         now = now or utcnow()
         overlay = (registry or self.registry()).copy()
+        with SignatureBatch(parallel=len(docs) >= PARALLEL_FROM) as checks:
+            prepared = self._prepare_batch(docs, signing_key, now, overlay, checks)
+            _raise_bad_signature(checks)
+        return prepared
+
+    def _prepare_batch(
+        self,
+        docs: Sequence[Document],
+        signing_key: PrivateKey | None,
+        now: dt.datetime,
+        overlay: Registry,
+        checks: SignatureBatch,
+    ) -> list[Prepared]:
+        """:meth:`prepare`, with the signature checks queued on ``checks``, not awaited
+        (unless another error is found: an earlier bad signature is then reported instead)."""
+        if len(docs) > MAX_BATCH:
+            raise InputError(f"a batch holds at most {MAX_BATCH} records, got {len(docs)}")
         seen: dict[str, str] = {}
         out = []
-        checks = SignatureBatch(threaded=len(docs) >= THREADED_FROM)
         try:
             for i, doc in enumerate(docs):
                 item = self._prepare_one(doc, signing_key)
@@ -433,7 +447,6 @@ class Ledger:
         except AssureError:
             _raise_bad_signature(checks)  # an earlier bad signature is the first error
             raise
-        _raise_bad_signature(checks)
         return out
 
     def _prepare_one(self, doc: Document, signing_key: PrivateKey | None) -> Prepared:
@@ -521,23 +534,37 @@ class Ledger:
             raise InputError("nothing to append")
         now = now or utcnow()
         registry = self.registry()  # raises if not initialised
-        with gc_paused():
-            prepared = self.prepare(docs, signing_key=signing_key, now=now, registry=registry)
-            return self.commit(prepared, now=now, judged=registry)
+        # The signature checks of a large batch run in a worker while this process
+        # validates and writes; the transaction commits only once they all passed.
+        with gc_paused(), SignatureBatch(parallel=len(docs) >= PARALLEL_FROM) as checks:
+            prepared = self._prepare_batch(docs, signing_key, now, registry.copy(), checks)
+            return self.commit(prepared, now=now, judged=registry, checks=checks)
 
-    def commit(self, prepared: list[Prepared], *, now: dt.datetime, judged: Registry) -> list[Appended]:
+    def commit(
+        self, prepared: list[Prepared], *, now: dt.datetime, judged: Registry, checks: SignatureBatch | None = None
+    ) -> list[Appended]:
         """Write a batch made by :meth:`prepare` (judged against ``judged``), all or nothing,
         retrying transient conflicts. Signers are re-checked if the registry has changed since.
 
+        Args:
+            checks: signature checks still running for this batch; the write commits
+                only if they pass (and a bad signature is reported before any other error).
+
         Raises:
-            InputError: a signer no longer allowed, or a dangling reference (nothing written).
+            InputError: a bad signature, a signer no longer allowed, or a dangling
+                reference (nothing written).
             DuplicateError: a record already in the ledger (nothing written).
         """
         delay = 0.01
         for attempt in range(_RETRIES):
             try:
                 with write_transaction(self.engine) as conn:
-                    return self._commit(conn, prepared, now, judged)
+                    try:
+                        out = self._commit(conn, prepared, now, judged)
+                    finally:
+                        if checks is not None:
+                            _raise_bad_signature(checks)  # before COMMIT, and before any other error
+                    return out
             except SAIntegrityError as e:
                 # A concurrent writer committed the same record first.
                 if "idem_key" in str(e.orig) and attempt < _RETRIES - 1:

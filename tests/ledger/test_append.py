@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from ledger import signature_batch, store
 from ledger.dsse import sign_envelope
 from ledger.errors import DuplicateError, InputError, LedgerStateError
 from ledger.ingest import Document
@@ -212,8 +213,12 @@ def _forge(doc: Document, keys) -> Document:
     [(600, None, "env[600]"), (100, 650, "env[100]"), (650, 100, "env[100]")],
     ids=["late-forgery", "forgery-before-bad-record", "bad-record-before-forgery"],
 )
-def test_large_batch_names_its_first_bad_document(ledger: Ledger, keys, forged, malformed, named) -> None:
-    """Big batches check signatures on a thread; the error is still the first in batch order."""
+def test_large_batch_names_its_first_bad_document(
+    ledger: Ledger, keys, forged, malformed, named, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Big batches check signatures in a worker process; the error is still the first in batch order."""
+    monkeypatch.setattr(store, "PARALLEL_FROM", 200)  # the worker path, in small chunks
+    monkeypatch.setattr(signature_batch, "CHUNK", 64)
     batch = _batch(keys, 700)
     batch[forged] = _forge(batch[forged], keys)
     if malformed is not None:
@@ -222,4 +227,32 @@ def test_large_batch_names_its_first_bad_document(ledger: Ledger, keys, forged, 
     with pytest.raises(InputError) as exc:
         ledger.append(batch)
     assert exc.value.source == named
+    assert table_bytes(ledger.engine) == before
+
+
+def test_large_batch_with_good_signatures_is_written_whole(ledger: Ledger, keys, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store, "PARALLEL_FROM", 200)
+    monkeypatch.setattr(signature_batch, "CHUNK", 64)
+    before = ledger.head().size
+    out = ledger.append(_batch(keys, 500))
+    assert [a.seq for a in out] == list(range(before, before + 500))
+    assert verify_ledger(ledger.engine).ok
+
+
+def test_bad_signature_outranks_an_error_found_while_writing(ledger: Ledger, keys, monkeypatch) -> None:
+    """The unregistered system at 650 is only found under the lock, after the signature of 100 was queued."""
+    monkeypatch.setattr(store, "PARALLEL_FROM", 200)
+    monkeypatch.setattr(signature_batch, "CHUNK", 64)
+    batch = _batch(keys, 700)
+    batch[100] = _forge(batch[100], keys)
+    batch[650] = envelope_doc(eval_record(system="not-registered"), keys.pipeline, source="env[650]")
+    before = table_bytes(ledger.engine)
+    with pytest.raises(InputError, match="does not verify") as exc:
+        ledger.append(batch)
+    assert exc.value.source == "env[100]"
+    assert table_bytes(ledger.engine) == before
+    batch[100] = _batch(keys, 101)[100]
+    with pytest.raises(InputError, match="not registered") as exc:
+        ledger.append(batch)
+    assert exc.value.source == "env[650]"
     assert table_bytes(ledger.engine) == before
