@@ -750,7 +750,8 @@ def insert_raw(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> No
     ]
     values = list(map(itemgetter(*columns), rows)) if len(columns) > 1 else [(r[columns[0]],) for r in rows]
     if converters:
-        values = [_convert(v, converters) for v in values]
+        memo: dict[Any, Any] = {}  # a batch shares its receive time and often its observed times
+        values = [_convert(v, converters, memo) for v in values]
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
     conn.exec_driver_sql(sql, values)
@@ -761,10 +762,17 @@ def _is_datetime(type_: TypeEngine[Any]) -> bool:
     return isinstance(type_, DateTime) or isinstance(getattr(type_, "impl_instance", None), DateTime)
 
 
-def _convert(row: tuple[Any, ...], converters: list[tuple[int, Callable[[Any], Any]]]) -> tuple[Any, ...]:
+def _convert(
+    row: tuple[Any, ...], converters: list[tuple[int, Callable[[Any], Any]]], memo: dict[Any, Any]
+) -> tuple[Any, ...]:
     out = list(row)
     for i, proc in converters:
-        out[i] = proc(out[i])
+        value = out[i]
+        if value is not None:
+            converted = memo.get(value)
+            if converted is None:
+                converted = memo[value] = proc(value)
+            out[i] = converted
     return tuple(out)
 
 
