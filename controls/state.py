@@ -172,6 +172,7 @@ _KINDS_IN_SCOPE = _select(and_(_SCOPE, _OF_KINDS))
 _SUPERSEDING = _select(and_(_SCOPE, _OF_KINDS, m.Record.supersedes.is_not(None)))  # type: ignore[union-attr]
 _TARGETED = _select(and_(_SCOPE, _OF_KINDS, m.Record.entry_hash.in_(bindparam("hashes", expanding=True))))  # type: ignore[attr-defined]
 _BY_SEQ = _select(m.Record.seq.in_(bindparam("seqs", expanding=True)))  # type: ignore[attr-defined]
+_CHUNK = 5_000  # bound parameters per IN list (SQLite allows 32,766 per statement)
 _BY_HASH = _select(m.Record.entry_hash.in_(bindparam("hashes", expanding=True)))  # type: ignore[attr-defined]
 
 
@@ -211,7 +212,8 @@ def load_system(
     bulk = sorted(plan.kinds)
     # The other kinds by name: index seeks, where NOT IN would read every record of the system.
     rows = _rows(conn, _KINDS_IN_SCOPE, scope | {"kinds": sorted(set(KINDS) - plan.kinds)})
-    # The bulk records that supersede another are few and keep every loaded record's liveness exact.
+    # The bulk records that supersede another (corrections, usually few) keep the liveness
+    # of every loaded record exact.
     rows += _rows(conn, _SUPERSEDING, scope | {"kinds": bulk})
     base = build_view(system, sorted(rows, key=lambda e: e.seq), as_of=as_of)
     if any_version:
@@ -221,8 +223,9 @@ def load_system(
     seqs = deciding_seqs(conn, system, plan, as_of=as_of, versions=versions) - {e.seq for e in rows}
     # Bulk records that approvals target: approval decisions read them.
     targets = {a.target for a in base.of_kind("approval") if a.target} - base.by_hash.keys()
-    if seqs:
-        rows += _rows(conn, _BY_SEQ, {"seqs": sorted(seqs)})
+    ordered = sorted(seqs)
+    for i in range(0, len(ordered), _CHUNK):  # thousands with any_version and many versions
+        rows += _rows(conn, _BY_SEQ, {"seqs": ordered[i : i + _CHUNK]})
     if targets:
         rows += [e for e in _rows(conn, _TARGETED, scope | {"kinds": bulk, "hashes": sorted(targets)})
                  if e.seq not in seqs]
