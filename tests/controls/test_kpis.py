@@ -7,8 +7,17 @@ import datetime as dt
 from controls import service
 from controls.approvals import load_policy
 from controls.graph import load_graph
-from tests.controls.test_coverage import D, T0, approve, evaluation, exception_record, iso, model_version, put
 from tests.conftest import system_record
+from tests.controls.test_coverage import (
+    T0,
+    D,
+    approve,
+    evaluation,
+    exception_record,
+    iso,
+    model_version,
+    put,
+)
 
 
 def test_kpis_count_what_the_ledger_holds(ledger, keys) -> None:
