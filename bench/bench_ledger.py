@@ -77,14 +77,8 @@ def ceiling_per_record(payloads: list[bytes], sigs: list[bytes], pub: bytes) -> 
     return n / total, {k: n / v for k, v in parts.items()}
 
 
-def main() -> None:
-    n = int(os.environ.get("BENCH_N", "10000"))
-    cores = os.cpu_count() or 1
-    admin, ci = PrivateKey(b"\1" * 32), PrivateKey(b"\2" * 32)
-    envelopes = [sign_envelope(PAYLOAD_TYPE, record_bytes(parse_record(r)), ci) for r in _records(n)]
-    payloads = [e.payload for e in envelopes]
-    sigs = [e.signatures[0].sig for e in envelopes]
-    ceiling, parts = ceiling_per_record(payloads, sigs, ci.public.raw)
+def _append_once(envelopes: list, admin: PrivateKey, ci: PrivateKey) -> tuple[float, float, int]:
+    """Append the envelopes as one batch into a fresh ledger; verify it. (append/s, verify/s, entries)"""
     with tempfile.TemporaryDirectory() as d:
         engine = make_engine(f"sqlite:///{d}/bench.db")
         migrate.upgrade(engine)
@@ -97,18 +91,42 @@ def main() -> None:
         docs = [Document(f"env[{i}]", e.to_json()) for i, e in enumerate(envelopes)]
         t = time.perf_counter()
         led.append(docs)
-        append_rate = _rate(n, time.perf_counter() - t)
+        append_rate = _rate(len(docs), time.perf_counter() - t)
         t = time.perf_counter()
         report = verify_ledger(engine)
         verify_rate = _rate(report.size, time.perf_counter() - t)
         assert report.ok, report.failure
-        raw_verify = parts["ed25519_verify"]
-    print(f"machine: {cores} cores; N = {n} pre-signed evaluation envelopes (~{sum(map(len, payloads)) // n} B payloads)")
+        engine.dispose()
+    return append_rate, verify_rate, report.size
+
+
+def main() -> None:
+    n = int(os.environ.get("BENCH_N", "10000"))
+    rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
+    cores = os.cpu_count() or 1
+    admin, ci = PrivateKey(b"\1" * 32), PrivateKey(b"\2" * 32)
+    envelopes = [sign_envelope(PAYLOAD_TYPE, record_bytes(parse_record(r)), ci) for r in _records(n)]
+    payloads = [e.payload for e in envelopes]
+    sigs = [e.signatures[0].sig for e in envelopes]
+    # Shared VMs drift by tens of percent between seconds: ceiling and figure are
+    # measured in alternation, and each is the best of its rounds.
+    ceilings, appends, verifies = [], [], []
+    for _ in range(rounds):
+        ceilings.append(ceiling_per_record(payloads, sigs, ci.public.raw))
+        append_rate, verify_rate, size = _append_once(envelopes, admin, ci)
+        appends.append(append_rate)
+        verifies.append(verify_rate)
+    ceiling, parts = max(ceilings, key=lambda c: c[0])
+    raw_verify = max(c[1]["ed25519_verify"] for c in ceilings)
+    append_rate, verify_rate = max(appends), max(verifies)
+    print(f"machine: {cores} cores; N = {n} pre-signed evaluation envelopes (~{sum(map(len, payloads)) // n} B payloads); "
+          f"best of {rounds} alternating rounds")
     print("ceiling parts (records/s, each timed alone): " + ", ".join(f"{k} {v:,.0f}" for k, v in parts.items()))
-    print(f"append (one batch, SQLite sync=FULL): {append_rate:,.0f} records/s; ceiling {ceiling:,.0f}/s; "
+    print(f"append (one batch, SQLite sync=FULL): {append_rate:,.0f} records/s (rounds: "
+          f"{', '.join(f'{a:,.0f}' for a in appends)}); ceiling {ceiling:,.0f}/s; "
           f"ratio {append_rate / ceiling:.2f} (target >= 0.7)")
     verify_ceiling = cores * raw_verify
-    print(f"verify ({report.size} entries): {verify_rate:,.0f} entries/s; ceiling {cores} x {raw_verify:,.0f} = "
+    print(f"verify ({size} entries): {verify_rate:,.0f} entries/s; ceiling {cores} x {raw_verify:,.0f} = "
           f"{verify_ceiling:,.0f}/s; ratio {verify_rate / verify_ceiling:.2f} (target >= 0.8)")
 
 

@@ -58,7 +58,7 @@ class Entry(SQLModel, table=True):
     entry_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False, unique=True))
     prev_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     leaf: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    payload_sha256: str = Field(max_length=64, index=True)
+    payload_sha256: str = Field(max_length=64)
     idem_key: str = Field(max_length=64, unique=True)
 
 
@@ -125,7 +125,7 @@ class Record(SQLModel, table=True):
     seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     entry_hash: str = Field(max_length=64, index=True)
     kind: str = Field(max_length=32, index=True)
-    system: Optional[str] = Field(default=None, max_length=128, index=True)
+    system: Optional[str] = Field(default=None, max_length=128)
     observed_at: dt.datetime
     received_at: dt.datetime
     valid_until: Optional[dt.datetime] = None

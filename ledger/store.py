@@ -507,7 +507,7 @@ class Ledger:
         if self.control_exists is None:
             return
         rec = item.record
-        named = [*rec.controls, *getattr(rec, "compensating_controls", [])]
+        named = [*rec.controls, *rec.__dict__.get("compensating_controls", ())]
         for cid in named:
             if not self.control_exists(cid):
                 raise InputError(
@@ -641,7 +641,7 @@ class Ledger:
             if item.record.kind == "system":
                 known.add("system:" + item.record.system)  # type: ignore[union-attr]
             prev = h
-            out.append(Appended(seq, h.hex(), leaf, item.record.kind, getattr(item.record, "system", None), item.source))
+            out.append(Appended(seq, h.hex(), leaf, item.record.kind, item.record.__dict__.get("system"), item.source))
         _write_batch(conn, batch)
         conn.execute(
             update(m.LedgerHead)
@@ -696,7 +696,7 @@ class Ledger:
                     field="system",
                 )
         for field_name in ("target", "supersedes"):
-            ref = getattr(rec, field_name, None)
+            ref = rec.__dict__.get(field_name)  # (a pydantic getattr miss is slow)
             if ref is not None and ref not in known:
                 raise InputError(f"no entry with hash {ref}", source=item.source, field=field_name)
 
@@ -717,7 +717,7 @@ def sign_record(record: AnyRecord, key: PrivateKey, *, source: str = "record") -
 
 
 def _refs(record: AnyRecord) -> list[str]:
-    return [r for r in (getattr(record, "target", None), record.supersedes) if r]
+    return [r for r in (record.__dict__.get("target"), record.supersedes) if r]
 
 
 def _chunks(items: Sequence[str], n: int) -> Iterator[Sequence[str]]:
