@@ -341,6 +341,29 @@ def parse_record_bytes(data: bytes, *, source: str = "record") -> AnyRecord:
     return parse_record(parsed, source=source)
 
 
+def require_canonical_payload(payload: bytes, *, source: str, record: AnyRecord | None = None) -> AnyRecord:
+    """The record a signed payload holds, which must be exactly its canonical form.
+
+    Args:
+        payload: the signed bytes.
+        source: names the input in errors.
+        record: the payload already parsed, if it was.
+
+    Raises:
+        InputError: if the payload is not a valid record, or not in canonical form.
+    """
+    if record is None:
+        record = parse_record_bytes(payload, source=f"{source} (payload)")
+    if record_bytes(record, source=source) != payload:
+        raise InputError(
+            "payload is not the canonical form of its record "
+            "(sign records with 'assure sign', which canonicalises them)",
+            source=source,
+            field="payload",
+        )
+    return record
+
+
 def record_to_json(record: AnyRecord) -> dict[str, Any]:
     """The record as a plain JSON mapping, defaults omitted (one text form per record)."""
     return record.model_dump(mode="json", exclude_defaults=True, exclude_none=True) | {

@@ -37,6 +37,11 @@ from sqlalchemy.types import TypeEngine
 
 from ledger import models as m
 from ledger.db import is_sqlite, read_transaction, write_transaction
+from ledger.deferred_checks import (
+    PARALLEL_FROM,
+    DeferredChecks,
+    SignatureCheck,
+)
 from ledger.dsse import Envelope, is_envelope, pae, sign_envelope
 from ledger.entry import GENESIS_PREV_HASH, Leaf, entry_hash, idempotency_key
 from ledger.errors import (
@@ -58,11 +63,10 @@ from ledger.records import (
     KeyRevokeRecord,
     KeyTrustRecord,
     parse_record,
-    parse_record_bytes,
     record_bytes,
+    require_canonical_payload,
 )
 from ledger.registry import KeyState, Registry, SignerError
-from ledger.signature_batch import PARALLEL_FROM, SignatureBatch, SignatureCheck
 from ledger.timeutil import format_timestamp, parse_timestamp, utcnow
 
 log = logging.getLogger(__name__)
@@ -408,9 +412,9 @@ class Ledger:
         """
         now = now or utcnow()
         overlay = (registry or self.registry()).copy()
-        with SignatureBatch(parallel=len(docs) >= PARALLEL_FROM) as checks:
+        with DeferredChecks(parallel=len(docs) >= PARALLEL_FROM) as checks:
             prepared = self._prepare_batch(docs, signing_key, now, overlay, checks)
-            _raise_bad_signature(checks)
+            checks.raise_first_failure()
         return prepared
 
     def _prepare_batch(
@@ -419,14 +423,16 @@ class Ledger:
         signing_key: PrivateKey | None,
         now: dt.datetime,
         overlay: Registry,
-        checks: SignatureBatch,
+        checks: DeferredChecks,
     ) -> list[Prepared]:
         """:meth:`prepare`, with the signature checks queued on ``checks``, not awaited
-        (unless another error is found: an earlier bad signature is then reported instead)."""
+        (unless another error is found: a bad signature of an earlier document is
+        then reported instead, as it comes first in document-by-document order)."""
         if len(docs) > MAX_BATCH:
             raise InputError(f"a batch holds at most {MAX_BATCH} records, got {len(docs)}")
         seen: dict[str, str] = {}
         out = []
+        i = 0
         try:
             for i, doc in enumerate(docs):
                 item = self._prepare_one(doc, signing_key)
@@ -437,7 +443,7 @@ class Ledger:
                     )
                 seen[item.idem_key] = doc.source
                 item.signers = self._signers(item, overlay, now)
-                self._queue_signatures(item, checks)
+                self._queue_signatures(i, item, checks)
                 try:
                     apply_key_event(overlay, item.record, seq=-1 - i, at=now)
                 except SignerError as e:
@@ -445,7 +451,7 @@ class Ledger:
                 self._check_controls(item)
                 out.append(item)
         except AssureError:
-            _raise_bad_signature(checks)  # an earlier bad signature is the first error
+            checks.raise_first_failure(up_to=i)
             raise
         return out
 
@@ -459,14 +465,7 @@ class Ledger:
                     source=src,
                     field="payloadType",
                 )
-            record = parse_record_bytes(env.payload, source=f"{src} (payload)")
-            if record_bytes(record, source=src) != env.payload:
-                raise InputError(
-                    "payload is not the canonical form of its record "
-                    "(sign records with 'assure sign', which canonicalises them)",
-                    source=src,
-                    field="payload",
-                )
+            record = require_canonical_payload(env.payload, source=src)
         else:
             record = parse_record(doc.data, source=src)
             if signing_key is None:
@@ -498,10 +497,10 @@ class Ledger:
         return tuple(keys)
 
     @staticmethod
-    def _queue_signatures(item: Prepared, checks: SignatureBatch) -> None:
+    def _queue_signatures(index: int, item: Prepared, checks: DeferredChecks) -> None:
         message = pae(item.envelope.payload_type, item.envelope.payload)
         for i, (sig, key) in enumerate(zip(item.envelope.signatures, item.signers, strict=True)):
-            checks.add(SignatureCheck(item.source, f"signatures[{i}]", sig.keyid, key.public_key, message, sig.sig))
+            checks.add(SignatureCheck(index, item.source, f"signatures[{i}]", sig.keyid, key.public_key, message, sig.sig))
 
     def _check_controls(self, item: Prepared) -> None:
         if self.control_exists is None:
@@ -536,12 +535,12 @@ class Ledger:
         registry = self.registry()  # raises if not initialised
         # The signature checks of a large batch run in a worker while this process
         # validates and writes; the transaction commits only once they all passed.
-        with gc_paused(), SignatureBatch(parallel=len(docs) >= PARALLEL_FROM) as checks:
+        with gc_paused(), DeferredChecks(parallel=len(docs) >= PARALLEL_FROM) as checks:
             prepared = self._prepare_batch(docs, signing_key, now, registry.copy(), checks)
             return self.commit(prepared, now=now, judged=registry, checks=checks)
 
     def commit(
-        self, prepared: list[Prepared], *, now: dt.datetime, judged: Registry, checks: SignatureBatch | None = None
+        self, prepared: list[Prepared], *, now: dt.datetime, judged: Registry, checks: DeferredChecks | None = None
     ) -> list[Appended]:
         """Write a batch made by :meth:`prepare` (judged against ``judged``), all or nothing,
         retrying transient conflicts. Signers are re-checked if the registry has changed since.
@@ -563,7 +562,7 @@ class Ledger:
                         out = self._commit(conn, prepared, now, judged)
                     finally:
                         if checks is not None:
-                            _raise_bad_signature(checks)  # before COMMIT, and before any other error
+                            checks.raise_first_failure()  # before COMMIT, and before any other error
                     return out
             except SAIntegrityError as e:
                 # A concurrent writer committed the same record first.
@@ -699,16 +698,6 @@ class Ledger:
             ref = rec.__dict__.get(field_name)  # (a pydantic getattr miss is slow)
             if ref is not None and ref not in known:
                 raise InputError(f"no entry with hash {ref}", source=item.source, field=field_name)
-
-
-def _raise_bad_signature(checks: SignatureBatch) -> None:
-    bad = checks.first_failure()
-    if bad is not None:
-        raise InputError(
-            f"signature by key {bad.keyid[:16]}… does not verify (payload altered, or signed by a different key)",
-            source=bad.source,
-            field=bad.field,
-        )
 
 
 def sign_record(record: AnyRecord, key: PrivateKey, *, source: str = "record") -> Envelope:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 
 import pytest
 
-from ledger import signature_batch, store
-from ledger.dsse import sign_envelope
+from ledger import deferred_checks, store
+from ledger.dsse import pae, sign_envelope
 from ledger.errors import DuplicateError, InputError, LedgerStateError
 from ledger.ingest import Document
 from ledger.records import PAYLOAD_TYPE, parse_record, record_bytes
@@ -218,7 +220,7 @@ def test_large_batch_names_its_first_bad_document(
 ) -> None:
     """Big batches check signatures in a worker process; the error is still the first in batch order."""
     monkeypatch.setattr(store, "PARALLEL_FROM", 200)  # the worker path, in small chunks
-    monkeypatch.setattr(signature_batch, "CHUNK", 64)
+    monkeypatch.setattr(deferred_checks, "CHUNK", 64)
     batch = _batch(keys, 700)
     batch[forged] = _forge(batch[forged], keys)
     if malformed is not None:
@@ -232,7 +234,7 @@ def test_large_batch_names_its_first_bad_document(
 
 def test_large_batch_with_good_signatures_is_written_whole(ledger: Ledger, keys, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store, "PARALLEL_FROM", 200)
-    monkeypatch.setattr(signature_batch, "CHUNK", 64)
+    monkeypatch.setattr(deferred_checks, "CHUNK", 64)
     before = ledger.head().size
     out = ledger.append(_batch(keys, 500))
     assert [a.seq for a in out] == list(range(before, before + 500))
@@ -242,7 +244,7 @@ def test_large_batch_with_good_signatures_is_written_whole(ledger: Ledger, keys,
 def test_bad_signature_outranks_an_error_found_while_writing(ledger: Ledger, keys, monkeypatch) -> None:
     """The unregistered system at 650 is only found under the lock, after the signature of 100 was queued."""
     monkeypatch.setattr(store, "PARALLEL_FROM", 200)
-    monkeypatch.setattr(signature_batch, "CHUNK", 64)
+    monkeypatch.setattr(deferred_checks, "CHUNK", 64)
     batch = _batch(keys, 700)
     batch[100] = _forge(batch[100], keys)
     batch[650] = envelope_doc(eval_record(system="not-registered"), keys.pipeline, source="env[650]")
@@ -255,4 +257,44 @@ def test_bad_signature_outranks_an_error_found_while_writing(ledger: Ledger, key
     with pytest.raises(InputError, match="not registered") as exc:
         ledger.append(batch)
     assert exc.value.source == "env[650]"
+    assert table_bytes(ledger.engine) == before
+
+
+def _non_canonical(keys, source: str) -> Document:
+    payload = json.dumps(eval_record(suite="spaced"), indent=1).encode()
+    sig = keys.pipeline.sign(pae(PAYLOAD_TYPE, payload))
+    return Document(source, {"payloadType": PAYLOAD_TYPE, "payload": base64.b64encode(payload).decode(),
+                             "signatures": [{"keyid": keys.pipeline.public.key_id, "sig": base64.b64encode(sig).decode()}]})
+
+
+@pytest.mark.parametrize(
+    ("non_canonical", "other", "named", "reason"),
+    [(400, ("stranger", 600), "env[400]", "not the canonical form"),
+     (600, ("forged", 100), "env[100]", "does not verify"),
+     (300, ("stranger", 300), "env[300]", "not the canonical form")],
+    ids=["before-untrusted-signer", "after-forgery", "same-document"],
+)
+def test_large_batch_orders_canonical_form_checks_with_the_rest(
+    ledger: Ledger, keys, monkeypatch: pytest.MonkeyPatch, non_canonical, other, named, reason
+) -> None:
+    """The canonical-form check runs in the worker too; it still reports in document order."""
+    monkeypatch.setattr(store, "PARALLEL_FROM", 200)
+    monkeypatch.setattr(deferred_checks, "CHUNK", 64)
+    batch = _batch(keys, 700)
+    how, at = other
+    if how == "forged":
+        batch[at] = _forge(batch[at], keys)
+    else:
+        batch[at] = envelope_doc(eval_record(suite="x"), keys.stranger, source=f"env[{at}]")
+    if non_canonical != at:
+        batch[non_canonical] = _non_canonical(keys, f"env[{non_canonical}]")
+    else:  # one document both non-canonical and signed by an untrusted key: form is judged first
+        bad = _non_canonical(keys, f"env[{at}]")
+        stranger_sig = keys.stranger.sign(pae(PAYLOAD_TYPE, base64.b64decode(bad.data["payload"])))
+        bad.data["signatures"] = [{"keyid": keys.stranger.public.key_id, "sig": base64.b64encode(stranger_sig).decode()}]
+        batch[at] = bad
+    before = table_bytes(ledger.engine)
+    with pytest.raises(InputError, match=reason) as exc:
+        ledger.append(batch)
+    assert exc.value.source == named
     assert table_bytes(ledger.engine) == before

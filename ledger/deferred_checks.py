@@ -1,0 +1,154 @@
+"""The Ed25519 checks of a batch, run beside the rest of its append.
+
+Verifying a signature (~57 us in libsodium) costs more than validating the
+record it signs, and needs nothing but bytes. For a large batch the checks are
+handed, a chunk at a time, to a worker process, so they run on another core
+while this process validates records, judges signers and writes the batch; the
+write commits only once they all passed. (Checking the payload's canonical form
+there too was slower: the forked worker's allocations pay copy-on-write faults,
+and validation allocates far more than verification.) The worker is a forked
+process fed through a pipe, with no helper threads here: a thread (for the
+checks, or the feeder threads of a process pool) makes both sides wait for the
+GIL at every libsodium call, which measured slower than checking inline.
+Small batches check inline, where starting a worker would cost more.
+
+Failures are reported in batch order: :meth:`DeferredChecks.first_failure` is
+the earliest failing check, whichever process found it, so the error a user
+sees does not depend on timing.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from typing import NamedTuple, Self
+
+from ledger.errors import InputError
+from ledger.keys import verify_signature
+
+#: Checks per task handed to the worker (amortises the hand-over).
+CHUNK = 256
+#: Below this many records a batch is checked inline.
+PARALLEL_FROM = 2_000
+
+
+class SignatureCheck(NamedTuple):
+    """One signature to verify, and where to point the user if it fails."""
+
+    index: int
+    source: str
+    field: str
+    keyid: str
+    public_key: bytes
+    message: bytes
+    sig: bytes
+
+
+Check = SignatureCheck
+
+
+def run_check(check: Check) -> InputError | None:
+    """The error ``check`` finds, or None."""
+    if verify_signature(check.public_key, check.message, check.sig):
+        return None
+    return InputError(
+        f"signature by key {check.keyid[:16]}… does not verify (payload altered, or signed by a different key)",
+        source=check.source,
+        field=check.field,
+    )
+
+
+def _first_failure(checks: Sequence[Check]) -> tuple[int, InputError] | None:
+    for i, check in enumerate(checks):
+        error = run_check(check)
+        if error is not None:
+            return i, error
+    return None
+
+
+def _serve(conn: Connection, parent_end: Connection) -> None:
+    """The worker: run each pickled chunk it is sent; answer with the first failure.
+
+    It closes its inherited copy of the parent's end first, so that the parent
+    closing its end is seen here as the end of the input.
+    """
+    parent_end.close()
+    while True:
+        try:
+            chunk = pickle.loads(conn.recv_bytes())
+        except EOFError:
+            return
+        found = _first_failure(chunk)
+        answer = (-1, "", None, None) if found is None else (found[0], found[1].reason, found[1].source, found[1].field)
+        conn.send_bytes(pickle.dumps(answer))
+
+
+class DeferredChecks:
+    """Collects a batch's checks (in batch order); runs them inline or in a worker process.
+
+    Use as a context manager so the worker is always stopped.
+    """
+
+    def __init__(self, *, parallel: bool) -> None:
+        self._parallel = parallel and (os.cpu_count() or 1) > 1 and "fork" in multiprocessing.get_all_start_methods()
+        self._conn: Connection | None = None
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._pending: list[Check] = []
+        self._sent: list[list[Check]] = []
+        self._answered = 0
+        self._failure: tuple[Check, InputError] | None = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._conn is not None:
+            self._conn.close()  # the worker sees EOF and exits
+            self._conn = None
+        if self._process is not None:
+            self._process.join(timeout=5)
+            if self._process.is_alive():
+                self._process.kill()
+            self._process = None
+
+    def add(self, check: Check) -> None:
+        """Queue a check; checks must be added in batch order."""
+        self._pending.append(check)
+        if self._parallel and len(self._pending) >= CHUNK:
+            chunk, self._pending = self._pending, []
+            self._worker().send_bytes(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
+            self._sent.append(chunk)
+
+    def first_failure(self) -> InputError | None:
+        """Wait for every queued check; the error of the earliest that fails, or None."""
+        while self._failure is None and self._answered < len(self._sent):
+            assert self._conn is not None
+            bad, reason, source, field = pickle.loads(self._conn.recv_bytes())
+            if bad >= 0:
+                self._failure = self._sent[self._answered][bad], InputError(reason, source=source, field=field)
+            self._answered += 1
+        if self._failure is None:
+            found = _first_failure(self._pending)
+            if found is not None:
+                self._failure = self._pending[found[0]], found[1]
+        return self._failure[1] if self._failure else None
+
+    def raise_first_failure(self, *, up_to: int | None = None) -> None:
+        """Raise the earliest failure (only if it concerns a record at index ``up_to`` or before)."""
+        error = self.first_failure()
+        if error is not None and self._failure is not None and (up_to is None or self._failure[0].index <= up_to):
+            raise error
+
+    def _worker(self) -> Connection:
+        if self._conn is None:
+            # fork: the worker needs nothing that is not loaded here already, and
+            # starts in milliseconds (spawn would import the package again).
+            ours, theirs = multiprocessing.Pipe()
+            self._process = multiprocessing.get_context("fork").Process(target=_serve, args=(theirs, ours), daemon=True)
+            self._process.start()
+            theirs.close()
+            self._conn = ours
+        return self._conn
