@@ -151,7 +151,7 @@ def gaps_cmd(app: AppContext, system: str, frameworks: tuple[str, ...], window: 
     from controls.coverage import compute_coverage
 
     horizon = parse_duration(window) if window else None
-    view = service.coverage_view(app.ledger_engine(), system, graph=graph, as_of=_as_of(as_of))
+    view = service.coverage_view(app.ledger_engine(), system, graph=graph, as_of=_as_of(as_of), any_version=False)
     now = compute_coverage(graph, view, policy=policy, frameworks=fws)
     found = g.gaps(now)
     lapsing = g.forecast(graph, view, policy=policy, frameworks=fws, window=horizon, now=now) if horizon else []

@@ -173,7 +173,6 @@ _SUPERSEDING = _select(and_(_SCOPE, _OF_KINDS, m.Record.supersedes.is_not(None))
 _TARGETED = _select(and_(_SCOPE, _OF_KINDS, m.Record.entry_hash.in_(bindparam("hashes", expanding=True))))  # type: ignore[attr-defined]
 _BY_SEQ = _select(m.Record.seq.in_(bindparam("seqs", expanding=True)))  # type: ignore[attr-defined]
 _CHUNK = 5_000  # bound parameters per IN list (SQLite allows 32,766 per statement)
-_BY_HASH = _select(m.Record.entry_hash.in_(bindparam("hashes", expanding=True)))  # type: ignore[attr-defined]
 
 
 def system_ids(conn: Connection, *, as_of: dt.datetime) -> list[str]:
@@ -277,13 +276,6 @@ def evidence_from_entry(
         raise ValueError(f"entry {seq}: payload kind {row['kind']!r} is not the leaf kind {kind!r}")
     cols = {c.key: row[c.key] for c in _COLUMNS}  # the same columns a database read selects
     return Evidence(**cols, signer_owner=signer_owner, fields=parse_json(payload))
-
-
-def load_targets(conn: Connection, hashes: set[str]) -> dict[str, Evidence]:
-    """Records by entry hash (for approvals whose target lives in another system)."""
-    if not hashes:
-        return {}
-    return {e.entry_hash: e for e in _rows(conn, _BY_HASH, {"hashes": sorted(hashes)})}
 
 
 def group_by(items: list[Evidence], key: str) -> dict[Any, list[Evidence]]:

@@ -33,14 +33,20 @@ from controls import service
 from controls.approvals import DEFAULT_POLICY, ApprovalPolicy, decisions, load_policy
 from controls.coverage import CoverageReport
 from controls.graph import ControlGraph
-from controls.state import Evidence
+from controls.state import Evidence, SystemView
 from ledger.checkpoint import Checkpoint, add_cosignature
 from ledger.checkpoints import issue_checkpoint
 from ledger.errors import IntegrityError
 from ledger.keys import PrivateKey
 from ledger.store import Ledger
 from ledger.timeutil import utcnow
-from reports.assess import Assessment, assess, coverage_figures, coverage_json, first_differences
+from reports.assess import (
+    Assessment,
+    assess,
+    coverage_figures,
+    coverage_json,
+    first_differences,
+)
 from reports.bundle import BUNDLE_NAME, Bundle, DefinitionFile
 from reports.collect import collect
 from reports.entries import EntryCheck, check_entries
@@ -179,7 +185,7 @@ def render_pdf(assessment: Assessment, *, check: EntryCheck, package: PackageInf
     report = assessment.report
     context = report_context(
         report, decisions=decisions(report.view, policy=assessment.policy), keys=list(check.registry),
-        records=_records(report), package=package, generator=generator(),
+        records=_in_ledger_order(report.view), package=package, generator=generator(),
     )
     return html_to_pdf(
         render_html(context),
@@ -189,9 +195,9 @@ def render_pdf(assessment: Assessment, *, check: EntryCheck, package: PackageInf
     )
 
 
-def _records(report: CoverageReport) -> list[Evidence]:
-    """Every record in scope, live or not, in ledger order (the evidence index)."""
-    return sorted(report.view.by_hash.values(), key=lambda e: e.seq)
+def _in_ledger_order(view: SystemView) -> list[Evidence]:
+    """Every record the view holds, live or not, in ledger order (the evidence index)."""
+    return sorted(view.by_hash.values(), key=lambda e: e.seq)
 
 
 def write_zip(files: list[tuple[str, bytes]], *, when: dt.datetime) -> bytes:
@@ -238,10 +244,11 @@ def build_report(
         RenderError: ``pdf`` asked for and WeasyPrint is not usable.
     """
     report = service.coverage(engine, system, graph=graph, policy=policy, frameworks=frameworks, as_of=as_of)
-    view = report.view
+    # Coverage loads only the records that decide it; the evidence index lists them all.
+    everything = service.system_view(engine, system, as_of=as_of)
     context = report_context(
-        report, decisions=decisions(view, policy=policy), keys=list(Ledger(engine).registry()),
-        records=_records(report), package=None, generator=generator(),
+        report, decisions=decisions(everything, policy=policy), keys=list(Ledger(engine).registry()),
+        records=_in_ledger_order(everything), package=None, generator=generator(),
     )
     html = render_html(context)
     if fmt == "html":

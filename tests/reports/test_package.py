@@ -9,6 +9,7 @@ import json
 import re
 
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -173,6 +174,13 @@ def test_report_html_states_the_coverage(run_cli, world, tmp_path) -> None:
         assert f"{fw['framework']}: {fw['percent_covered']}% covered" in html
     assert "Internal coverage report" in html and "How to verify" not in html
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; input drift" in html and "<script>" not in html
+    # The evidence index lists every record in scope, not only those that decide coverage
+    # (the retracted model card, the evaluations of every suite).
+    with make_engine(world.db_url).connect() as c:
+        in_scope = c.execute(sa.text("SELECT entry_hash FROM record WHERE system IN ('credit-scoring', '*') "
+                                     "AND received_at <= :t"), {"t": AS_OF.strftime("%Y-%m-%d %H:%M:%S.%f")}).scalars().all()
+    assert len(in_scope) > 10
+    assert [h for h in in_scope if h not in html] == []
 
 
 @pytest.mark.pdf
