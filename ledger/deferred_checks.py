@@ -22,6 +22,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import threading
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import NamedTuple, Self
@@ -79,11 +80,14 @@ def _serve(conn: Connection, parent_end: Connection) -> None:
     while True:
         try:
             chunk = pickle.loads(conn.recv_bytes())
-        except EOFError:
+        except (EOFError, OSError):
             return
         found = _first_failure(chunk)
         answer = (-1, "", None, None) if found is None else (found[0], found[1].reason, found[1].source, found[1].field)
-        conn.send_bytes(pickle.dumps(answer))
+        try:
+            conn.send_bytes(pickle.dumps(answer))
+        except OSError:  # the parent stopped listening (it failed or was interrupted)
+            return
 
 
 class DeferredChecks:
@@ -93,7 +97,14 @@ class DeferredChecks:
     """
 
     def __init__(self, *, parallel: bool) -> None:
-        self._parallel = parallel and (os.cpu_count() or 1) > 1 and "fork" in multiprocessing.get_all_start_methods()
+        # Forking is only safe while this process runs a single thread (a lock
+        # another thread holds would stay held in the child).
+        self._parallel = (
+            parallel
+            and (os.cpu_count() or 1) > 1
+            and "fork" in multiprocessing.get_all_start_methods()
+            and threading.active_count() == 1
+        )
         self._conn: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
         self._pending: list[Check] = []

@@ -1,0 +1,63 @@
+"""Signature checks handed to a worker process report exactly what checking inline would."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from ledger import deferred_checks
+from ledger.deferred_checks import DeferredChecks, SignatureCheck
+from tests.conftest import fixed_key
+
+KEY = fixed_key("deferred")
+
+
+def _checks(n: int, bad: set[int]) -> list[SignatureCheck]:
+    out = []
+    for i in range(n):
+        message = f"message {i}".encode()
+        sig = KEY.sign(message if i not in bad else b"something else")
+        out.append(SignatureCheck(i, f"doc[{i}]", "signatures[0]", KEY.public.key_id, KEY.public.raw, message, sig))
+    return out
+
+
+@pytest.mark.parametrize("bad", [set(), {300}, {130, 450}, {599}], ids=["none", "one", "two", "last"])
+def test_worker_and_inline_find_the_same_first_failure(monkeypatch: pytest.MonkeyPatch, bad: set[int]) -> None:
+    monkeypatch.setattr(deferred_checks, "CHUNK", 64)
+    found = {}
+    for parallel in (True, False):
+        with DeferredChecks(parallel=parallel) as checks:
+            for c in _checks(600, bad):
+                checks.add(c)
+            error = checks.first_failure()
+            used_worker = checks._process is not None
+        assert used_worker == parallel
+        found[parallel] = (error.source, error.field, error.reason) if error else None
+    assert found[True] == found[False]
+    assert found[True] == ((f"doc[{min(bad)}]", "signatures[0]", found[True][2]) if bad else None)
+
+
+def test_failure_after_the_erroring_document_is_not_reported_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(deferred_checks, "CHUNK", 64)
+    with DeferredChecks(parallel=True) as checks:
+        for c in _checks(200, {150}):
+            checks.add(c)
+        checks.raise_first_failure(up_to=149)  # document 149 failed on its own: its error stands
+        with pytest.raises(Exception, match="does not verify"):
+            checks.raise_first_failure(up_to=150)
+
+
+def test_no_fork_while_other_threads_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(deferred_checks, "CHUNK", 64)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        with DeferredChecks(parallel=True) as checks:
+            for c in _checks(200, {10}):
+                checks.add(c)
+            assert checks.first_failure() is not None and checks._process is None
+    finally:
+        stop.set()
+        other.join()
