@@ -719,7 +719,7 @@ def _transient(e: OperationalError) -> bool:
     return any(s in text for s in ("locked", "busy", "deadlock", "could not serialize", "serialization"))
 
 
-def insert_raw(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+def insert_raw(conn: Connection, table: Table, rows: list[dict[str, Any]], *, skip_existing: bool = False) -> None:
     """executemany straight through the driver, converting only what the dialect needs.
 
     These tables hold bytes, ints, text, booleans and datetimes; only datetimes
@@ -743,6 +743,8 @@ def insert_raw(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> No
         values = [_convert(v, converters, memo) for v in values]
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    if skip_existing:  # both backends; needs only the INSERT privilege
+        sql += " ON CONFLICT DO NOTHING"
     conn.exec_driver_sql(sql, values)
 
 
@@ -765,17 +767,10 @@ def _convert(
     return tuple(out)
 
 
-def _new_payloads(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Payload rows not stored yet: identical content signed by different keys shares one."""
-    unique = {r["sha256"]: r for r in rows}
-    for chunk in _chunks(sorted(unique), 500):
-        for (sha,) in conn.execute(select(m.Payload.sha256).where(m.Payload.sha256.in_(chunk))):  # type: ignore[attr-defined]
-            unique.pop(sha, None)
-    return list(unique.values())
-
-
 def _write_batch(conn: Connection, batch: _Batch) -> None:
-    insert_raw(conn, m.Payload.__table__, _new_payloads(conn, batch.payloads))  # type: ignore[attr-defined]
+    # Identical content signed by different keys shares one payload row, maybe stored already.
+    unique = list({r["sha256"]: r for r in batch.payloads}.values())
+    insert_raw(conn, m.Payload.__table__, unique, skip_existing=True)  # type: ignore[attr-defined]
     insert_raw(conn, m.Entry.__table__, batch.entries)  # type: ignore[attr-defined]
     insert_raw(conn, m.TreeNode.__table__, batch.nodes)  # type: ignore[attr-defined]
     insert_raw(conn, m.Record.__table__, batch.records)  # type: ignore[attr-defined]

@@ -185,6 +185,10 @@ def test_same_record_signed_by_two_keys_is_two_attestations(ledger: Ledger, keys
     a = ledger.append([envelope_doc(approval, keys.approver)])[0]
     b = ledger.append([envelope_doc(approval, keys.approver2)])[0]
     assert b.seq == a.seq + 1
+    with ledger.engine.connect() as c:  # one payload row, stored by the first append, shared by both
+        shared = c.exec_driver_sql("SELECT count(*) FROM payload WHERE sha256 IN "
+                                   f"(SELECT payload_sha256 FROM entry WHERE seq IN ({a.seq}, {b.seq}))").scalar_one()
+    assert shared == 1
     with pytest.raises(DuplicateError):
         ledger.append([envelope_doc(approval, keys.approver2)])
     assert verify_ledger(ledger.engine).ok
