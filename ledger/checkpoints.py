@@ -146,8 +146,9 @@ def receipts(
         if checkpoint_key is not None:
             _require_admin(conn, checkpoint_key)
             note = sign_head(conn, head, checkpoint_key, now=now)
-        node = node_reader(conn)
-        proofs = [inclusion_proof(a.seq, head.size, node) for a in appended]
+        seqs = [a.seq for a in appended]
+        node = node_reader(conn, around=(min(seqs), max(seqs) + 1) if seqs else None)
+        proofs = [inclusion_proof(s, head.size, node) for s in seqs]
     return {
         "origin": head.origin,
         "tree_size": head.size,

@@ -265,9 +265,19 @@ def _replay_key_event(registry: Registry, record: AnyRecord, *, seq: int, at: dt
         raise KeyEventError(str(e)) from e
 
 
-def node_reader(conn: Connection) -> Callable[[int, int], bytes]:
-    """A Merkle node reader over stored leaves (level 0) and tree nodes (level >= 1)."""
+def node_reader(conn: Connection, *, around: tuple[int, int] | None = None) -> Callable[[int, int], bytes]:
+    """A Merkle node reader over stored leaves (level 0) and tree nodes (level >= 1).
+
+    Args:
+        conn: an open connection.
+        around: a range of leaf indexes ``(lo, hi)`` whose proofs will be asked
+            for (e.g. a batch just appended): the nodes their audit paths need are
+            read up front with one range query per level instead of one query per
+            node. Nodes outside it are still read on demand.
+    """
     cache: dict[tuple[int, int], bytes] = {}
+    if around is not None:
+        _prefetch(conn, cache, *around)
 
     def node(level: int, idx: int) -> bytes:
         hit = cache.get((level, idx))
@@ -287,6 +297,23 @@ def node_reader(conn: Connection) -> Callable[[int, int], bytes]:
 
     return node
 
+
+def _prefetch(conn: Connection, cache: dict[tuple[int, int], bytes], lo: int, hi: int) -> None:
+    """Cache the leaf hashes and stored subtree hashes next to leaves ``lo..hi-1`` at every level."""
+    if hi <= lo:
+        return
+    rows = conn.execute(
+        select(m.Entry.seq, m.Entry.leaf).where(m.Entry.seq >= max(0, lo - 1), m.Entry.seq <= hi)  # type: ignore[operator]
+    )
+    cache.update(((0, seq), leaf_hash(leaf)) for seq, leaf in rows)
+    for level in range(1, (hi - 1).bit_length() + 1):
+        first, last = max(0, (lo >> level) - 1), ((hi - 1) >> level) + 1
+        rows = conn.execute(
+            select(m.TreeNode.idx, m.TreeNode.hash).where(
+                m.TreeNode.level == level, m.TreeNode.idx >= first, m.TreeNode.idx <= last  # type: ignore[arg-type,operator]
+            )
+        )
+        cache.update(((level, idx), h) for idx, h in rows)
 
 
 class Ledger:
