@@ -26,6 +26,9 @@ from typing import Any
 
 MAX_SAFE_INT = 2**53 - 1
 
+encode_json_string: Callable[[str], str] = encode_basestring
+"""A string as a JSON literal, escaped exactly as RFC 8785 (and this module's encoder) escape it."""
+
 
 class CanonicalError(ValueError):
     """A value that RFC 8785 cannot represent, or bytes that are not strict JSON."""
@@ -49,28 +52,33 @@ def canonical_json(value: Any) -> bytes:
         raise CanonicalError(f"not representable as canonical JSON: {e}") from e
 
 
-def canonical_json_plain(value: Any) -> bytes:
-    """RFC 8785 bytes of a value built only of strings, integers within ±(2**53-1),
-    lists, and objects whose keys are ASCII: the caller guarantees that shape.
+# A number token whose shortest-repr spelling may differ from ECMAScript's: an
+# exponent, an integral float ("1.0", "-0.0"), or 16+ digits (beyond 2**53).
+# Matched anywhere (inside strings too), which only sends more cases the slow way.
+_RISKY_NUMBER = re.compile(rb"[0-9][eE]|\.0(?![0-9])|[0-9]{16}|[\xf0-\xff]")
 
-    For such values the C ``json`` encoder (sorted keys, no whitespace, raw UTF-8)
-    writes exactly the canonical text: strings are escaped by the same function,
-    ASCII keys sort alike by code point and by UTF-16 unit, and there are no
-    floats. This skips the read-back check of :func:`canonical_json`, for the
-    ledger's own fixed-shape leaves, which are encoded once per append and once
-    per verified entry.
 
-    Raises:
-        CanonicalError: for a lone surrogate (not UTF-8) or a value of another type.
+def is_canonical_json_of(value: Any, data: bytes) -> bool:
+    """``canonical_json(value) == data``, decided without re-encoding in Python when possible.
+
+    ``value`` must be JSON data as a JSON reader or a JSON-mode model dump gives
+    it: string keys, lists, and str/int/float/bool/None. The C encoder's text is
+    then the canonical text unless a number is spelled differently or keys go
+    beyond U+FFFF; if the text equals ``data`` and ``data`` holds no such
+    spelling (and no 4-byte UTF-8 at all), they are equal. Anything else is
+    decided by :func:`canonical_json`.
     """
+    if _C_ITERENCODE is not None:
+        try:
+            text = "".join(_C_ITERENCODE(value, 0)).encode("utf-8")
+        except (TypeError, ValueError, RecursionError, UnicodeEncodeError):
+            text = None
+        if text == data and not _RISKY_NUMBER.search(data):
+            return True
     try:
-        if _C_ITERENCODE is None:
-            raise TypeError("no C json encoder")
-        return "".join(_C_ITERENCODE(value, 0)).encode("utf-8")
-    except UnicodeEncodeError as e:
-        raise CanonicalError(f"not representable as canonical JSON: {e}") from e
-    except TypeError:
-        return canonical_json(value)
+        return canonical_json(value) == data
+    except CanonicalError:
+        return False
 
 
 class _NotExact(Exception):

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from ledger.canonical import CanonicalError, canonical_json, parse_json
+from ledger.canonical import CanonicalError, canonical_json, is_canonical_json_of, parse_json
 from ledger.errors import InputError
 from ledger.timeutil import normalize_timestamp
 
@@ -354,7 +354,8 @@ def require_canonical_payload(payload: bytes, *, source: str, record: AnyRecord 
     """
     if record is None:
         record = parse_record_bytes(payload, source=f"{source} (payload)")
-    if record_bytes(record, source=source) != payload:
+    if len(payload) > MAX_RECORD_BYTES or not is_canonical_json_of(record_to_json(record), payload):
+        record_bytes(record, source=source)  # its errors (too large, not representable) come first
         raise InputError(
             "payload is not the canonical form of its record "
             "(sign records with 'assure sign', which canonicalises them)",

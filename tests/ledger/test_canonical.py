@@ -16,6 +16,7 @@ from ledger.canonical import (
     _c_encode_if_exact,
     canonical_json,
     is_canonical,
+    is_canonical_json_of,
     parse_json,
 )
 from ledger.dsse import Signature
@@ -123,3 +124,28 @@ def test_leaf_bytes_are_the_reference_canonical_json(text, seq, payload_type, si
             leaf.to_bytes()
         return
     assert leaf.to_bytes() == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(json_values, st.sampled_from(["canonical", "c-encoder", "spaced", "ascii"]))
+def test_is_canonical_json_of_decides_exactly(value, spelling) -> None:
+    """The shortcut that proves a payload canonical agrees with re-encoding, on any JSON value."""
+    try:
+        expected = canonical_json(value)
+    except CanonicalError:
+        expected = None
+    data = {
+        "canonical": lambda: expected or b"",
+        "c-encoder": lambda: json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+            "utf-8", "surrogatepass"),
+        "spaced": lambda: json.dumps(value, sort_keys=True).encode("utf-8", "surrogatepass"),
+        "ascii": lambda: json.dumps(value, sort_keys=True, separators=(",", ":")).encode(),
+    }[spelling]()
+    assert is_canonical_json_of(value, data) == (expected == data)
+
+
+@pytest.mark.parametrize("value", [{"a": 1.0}, {"a": 1e-7}, {"a": 1e21}, {"a": 2**53}, {"a": -0.0}, [1e16]])
+def test_is_canonical_json_of_is_not_fooled_by_python_number_spellings(value) -> None:
+    python_text = json.dumps(value, separators=(",", ":")).encode()
+    assert is_canonical_json_of(value, python_text) == (canonical_json(value) == python_text)
+    assert is_canonical_json_of(value, canonical_json(value))
