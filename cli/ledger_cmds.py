@@ -13,7 +13,7 @@ import click
 from cli import key_cmds
 from cli.context import AppContext, pass_app
 from cli.options import json_option, load_key, passphrase_option, require_key
-from cli.output import echo_json, echo_table, short
+from cli.output import echo_json, echo_table, progress_line, short
 from ledger import migrate
 from ledger.canonical import parse_json
 from ledger.checkpoints import issue_checkpoint, receipts, require_admin_key
@@ -100,7 +100,8 @@ def append_cmd(app: AppContext, files: tuple[str, ...], key_path: str | None, cp
     docs = [d for f in files for d in read_documents(f, stdin_bytes=_stdin(f))]
     if cp_key is not None:
         require_admin_key(engine, cp_key)  # refuse before writing, not after
-    appended = Ledger(engine, control_exists=_control_exists()).append(docs, signing_key=key)
+    with progress_line("checked {done}/{total} records", enabled=len(docs) >= 1_000) as progress:
+        appended = Ledger(engine, control_exists=_control_exists()).append(docs, signing_key=key, progress=progress)
     if as_json or cp_key is not None:
         receipt = receipts(engine, appended, checkpoint_key=cp_key)
     if as_json:
@@ -194,15 +195,9 @@ def verify_cmd(app: AppContext, against: str | None, trust_key: str | None, work
     """
     note = Path(against).read_text() if against else None
     keys = [load_public_key(Path(trust_key))] if trust_key else None
-    show_progress = not as_json and sys.stderr.isatty()
-
-    def progress(done: int, total: int) -> None:
-        if show_progress:
-            click.echo(f"\rverified {done:,}/{total:,} entries", nl=False, err=True)
-
-    report = verify_ledger(app.ledger_engine(), against_note=note, against_keys=keys, workers=workers, progress=progress)
-    if show_progress:
-        click.echo("", err=True)
+    with progress_line("verified {done}/{total} entries", enabled=not as_json) as progress:
+        report = verify_ledger(app.ledger_engine(), against_note=note, against_keys=keys, workers=workers,
+                               progress=progress)
     if as_json:
         echo_json(report.to_json())
     elif report.ok:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -29,3 +31,21 @@ def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 def short(hex_text: str | None, n: int = 16) -> str:
     """Shorten a hex hash for tables."""
     return "" if not hex_text else hex_text[:n]
+
+
+@contextmanager
+def progress_line(what: str, *, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+    """A ``progress(done, total)`` callback that keeps one line on a terminal's stderr
+    up to date (``what`` names the unit: "verified ... entries"); silent when stderr is
+    not a terminal or ``enabled`` is false (e.g. with --json)."""
+    shown = enabled and sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if shown:
+            click.echo(f"\r{what.format(done=f'{done:,}', total=f'{total:,}')}", nl=False, err=True)
+
+    try:
+        yield progress
+    finally:
+        if shown:
+            click.echo("", err=True)

@@ -451,6 +451,7 @@ class Ledger:
         now: dt.datetime,
         overlay: Registry,
         checks: DeferredChecks,
+        progress: Callable[[int, int], None] | None = None,
     ) -> list[Prepared]:
         """:meth:`prepare`, with the signature checks queued on ``checks``, not awaited
         (unless another error is found: a bad signature of an earlier document is
@@ -477,9 +478,13 @@ class Ledger:
                     raise InputError(str(e), source=doc.source) from e
                 self._check_controls(item)
                 out.append(item)
+                if progress is not None and (i + 1) % 1_000 == 0:
+                    progress(i + 1, len(docs))
         except AssureError:
             checks.raise_first_failure(up_to=i)
             raise
+        if progress is not None:
+            progress(len(docs), len(docs))
         return out
 
     def _prepare_one(self, doc: Document, signing_key: PrivateKey | None) -> Prepared:
@@ -548,8 +553,12 @@ class Ledger:
         *,
         signing_key: PrivateKey | None = None,
         now: dt.datetime | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> list[Appended]:
         """Append a batch of records/envelopes, all or nothing.
+
+        ``progress(done, total)`` is called as documents are checked (every 1,000)
+        and once more when all are, before the batch is written.
 
         Raises:
             InputError: a bad record or signature (nothing written).
@@ -563,7 +572,7 @@ class Ledger:
         # The signature checks of a large batch run in a worker while this process
         # validates and writes; the transaction commits only once they all passed.
         with gc_paused(), DeferredChecks(parallel=len(docs) >= PARALLEL_FROM) as checks:
-            prepared = self._prepare_batch(docs, signing_key, now, registry.copy(), checks)
+            prepared = self._prepare_batch(docs, signing_key, now, registry.copy(), checks, progress)
             return self.commit(prepared, now=now, judged=registry, checks=checks)
 
     def commit(

@@ -178,3 +178,20 @@ def test_checkpoint_key_must_be_admin_and_is_checked_before_writing(run_cli, set
     receipt = json.loads(r.stdout)
     assert receipt["checkpoint"].startswith(f"example.com/ledger\n{receipt['tree_size']}\n")
     assert run_cli("verify", db=setup).exit_code == 0
+
+
+def test_progress_line_draws_on_a_terminal_only(monkeypatch) -> None:
+    import io
+
+    from cli.output import progress_line
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for stream, expected in ((Terminal(), "\rchecked 1,000/2,500 records\rchecked 2,500/2,500 records\n"), (io.StringIO(), "")):
+        monkeypatch.setattr("sys.stderr", stream)
+        with progress_line("checked {done}/{total} records") as progress:
+            progress(1_000, 2_500)
+            progress(2_500, 2_500)
+        assert stream.getvalue() == expected

@@ -302,3 +302,9 @@ def test_large_batch_orders_canonical_form_checks_with_the_rest(
         ledger.append(batch)
     assert exc.value.source == named
     assert table_bytes(ledger.engine) == before
+
+
+def test_append_reports_progress_while_checking(ledger: Ledger, keys) -> None:
+    calls: list[tuple[int, int]] = []
+    ledger.append(_batch(keys, 2_500), progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(1_000, 2_500), (2_000, 2_500), (2_500, 2_500)]
