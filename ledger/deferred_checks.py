@@ -5,8 +5,8 @@ record it signs, and needs nothing but bytes. For a large batch the checks are
 handed, a chunk at a time, to a worker process, so they run on another core
 while this process validates records, judges signers and writes the batch; the
 write commits only once they all passed. (Checking the payload's canonical form
-there too was slower: the forked worker's allocations pay copy-on-write faults,
-and validation allocates far more than verification.) The worker is a forked
+there too made the worker the bottleneck: it ran about 3x slower there than
+here, a cause not pinned down.) The worker is a forked
 process fed through a pipe, with no helper threads here: a thread (for the
 checks, or the feeder threads of a process pool) makes both sides wait for the
 GIL at every libsodium call, which measured slower than checking inline.
@@ -48,10 +48,7 @@ class SignatureCheck(NamedTuple):
     sig: bytes
 
 
-Check = SignatureCheck
-
-
-def run_check(check: Check) -> InputError | None:
+def run_check(check: SignatureCheck) -> InputError | None:
     """The error ``check`` finds, or None."""
     if verify_signature(check.public_key, check.message, check.sig):
         return None
@@ -62,7 +59,7 @@ def run_check(check: Check) -> InputError | None:
     )
 
 
-def _first_failure(checks: Sequence[Check]) -> tuple[int, InputError] | None:
+def _first_failure(checks: Sequence[SignatureCheck]) -> tuple[int, InputError] | None:
     for i, check in enumerate(checks):
         error = run_check(check)
         if error is not None:
@@ -107,10 +104,10 @@ class DeferredChecks:
         )
         self._conn: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
-        self._pending: list[Check] = []
-        self._sent: list[list[Check]] = []
+        self._pending: list[SignatureCheck] = []
+        self._sent: list[list[SignatureCheck]] = []
         self._answered = 0
-        self._failure: tuple[Check, InputError] | None = None
+        self._failure: tuple[SignatureCheck, InputError] | None = None
 
     def __enter__(self) -> Self:
         return self
@@ -125,7 +122,7 @@ class DeferredChecks:
                 self._process.kill()
             self._process = None
 
-    def add(self, check: Check) -> None:
+    def add(self, check: SignatureCheck) -> None:
         """Queue a check; checks must be added in batch order."""
         self._pending.append(check)
         if self._parallel and len(self._pending) >= CHUNK:
