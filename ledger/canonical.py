@@ -52,10 +52,25 @@ def canonical_json(value: Any) -> bytes:
         raise CanonicalError(f"not representable as canonical JSON: {e}") from e
 
 
-# A number token whose shortest-repr spelling may differ from ECMAScript's: an
-# exponent, an integral float ("1.0", "-0.0"), or 16+ digits (beyond 2**53).
-# Matched anywhere (inside strings too), which only sends more cases the slow way.
-_RISKY_NUMBER = re.compile(rb"[0-9][eE]|\.0(?![0-9])|[0-9]{16}|[\xf0-\xff]")
+# How Python's repr may spell a number differently from ECMAScript: with an
+# exponent ("1e-07", "1e+16"), as an integral float ("1.0", "-0.0"), or as an
+# integer of 16+ digits (maybe beyond 2**53; the long fraction digits of a float
+# like 0.060000000000000005 are fine). These match inside strings too, which only
+# sends more cases the slow way.
+_EXPONENT = re.compile(rb"[0-9]e[-+][0-9]")
+_INTEGRAL_FLOAT = re.compile(rb"\.0[,\]}]")
+_LONG_INTEGER = re.compile(rb"(?<![0-9.])[0-9]{16,}(?![0-9.])")
+
+
+def _may_differ_from_repr(data: bytes) -> bool:
+    """True unless ``data`` surely spells every number as ECMAScript does and has
+    no key beyond U+FFFF (cheap tests first: most payloads have no exponent)."""
+    return (
+        not data.isascii()  # 4-byte UTF-8 could be a key that sorts differently
+        or ((b"e-" in data or b"e+" in data) and _EXPONENT.search(data) is not None)
+        or _INTEGRAL_FLOAT.search(data) is not None
+        or _LONG_INTEGER.search(data) is not None
+    )
 
 
 def is_canonical_json_of(value: Any, data: bytes) -> bool:
@@ -73,7 +88,7 @@ def is_canonical_json_of(value: Any, data: bytes) -> bool:
             text = "".join(_C_ITERENCODE(value, 0)).encode("utf-8")
         except (TypeError, ValueError, RecursionError, UnicodeEncodeError):
             text = None
-        if text == data and not _RISKY_NUMBER.search(data):
+        if text == data and not _may_differ_from_repr(data):
             return True
     try:
         return canonical_json(value) == data

@@ -149,3 +149,27 @@ def test_is_canonical_json_of_is_not_fooled_by_python_number_spellings(value) ->
     python_text = json.dumps(value, separators=(",", ":")).encode()
     assert is_canonical_json_of(value, python_text) == (canonical_json(value) == python_text)
     assert is_canonical_json_of(value, canonical_json(value))
+
+
+@pytest.mark.parametrize("value", [{"gap": 0.060000000000000005, "auc": 0.8200000000000001}, [1234567890123456.8],
+                                   {"model_version": "1.3.0", "suite": "pre-release", "n": 10003}])
+def test_long_float_digits_take_the_shortcut(value) -> None:
+    """Floats with 17 significant digits are common (0.01 + 0.05) and already in ES layout."""
+    from ledger.canonical import _may_differ_from_repr
+
+    data = canonical_json(value)
+    assert not _may_differ_from_repr(data)
+    assert is_canonical_json_of(value, data)
+
+
+@pytest.mark.parametrize("value", [[9007199254740993], [-12345678901234567], {"a": 10**16}])
+def test_long_integers_do_not(value) -> None:
+    from ledger.canonical import _may_differ_from_repr
+
+    python_text = json.dumps(value, separators=(",", ":")).encode()
+    assert _may_differ_from_repr(python_text)
+    try:
+        expected = canonical_json(value) == python_text
+    except CanonicalError:  # not exactly a double: no canonical form at all
+        expected = False
+    assert is_canonical_json_of(value, python_text) == expected
