@@ -58,7 +58,7 @@ def canonical_json(value: Any) -> bytes:
 # like 0.060000000000000005 are fine). These match inside strings too, which only
 # sends more cases the slow way.
 _EXPONENT = re.compile(rb"[0-9]e[-+][0-9]")
-_INTEGRAL_FLOAT = re.compile(rb"\.0[,\]}]")
+_INTEGRAL_FLOAT = re.compile(rb"\.0(?:[,\]}]|\Z)")
 _LONG_INTEGER = re.compile(rb"(?<![0-9.])[0-9]{16,}(?![0-9.])")
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import queue
 import threading
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
@@ -87,6 +88,14 @@ def _serve(conn: Connection, parent_end: Connection) -> None:
             return
 
 
+def _send_all(conn: Connection, outbox: queue.SimpleQueue[bytes | None]) -> None:
+    while (data := outbox.get()) is not None:
+        try:
+            conn.send_bytes(data)
+        except OSError:  # the worker is gone; first_failure() will say so
+            return
+
+
 class DeferredChecks:
     """Collects a batch's checks (in batch order); runs them inline or in a worker process.
 
@@ -108,11 +117,19 @@ class DeferredChecks:
         self._sent: list[list[SignatureCheck]] = []
         self._answered = 0
         self._failure: tuple[SignatureCheck, InputError] | None = None
+        self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._sender: threading.Thread | None = None
 
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is not None and self._process is not None:
+            self._process.kill()  # an error or interrupt: its answers are not needed, and a send blocked on it ends
+        if self._sender is not None:
+            self._outbox.put(None)
+            self._sender.join()
+            self._sender = None
         if self._conn is not None:
             self._conn.close()  # the worker sees EOF and exits
             self._conn = None
@@ -127,16 +144,22 @@ class DeferredChecks:
         self._pending.append(check)
         if self._parallel and len(self._pending) >= CHUNK:
             chunk, self._pending = self._pending, []
-            self._worker().send_bytes(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
+            self._worker()
+            self._outbox.put(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
             self._sent.append(chunk)
 
     def first_failure(self) -> InputError | None:
         """Wait for every queued check; the error of the earliest that fails, or None."""
         while self._failure is None and self._answered < len(self._sent):
-            assert self._conn is not None
-            bad, reason, source, field = pickle.loads(self._conn.recv_bytes())
-            if bad >= 0:
-                self._failure = self._sent[self._answered][bad], InputError(reason, source=source, field=field)
+            chunk = self._sent[self._answered]
+            try:
+                assert self._conn is not None
+                bad, reason, source, field = pickle.loads(self._conn.recv_bytes())
+                found = (chunk[bad], InputError(reason, source=source, field=field)) if bad >= 0 else None
+            except (EOFError, OSError):  # the worker died (killed, out of memory): check here
+                hit = _first_failure(chunk)
+                found = (chunk[hit[0]], hit[1]) if hit else None
+            self._failure = found
             self._answered += 1
         if self._failure is None:
             found = _first_failure(self._pending)
@@ -159,4 +182,8 @@ class DeferredChecks:
             self._process.start()
             theirs.close()
             self._conn = ours
+            # Sending blocks while the worker is busy; a thread that only sends (no
+            # Python work between sends) keeps this process validating meanwhile.
+            self._sender = threading.Thread(target=_send_all, args=(ours, self._outbox), daemon=True)
+            self._sender.start()
         return self._conn

@@ -144,7 +144,7 @@ def test_is_canonical_json_of_decides_exactly(value, spelling) -> None:
     assert is_canonical_json_of(value, data) == (expected == data)
 
 
-@pytest.mark.parametrize("value", [{"a": 1.0}, {"a": 1e-7}, {"a": 1e21}, {"a": 2**53}, {"a": -0.0}, [1e16]])
+@pytest.mark.parametrize("value", [{"a": 1.0}, {"a": 1e-7}, {"a": 1e21}, {"a": 2**53}, {"a": -0.0}, [1e16], 0.0, 1e-7, 2**60])
 def test_is_canonical_json_of_is_not_fooled_by_python_number_spellings(value) -> None:
     python_text = json.dumps(value, separators=(",", ":")).encode()
     assert is_canonical_json_of(value, python_text) == (canonical_json(value) == python_text)

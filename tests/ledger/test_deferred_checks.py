@@ -61,3 +61,25 @@ def test_no_fork_while_other_threads_run(monkeypatch: pytest.MonkeyPatch) -> Non
     finally:
         stop.set()
         other.join()
+
+
+def test_a_worker_that_dies_is_replaced_by_checking_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(deferred_checks, "CHUNK", 64)
+    with DeferredChecks(parallel=True) as checks:
+        for c in _checks(300, {250}):
+            checks.add(c)
+        assert checks._process is not None
+        checks._process.kill()  # e.g. the out-of-memory killer
+        checks._process.join()
+        error = checks.first_failure()
+    assert error is not None and error.source == "doc[250]"
+
+
+def test_an_interrupted_batch_stops_its_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(deferred_checks, "CHUNK", 64)
+    with pytest.raises(KeyboardInterrupt), DeferredChecks(parallel=True) as checks:
+        for c in _checks(600, set()):
+            checks.add(c)
+        process = checks._process
+        raise KeyboardInterrupt
+    assert process is not None and not process.is_alive()
