@@ -120,10 +120,9 @@ def rebuild_projections(engine: Engine) -> Projections:
         built = rebuild(conn)
         for model in (m.RecordControl, m.Record, m.KeyRegistry, m.TreeNode):
             conn.execute(delete(model))
-        if built.record:
-            conn.execute(insert(m.Record), built.record)
-        if built.record_control:
-            conn.execute(insert(m.RecordControl), built.record_control)
+        # Written exactly as append writes them (the same driver-level insert).
+        insert_raw(conn, m.Record.__table__, built.record)  # type: ignore[attr-defined]
+        insert_raw(conn, m.RecordControl.__table__, built.record_control)  # type: ignore[attr-defined]
         if built.key_registry:
             conn.execute(insert(m.KeyRegistry), built.key_registry)
         insert_raw(conn, m.TreeNode.__table__, built.tree_node)  # type: ignore[attr-defined]
