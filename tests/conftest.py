@@ -23,7 +23,9 @@ import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from ledger import migrate
+from ledger.checkpoints import recompute_frontier
 from ledger.db import make_engine
+from ledger.entry import GENESIS_PREV_HASH
 from ledger.ingest import Document
 from ledger.keys import PrivateKey
 from ledger.store import Ledger, init_ledger, trust_key
@@ -187,3 +189,24 @@ def table_bytes(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
         for t in ("entry", "payload", "ledger_head", "tree_node", "record", "record_control", "key_registry", "checkpoint"):
             out[t] = sorted(c.exec_driver_sql(f"SELECT * FROM {t}").fetchall(), key=repr)
     return out
+
+
+def drop_append_only_triggers(conn: sa.Connection) -> None:
+    """Let ``conn`` update and delete entries and payloads, as an attacker with the database could."""
+    if conn.dialect.name == "sqlite":
+        for t in ("entry", "payload"):
+            for a in ("update", "delete"):
+                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {t}_no_{a}")
+    else:
+        conn.exec_driver_sql("ALTER TABLE entry DISABLE TRIGGER USER")
+        conn.exec_driver_sql("ALTER TABLE payload DISABLE TRIGGER USER")
+
+
+def cut_tail(conn: sa.Connection, keep: int) -> None:
+    """Delete entries from ``keep`` on behind the ledger's back and make the head match them
+    (append-only triggers must be off)."""
+    conn.execute(sa.text("DELETE FROM entry WHERE seq >= :k"), {"k": keep})
+    fr = recompute_frontier(conn, keep)
+    last = conn.execute(sa.text("SELECT entry_hash FROM entry WHERE seq = :s"), {"s": keep - 1}).scalar()
+    conn.execute(sa.text("UPDATE ledger_head SET size = :n, root = :r, last_hash = :h, frontier = :f"),
+                 {"n": keep, "r": fr.root(), "h": last or GENESIS_PREV_HASH, "f": fr.to_bytes()})

@@ -5,25 +5,18 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from ledger.checkpoints import issue_checkpoint, recompute_frontier
+from ledger.checkpoints import issue_checkpoint
 from ledger.errors import IntegrityError
 from ledger.reindex import rebuild_projections
 from ledger.store import Ledger
-from tests.conftest import docs, eval_record
+from tests.conftest import cut_tail, docs, drop_append_only_triggers, eval_record
 
 
 def _cut_tail(engine: sa.Engine, keep: int) -> None:
     """Delete entries >= keep behind the ledger's back and make the head match."""
     with engine.begin() as c:
-        if c.dialect.name == "sqlite":
-            c.exec_driver_sql("DROP TRIGGER entry_no_delete")
-        else:
-            c.exec_driver_sql("ALTER TABLE entry DISABLE TRIGGER USER")
-        c.execute(sa.text("DELETE FROM entry WHERE seq >= :k"), {"k": keep})
-        fr = recompute_frontier(c, keep)
-        last = c.execute(sa.text("SELECT entry_hash FROM entry WHERE seq = :s"), {"s": keep - 1}).scalar_one()
-        c.execute(sa.text("UPDATE ledger_head SET size = :n, root = :r, last_hash = :h, frontier = :f"),
-                  {"n": keep, "r": fr.root(), "h": last, "f": fr.to_bytes()})
+        drop_append_only_triggers(c)
+        cut_tail(c, keep)
     rebuild_projections(engine)  # the derived tables follow the cut, as an attacker would make them
 
 

@@ -9,6 +9,8 @@ they are defence in depth, and this test is about what gets past them.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -16,13 +18,13 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.checkpoints import issue_checkpoint, recompute_frontier
+from ledger.checkpoints import issue_checkpoint
 from ledger.dsse import sign_envelope
 from ledger.entry import Leaf, entry_hash, idempotency_key
 from ledger.records import PAYLOAD_TYPE, parse_record, record_bytes
 from ledger.store import Ledger, read_head
 from ledger.verify import verify_connection
-from tests.conftest import docs, eval_record
+from tests.conftest import cut_tail, docs, drop_append_only_triggers, eval_record
 
 N_EXTRA = 14
 ENTRY_COLS = ("entry_hash", "prev_hash", "leaf", "payload_sha256", "idem_key")
@@ -40,14 +42,16 @@ def built(ledger: Ledger, keys) -> Ledger:
     return ledger
 
 
-def _drop_triggers(conn: sa.Connection) -> None:
-    if conn.dialect.name == "sqlite":
-        for t in ("entry", "payload"):
-            for a in ("update", "delete"):
-                conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {t}_no_{a}")
-    else:
-        conn.exec_driver_sql("ALTER TABLE entry DISABLE TRIGGER USER")
-        conn.exec_driver_sql("ALTER TABLE payload DISABLE TRIGGER USER")
+@contextmanager
+def tampering(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection whose append-only triggers are off, in a transaction rolled back afterwards."""
+    with engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            drop_append_only_triggers(conn)
+            yield conn
+        finally:
+            trans.rollback()
 
 
 def _flip(value: bytes | str, pos: int, mask: int) -> bytes | str:
@@ -138,25 +142,16 @@ def apply(conn: sa.Connection, t: Tamper, keys) -> int:
     # Cut the tail below the signed checkpoint and make the head consistent again.
     cp_size = conn.exec_driver_sql("SELECT max(size) FROM checkpoint").scalar_one()
     keep = t.seq % cp_size
-    conn.execute(sa.text("DELETE FROM entry WHERE seq >= :k"), {"k": keep})
-    fr = recompute_frontier(conn, keep)
-    last = conn.execute(sa.text("SELECT entry_hash FROM entry WHERE seq = :s"), {"s": keep - 1}).scalar()
-    conn.execute(sa.text("UPDATE ledger_head SET size = :n, root = :r, last_hash = :h, frontier = :f"),
-                 {"n": keep, "r": fr.root(), "h": last or bytes(32), "f": fr.to_bytes()})
+    cut_tail(conn, keep)
     return keep
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(t=tampers)
 def test_any_single_tampering_is_detected_at_its_seq(built: Ledger, keys, t: Tamper) -> None:
-    with built.engine.connect() as conn:
-        trans = conn.begin()
-        try:
-            _drop_triggers(conn)
-            expected = apply(conn, t, keys)
-            report = verify_connection(conn, workers=1)
-        finally:
-            trans.rollback()
+    with tampering(built.engine) as conn:
+        expected = apply(conn, t, keys)
+        report = verify_connection(conn, workers=1)
     assert not report.ok, f"{t} went undetected"
     assert report.failure.exit_code == 1
     assert report.failure.seq == expected, f"{t}: {report.failure}"

@@ -25,7 +25,7 @@ from ledger.records import PAYLOAD_TYPE, parse_record, record_bytes
 from ledger.store import Ledger, read_head, revoke_key, trust_key
 from ledger.verify import verify_connection
 from tests.conftest import docs, eval_record, fixed_key
-from tests.ledger.test_tamper import Tamper, _drop_triggers, apply, tampers
+from tests.ledger.test_tamper import Tamper, apply, tampering, tampers
 
 CI2 = fixed_key("ci-2")
 
@@ -89,14 +89,10 @@ def _append_behind_the_back(conn: sa.Connection, key, suite: str) -> int:
 
 def test_a_key_is_judged_by_the_registry_at_each_entry(rotated: Ledger, keys) -> None:
     """approver2's earlier entries pass; one signed after its revocation fails, at its seq."""
-    with rotated.engine.connect() as conn:
-        trans = conn.begin()
-        try:
-            seq = _append_behind_the_back(conn, keys.approver2, "after-revocation")
-            _append_behind_the_back(conn, keys.pipeline, "fine")
-            report = _verify(conn)
-        finally:
-            trans.rollback()
+    with tampering(rotated.engine) as conn:
+        seq = _append_behind_the_back(conn, keys.approver2, "after-revocation")
+        _append_behind_the_back(conn, keys.pipeline, "fine")
+        report = _verify(conn)
     assert report.failure is not None and report.failure.seq == seq
     assert "revoked" in report.failure.reason
 
@@ -107,14 +103,9 @@ def _set(conn: sa.Connection, seq: int, **cols: bytes) -> None:
 
 
 def _tampered_report(ledger: Ledger, change) -> verify.VerifyReport:  # type: ignore[no-untyped-def]
-    with ledger.engine.connect() as conn:
-        trans = conn.begin()
-        try:
-            _drop_triggers(conn)
-            change(conn, {r.seq: r for r in conn.exec_driver_sql("SELECT seq, prev_hash, leaf FROM entry")})
-            return _verify(conn)
-        finally:
-            trans.rollback()
+    with tampering(ledger.engine) as conn:
+        change(conn, {r.seq: r for r in conn.exec_driver_sql("SELECT seq, prev_hash, leaf FROM entry")})
+        return _verify(conn)
 
 
 def test_on_one_entry_the_first_check_in_order_is_reported(rotated: Ledger) -> None:
@@ -154,15 +145,10 @@ def test_the_earliest_failure_wins(rotated: Ledger, later: int) -> None:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(t=tampers)
 def test_any_single_tampering_is_detected_at_its_seq_in_parallel(rotated: Ledger, keys, t: Tamper) -> None:
-    with rotated.engine.connect() as conn:
-        trans = conn.begin()
-        try:
-            _drop_triggers(conn)
-            expected = apply(conn, t, keys)
-            parallel = _verify(conn, workers=2)
-            serial = _verify(conn, workers=1)
-        finally:
-            trans.rollback()
+    with tampering(rotated.engine) as conn:
+        expected = apply(conn, t, keys)
+        parallel = _verify(conn, workers=2)
+        serial = _verify(conn, workers=1)
     assert parallel.failure is not None, f"{t} went undetected"
     assert parallel.failure.seq == expected, f"{t}: {parallel.failure}"
     assert (parallel.failure.seq, parallel.failure.reason) == (serial.failure.seq, serial.failure.reason)
