@@ -8,7 +8,6 @@ they are defence in depth, and this test is about what gets past them.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,12 +18,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.checkpoints import issue_checkpoint
-from ledger.dsse import sign_envelope
-from ledger.entry import Leaf, entry_hash, idempotency_key
-from ledger.records import PAYLOAD_TYPE, parse_record, record_bytes
 from ledger.store import Ledger, read_head
 from ledger.verify import verify_connection
-from tests.conftest import cut_tail, docs, drop_append_only_triggers, eval_record
+from tests.conftest import (
+    append_behind_the_back,
+    cut_tail,
+    docs,
+    drop_append_only_triggers,
+    eval_record,
+)
 
 N_EXTRA = 14
 ENTRY_COLS = ("entry_hash", "prev_hash", "leaf", "payload_sha256", "idem_key")
@@ -119,25 +121,7 @@ def apply(conn: sa.Connection, t: Tamper, keys) -> int:
     if t.op == "forge":
         # A perfectly chained entry appended behind the ledger's back, head updated too,
         # signed by a key the ledger never trusted.
-        head = read_head(conn)
-        rec = parse_record(eval_record(suite="forged"))
-        env = sign_envelope(PAYLOAD_TYPE, record_bytes(rec), keys.stranger)
-        sha = hashlib.sha256(env.payload).hexdigest()
-        idem = idempotency_key(sha, [s.keyid for s in env.signatures])
-        leaf = Leaf(head.origin, size, "evaluation", sha, PAYLOAD_TYPE, env.signatures, idem,
-                    "2026-11-03T00:00:00Z").to_bytes()
-        h = entry_hash(head.last_hash, leaf)
-        conn.execute(sa.text("INSERT INTO payload (sha256, payload_type, body) VALUES (:k, :t, :b)"),
-                     {"k": sha, "t": PAYLOAD_TYPE, "b": env.payload})
-        conn.execute(sa.text("INSERT INTO entry (seq, entry_hash, prev_hash, leaf, payload_sha256, idem_key) "
-                             "VALUES (:s, :h, :p, :l, :d, :k)"),
-                     {"s": size, "h": h, "p": head.last_hash, "l": leaf, "d": sha, "k": idem})
-        from ledger.merkle import leaf_hash
-        fr = head.frontier.copy()
-        fr.append(leaf_hash(leaf))
-        conn.execute(sa.text("UPDATE ledger_head SET size = :n, root = :r, last_hash = :h, frontier = :f"),
-                     {"n": fr.size, "r": fr.root(), "h": h, "f": fr.to_bytes()})
-        return size
+        return append_behind_the_back(conn, keys.stranger, suite="forged", received_at="2026-11-03T00:00:00Z")
     assert t.op == "truncate"
     # Cut the tail below the signed checkpoint and make the head consistent again.
     cp_size = conn.exec_driver_sql("SELECT max(size) FROM checkpoint").scalar_one()

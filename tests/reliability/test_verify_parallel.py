@@ -10,24 +10,19 @@ order, must be the one reported.
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 
 from ledger import verify
 from ledger.checkpoints import issue_checkpoint
-from ledger.dsse import sign_envelope
-from ledger.entry import Leaf, entry_hash, idempotency_key
-from ledger.merkle import leaf_hash
-from ledger.records import PAYLOAD_TYPE, parse_record, record_bytes
-from ledger.store import Ledger, read_head, revoke_key, trust_key
+from ledger.store import Ledger, revoke_key, trust_key
 from ledger.verify import verify_connection
-from tests.conftest import docs, eval_record, fixed_key
+from tests.conftest import append_behind_the_back, docs, eval_record, fixed_key
 from tests.ledger.test_tamper import Tamper, apply, tampering, tampers
 
 CI2 = fixed_key("ci-2")
+LATER = "2030-01-01T00:00:00Z"  # received after every key event of the fixture
 
 
 @pytest.fixture
@@ -66,32 +61,11 @@ def test_untampered_ledger_with_key_events_verifies_in_parallel(rotated: Ledger)
     assert report.signatures == report.size
 
 
-def _append_behind_the_back(conn: sa.Connection, key, suite: str) -> int:
-    """A perfectly chained entry signed by ``key``, written straight into the tables; returns its seq."""
-    head = read_head(conn)
-    env = sign_envelope(PAYLOAD_TYPE, record_bytes(parse_record(eval_record(suite=suite))), key)
-    sha = hashlib.sha256(env.payload).hexdigest()
-    idem = idempotency_key(sha, [s.keyid for s in env.signatures])
-    leaf = Leaf(head.origin, head.size, "evaluation", sha, PAYLOAD_TYPE, env.signatures, idem,
-                "2030-01-01T00:00:00Z").to_bytes()
-    h = entry_hash(head.last_hash, leaf)
-    conn.execute(sa.text("INSERT INTO payload (sha256, payload_type, body) VALUES (:k, :t, :b)"),
-                 {"k": sha, "t": PAYLOAD_TYPE, "b": env.payload})
-    conn.execute(sa.text("INSERT INTO entry (seq, entry_hash, prev_hash, leaf, payload_sha256, idem_key) "
-                         "VALUES (:s, :h, :p, :l, :k, :i)"),
-                 {"s": head.size, "h": h, "p": head.last_hash, "l": leaf, "k": sha, "i": idem})
-    fr = head.frontier.copy()
-    fr.append(leaf_hash(leaf))
-    conn.execute(sa.text("UPDATE ledger_head SET size = :n, root = :r, last_hash = :h, frontier = :f"),
-                 {"n": fr.size, "r": fr.root(), "h": h, "f": fr.to_bytes()})
-    return head.size
-
-
 def test_a_key_is_judged_by_the_registry_at_each_entry(rotated: Ledger, keys) -> None:
     """approver2's earlier entries pass; one signed after its revocation fails, at its seq."""
     with tampering(rotated.engine) as conn:
-        seq = _append_behind_the_back(conn, keys.approver2, "after-revocation")
-        _append_behind_the_back(conn, keys.pipeline, "fine")
+        seq = append_behind_the_back(conn, keys.approver2, suite="after-revocation", received_at=LATER)
+        append_behind_the_back(conn, keys.pipeline, suite="fine", received_at=LATER)
         report = _verify(conn)
     assert report.failure is not None and report.failure.seq == seq
     assert "revoked" in report.failure.reason
