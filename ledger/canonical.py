@@ -56,21 +56,44 @@ def canonical_json(value: Any) -> bytes:
 # exponent ("1e-07", "1e+16"), as an integral float ("1.0", "-0.0"), or as an
 # integer of 16+ digits (maybe beyond 2**53; the long fraction digits of a float
 # like 0.060000000000000005 are fine). These match inside strings too, which only
-# sends more cases the slow way.
-_EXPONENT = re.compile(rb"[0-9]e[-+][0-9]")
+# sends more cases the slow way. The tests run on a copy with every digit made
+# "0", where each is a byte search (a regular expression tries every position:
+# about 5 us for a 300-byte record, as much as the rest of the proof).
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _INTEGRAL_FLOAT = re.compile(rb"\.0(?:[,\]}]|\Z)")
+_SIXTEEN_DIGITS = b"0" * 16
 _LONG_INTEGER = re.compile(rb"(?<![0-9.])[0-9]{16,}(?![0-9.])")
+_DIGIT_RUN = re.compile(rb"[0-9]+")
 
 
 def _may_differ_from_repr(data: bytes) -> bool:
     """True unless ``data`` surely spells every number as ECMAScript does and has
-    no key beyond U+FFFF (cheap tests first: most payloads have no exponent)."""
+    no key beyond U+FFFF."""
+    if not data.isascii():  # 4-byte UTF-8 could be a key that sorts differently
+        return True
+    zeros = data.translate(_DIGITS_TO_ZERO)
     return (
-        not data.isascii()  # 4-byte UTF-8 could be a key that sorts differently
-        or ((b"e-" in data or b"e+" in data) and _EXPONENT.search(data) is not None)
+        b"0e-" in zeros
+        or b"0e+" in zeros
         or _INTEGRAL_FLOAT.search(data) is not None
-        or _LONG_INTEGER.search(data) is not None
+        or _has_long_integer(data, zeros)
     )
+
+
+def _has_long_integer(data: bytes, zeros: bytes) -> bool:
+    """``_LONG_INTEGER.search(data)``, matched only where a run of 16+ digits starts.
+
+    Such runs are rare apart from the fraction digits of floats like
+    0.8200000000000001, which the match at the run's start rules out at once.
+    """
+    start = zeros.find(_SIXTEEN_DIGITS)
+    while start >= 0:  # the leftmost hit is where a run of digits begins
+        if _LONG_INTEGER.match(data, start):
+            return True
+        run = _DIGIT_RUN.match(data, start)
+        assert run is not None
+        start = zeros.find(_SIXTEEN_DIGITS, run.end())
+    return False
 
 
 def is_canonical_json_of(value: Any, data: bytes) -> bool:

@@ -173,3 +173,12 @@ def test_long_integers_do_not(value) -> None:
     except CanonicalError:  # not exactly a double: no canonical form at all
         expected = False
     assert is_canonical_json_of(value, python_text) == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([b"1234567890123456", b"9", b"0", b".", b",", b"]", b"e-", b"x"]), max_size=12).map(b"".join))
+def test_long_integer_search_agrees_with_the_regular_expression(data) -> None:
+    """The byte-search shortcut finds a 16+ digit integer exactly where the regex does."""
+    from ledger.canonical import _DIGITS_TO_ZERO, _LONG_INTEGER, _has_long_integer
+
+    assert _has_long_integer(data, data.translate(_DIGITS_TO_ZERO)) == (_LONG_INTEGER.search(data) is not None)
