@@ -39,6 +39,7 @@ from ledger import models as m
 from ledger.db import is_sqlite, read_transaction, write_transaction
 from ledger.deferred_checks import (
     PARALLEL_FROM,
+    CanonicalCheck,
     DeferredChecks,
     SignatureCheck,
 )
@@ -63,6 +64,7 @@ from ledger.records import (
     KeyRevokeRecord,
     KeyTrustRecord,
     parse_record,
+    parse_record_bytes,
     record_bytes,
     require_canonical_payload,
 )
@@ -463,7 +465,7 @@ class Ledger:
         i = 0
         try:
             for i, doc in enumerate(docs):
-                item = self._prepare_one(doc, signing_key)
+                item = self._prepare_one(i, doc, signing_key, checks)
                 prior = seen.get(item.idem_key)
                 if prior is not None:
                     raise DuplicateError(
@@ -487,7 +489,7 @@ class Ledger:
             progress(len(docs), len(docs))
         return out
 
-    def _prepare_one(self, doc: Document, signing_key: PrivateKey | None) -> Prepared:
+    def _prepare_one(self, index: int, doc: Document, signing_key: PrivateKey | None, checks: DeferredChecks) -> Prepared:
         src = doc.source
         if is_envelope(doc.data):
             env = Envelope.from_json(doc.data, source=src)
@@ -497,7 +499,11 @@ class Ledger:
                     source=src,
                     field="payloadType",
                 )
-            record = require_canonical_payload(env.payload, source=src)
+            if checks.parallel:  # validated here; the worker proves the payload is its canonical form
+                record = parse_record_bytes(env.payload, source=f"{src} (payload)")
+                checks.add(CanonicalCheck(index, src, env.payload))
+            else:
+                record = require_canonical_payload(env.payload, source=src)
         else:
             record = parse_record(doc.data, source=src)
             if signing_key is None:

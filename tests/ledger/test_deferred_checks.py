@@ -7,8 +7,9 @@ import threading
 import pytest
 
 from ledger import deferred_checks
-from ledger.deferred_checks import DeferredChecks, SignatureCheck
-from tests.conftest import fixed_key
+from ledger.deferred_checks import CanonicalCheck, DeferredChecks, SignatureCheck
+from ledger.records import parse_record, record_bytes
+from tests.conftest import eval_record, fixed_key
 
 KEY = fixed_key("deferred")
 
@@ -22,20 +23,42 @@ def _checks(n: int, bad: set[int]) -> list[SignatureCheck]:
     return out
 
 
-@pytest.mark.parametrize("bad", [set(), {300}, {130, 450}, {599}], ids=["none", "one", "two", "last"])
-def test_worker_and_inline_find_the_same_first_failure(monkeypatch: pytest.MonkeyPatch, bad: set[int]) -> None:
+def _with_payload_checks(checks: list[SignatureCheck], spaced: set[int]) -> list:
+    """Each signature check preceded by its document's canonical-form check (spaced ones fail it)."""
+    good = record_bytes(parse_record(eval_record()))
+    out: list = []
+    for c in checks:
+        payload = good.replace(b",", b", ") if c.index in spaced else good
+        out += [CanonicalCheck(c.index, c.source, payload), c]
+    return out
+
+
+@pytest.mark.parametrize(
+    ("bad", "spaced"),
+    [(set(), set()), ({300}, set()), ({130, 450}, set()), ({599}, set()), (set(), {200}), ({300}, {301}), ({301}, {300})],
+    ids=["none", "one", "two", "last", "form", "signature-before-form", "form-before-signature"],
+)
+def test_worker_and_inline_find_the_same_first_failure(
+    monkeypatch: pytest.MonkeyPatch, bad: set[int], spaced: set[int]
+) -> None:
     monkeypatch.setattr(deferred_checks, "CHUNK", 64)
     found = {}
     for parallel in (True, False):
         with DeferredChecks(parallel=parallel) as checks:
-            for c in _checks(600, bad):
+            for c in _with_payload_checks(_checks(600, bad), spaced):
                 checks.add(c)
             error = checks.first_failure()
             used_worker = checks._process is not None
         assert used_worker == parallel
         found[parallel] = (error.source, error.field, error.reason) if error else None
     assert found[True] == found[False]
-    assert found[True] == ((f"doc[{min(bad)}]", "signatures[0]", found[True][2]) if bad else None)
+    first = min(bad | spaced, default=None)
+    if first is None:
+        assert found[True] is None
+    elif first in spaced:
+        assert found[True] == (f"doc[{first}]", "payload", found[True][2]) and "canonical form" in found[True][2]
+    else:
+        assert found[True] == (f"doc[{first}]", "signatures[0]", found[True][2]) and "does not verify" in found[True][2]
 
 
 def test_failure_after_the_erroring_document_is_not_reported_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
