@@ -560,11 +560,14 @@ class Ledger:
         signing_key: PrivateKey | None = None,
         now: dt.datetime | None = None,
         progress: Callable[[int, int], None] | None = None,
+        parallel: bool = True,
     ) -> list[Appended]:
         """Append a batch of records/envelopes, all or nothing.
 
         ``progress(done, total)`` is called as documents are checked (every 1,000)
-        and once more when all are, before the batch is written.
+        and once more when all are, before the batch is written. With
+        ``parallel`` (the default) a batch of ``PARALLEL_FROM`` or more records has
+        its signatures and payload forms checked in a worker process.
 
         Raises:
             InputError: a bad record or signature (nothing written).
@@ -577,7 +580,7 @@ class Ledger:
         registry = self.registry()  # raises if not initialised
         # The signature checks of a large batch run in a worker while this process
         # validates and writes; the transaction commits only once they all passed.
-        with gc_paused(), DeferredChecks(parallel=len(docs) >= PARALLEL_FROM) as checks:
+        with gc_paused(), DeferredChecks(parallel=parallel and len(docs) >= PARALLEL_FROM) as checks:
             prepared = self._prepare_batch(docs, signing_key, now, registry.copy(), checks, progress)
             return self.commit(prepared, now=now, judged=registry, checks=checks)
 
