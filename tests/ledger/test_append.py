@@ -264,6 +264,34 @@ def test_bad_signature_outranks_an_error_found_while_writing(ledger: Ledger, key
     assert table_bytes(ledger.engine) == before
 
 
+@pytest.mark.parametrize("late", ["forged", "non-canonical"])
+def test_an_error_found_while_writing_outranks_a_later_failed_check(ledger: Ledger, keys, monkeypatch, late) -> None:
+    """Under the lock too, the first bad document is named, not a later one the worker found."""
+    monkeypatch.setattr(store, "PARALLEL_FROM", 200)
+    monkeypatch.setattr(deferred_checks, "CHUNK", 64)
+    batch = _batch(keys, 700)
+    batch[100] = envelope_doc(eval_record(system="not-registered"), keys.pipeline, source="env[100]")
+    batch[650] = _forge(batch[650], keys) if late == "forged" else _non_canonical(keys, "env[650]")
+    before = table_bytes(ledger.engine)
+    with pytest.raises(InputError, match="not registered") as exc:
+        ledger.append(batch)
+    assert exc.value.source == "env[100]"
+    assert table_bytes(ledger.engine) == before
+
+
+def test_a_replayed_envelope_outranks_a_later_failed_check(ledger: Ledger, keys, monkeypatch) -> None:
+    monkeypatch.setattr(store, "PARALLEL_FROM", 200)
+    monkeypatch.setattr(deferred_checks, "CHUNK", 64)
+    batch = _batch(keys, 700)
+    ledger.append([batch[100]])
+    batch[650] = _non_canonical(keys, "env[650]")
+    before = table_bytes(ledger.engine)
+    with pytest.raises(DuplicateError, match="already in the ledger") as exc:
+        ledger.append(batch)
+    assert exc.value.source == "env[100]"
+    assert table_bytes(ledger.engine) == before
+
+
 def _non_canonical(keys, source: str) -> Document:
     payload = json.dumps(eval_record(suite="spaced"), indent=1).encode()
     sig = keys.pipeline.sign(pae(PAYLOAD_TYPE, payload))
