@@ -604,15 +604,12 @@ class Ledger:
             try:
                 with write_transaction(self.engine) as conn:
                     try:
-                        out = self._commit(conn, prepared, now, judged, checks)
-                    except AssureError:
-                        raise  # _commit let a failed check of an earlier document outrank it
-                    except Exception:
+                        out = self._commit(conn, prepared, now, judged)
+                    finally:
+                        # Before COMMIT; and a document's own checks (form, signatures) outrank
+                        # what is found against the ledger under the lock, as in one process.
                         if checks is not None:
-                            checks.raise_first_failure()  # it outranks a database error
-                        raise
-                    if checks is not None:
-                        checks.raise_first_failure()  # before COMMIT
+                            checks.raise_first_failure()
                     return out
             except SAIntegrityError as e:
                 # A concurrent writer committed the same record first.
@@ -628,26 +625,19 @@ class Ledger:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _commit(
-        self,
-        conn: Connection,
-        prepared: list[Prepared],
-        now: dt.datetime,
-        judged: Registry | None,
-        checks: DeferredChecks | None = None,
+        self, conn: Connection, prepared: list[Prepared], now: dt.datetime, judged: Registry | None
     ) -> list[Appended]:
         """Write a prepared batch under the head lock.
 
         ``judged`` is the registry :meth:`prepare` judged the signers against; if the
-        registry under the lock is still the same, so are the judgements. An error
-        in document *i* gives way to a failed check (of ``checks``) of a document up to *i*.
+        registry under the lock is still the same, so are the judgements.
         """
         head = read_head(conn, lock=True)
         if head is None:
             raise _not_initialised()
         registry = load_registry(conn)
         unchanged = registry == judged
-        checks = checks or DeferredChecks(parallel=False)
-        self._refuse_duplicates(conn, prepared, checks)
+        existing = self._already_appended(conn, prepared)
         known = self._known_refs(conn, prepared)
         received = format_timestamp(now)
         frontier = head.frontier.copy()
@@ -656,17 +646,14 @@ class Ledger:
         out = []
         for i, item in enumerate(prepared):
             seq = head.size + i
+            self._refuse_replay(item, existing)
+            # Key status may have changed since prepare(): if so, re-check under the lock.
+            signers = item.signers if unchanged or seq == 0 else self._signers(item, registry, now)
+            self._check_refs(item, known)
             try:
-                # Key status may have changed since prepare(): if so, re-check under the lock.
-                signers = item.signers if unchanged or seq == 0 else self._signers(item, registry, now)
-                self._check_refs(item, known)
-                try:
-                    state = apply_key_event(registry, item.record, seq=seq, at=now)
-                except SignerError as e:
-                    raise InputError(str(e), source=item.source) from e
-            except AssureError:
-                checks.raise_first_failure(up_to=i)
-                raise
+                state = apply_key_event(registry, item.record, seq=seq, at=now)
+            except SignerError as e:
+                raise InputError(str(e), source=item.source) from e
             if seq == 0:  # genesis: the admin key.trust entry signs itself
                 assert state is not None and state.role == "admin"
                 signers = (state,)
@@ -711,20 +698,23 @@ class Ledger:
         return out
 
     @staticmethod
-    def _refuse_duplicates(conn: Connection, prepared: list[Prepared], checks: DeferredChecks) -> None:
+    def _already_appended(conn: Connection, prepared: list[Prepared]) -> dict[str, int]:
+        """The seq of each of the batch's idempotency keys the ledger holds already."""
         keys = [p.idem_key for p in prepared]
         existing: dict[str, int] = {}
         for chunk in _chunks(keys, 500):
             rows = conn.execute(select(m.Entry.idem_key, m.Entry.seq).where(m.Entry.idem_key.in_(chunk)))  # type: ignore[attr-defined]
             existing.update({k: s for k, s in rows})
-        for i, p in enumerate(prepared):
-            if p.idem_key in existing:
-                checks.raise_first_failure(up_to=i)
-                raise DuplicateError(
-                    f"this record, signed by the same key(s), is already in the ledger as entry {existing[p.idem_key]} "
-                    "(replayed envelope)",
-                    source=p.source,
-                )
+        return existing
+
+    @staticmethod
+    def _refuse_replay(item: Prepared, existing: dict[str, int]) -> None:
+        if item.idem_key in existing:
+            raise DuplicateError(
+                f"this record, signed by the same key(s), is already in the ledger as entry {existing[item.idem_key]} "
+                "(replayed envelope)",
+                source=item.source,
+            )
 
     @staticmethod
     def _known_refs(conn: Connection, prepared: list[Prepared]) -> set[str]:

@@ -264,34 +264,6 @@ def test_bad_signature_outranks_an_error_found_while_writing(ledger: Ledger, key
     assert table_bytes(ledger.engine) == before
 
 
-@pytest.mark.parametrize("late", ["forged", "non-canonical"])
-def test_an_error_found_while_writing_outranks_a_later_failed_check(ledger: Ledger, keys, monkeypatch, late) -> None:
-    """Under the lock too, the first bad document is named, not a later one the worker found."""
-    monkeypatch.setattr(store, "PARALLEL_FROM", 200)
-    monkeypatch.setattr(deferred_checks, "CHUNK", 64)
-    batch = _batch(keys, 700)
-    batch[100] = envelope_doc(eval_record(system="not-registered"), keys.pipeline, source="env[100]")
-    batch[650] = _forge(batch[650], keys) if late == "forged" else _non_canonical(keys, "env[650]")
-    before = table_bytes(ledger.engine)
-    with pytest.raises(InputError, match="not registered") as exc:
-        ledger.append(batch)
-    assert exc.value.source == "env[100]"
-    assert table_bytes(ledger.engine) == before
-
-
-def test_a_replayed_envelope_outranks_a_later_failed_check(ledger: Ledger, keys, monkeypatch) -> None:
-    monkeypatch.setattr(store, "PARALLEL_FROM", 200)
-    monkeypatch.setattr(deferred_checks, "CHUNK", 64)
-    batch = _batch(keys, 700)
-    ledger.append([batch[100]])
-    batch[650] = _non_canonical(keys, "env[650]")
-    before = table_bytes(ledger.engine)
-    with pytest.raises(DuplicateError, match="already in the ledger") as exc:
-        ledger.append(batch)
-    assert exc.value.source == "env[100]"
-    assert table_bytes(ledger.engine) == before
-
-
 def _non_canonical(keys, source: str) -> Document:
     payload = json.dumps(eval_record(suite="spaced"), indent=1).encode()
     sig = keys.pipeline.sign(pae(PAYLOAD_TYPE, payload))
@@ -330,6 +302,48 @@ def test_large_batch_orders_canonical_form_checks_with_the_rest(
         ledger.append(batch)
     assert exc.value.source == named
     assert table_bytes(ledger.engine) == before
+
+
+def _unregistered(keys, at: int) -> Document:
+    return envelope_doc(eval_record(system="not-registered"), keys.pipeline, source=f"env[{at}]")
+
+
+@pytest.mark.parametrize(
+    ("bad", "named", "reason"),
+    [({100: "unregistered", 650: "forged"}, "env[650]", "does not verify"),
+     ({100: "unregistered", 650: "non-canonical"}, "env[650]", "not the canonical form"),
+     ({100: "unregistered", 500: "replayed"}, "env[100]", "not registered"),
+     ({100: "replayed", 650: "non-canonical"}, "env[650]", "not the canonical form"),
+     ({100: "forged", 300: "stranger", 650: "non-canonical"}, "env[100]", "does not verify"),
+     ({400: "non-canonical", 600: "stranger"}, "env[400]", "not the canonical form")],
+    ids=["own-check-outranks-ledger-check", "form-outranks-ledger-check", "ledger-checks-in-document-order",
+         "form-outranks-replay", "first-own-check", "form-before-signer"],
+)
+def test_worker_and_one_process_report_the_same_error(ledger: Ledger, keys, monkeypatch, bad, named, reason) -> None:
+    """A document's own checks (form, signer, signatures) come first, in document order, then
+    those against the ledger (replays, unregistered systems) in document order: whichever
+    process makes them, so the message never depends on the batch size or on timing."""
+    monkeypatch.setattr(store, "PARALLEL_FROM", 200)
+    monkeypatch.setattr(deferred_checks, "CHUNK", 64)
+    batch = _batch(keys, 700)
+    for at, how in bad.items():
+        if how == "replayed":
+            ledger.append([batch[at]])
+        else:
+            batch[at] = {"unregistered": _unregistered, "non-canonical": lambda k, a: _non_canonical(k, f"env[{a}]"),
+                         "forged": lambda k, a: _forge(batch[a], k),
+                         "stranger": lambda k, a: envelope_doc(eval_record(suite="x"), k.stranger, source=f"env[{a}]"),
+                         }[how](keys, at)
+    before = table_bytes(ledger.engine)
+    seen = set()
+    for parallel in (True, False):
+        with pytest.raises((InputError, DuplicateError)) as exc:
+            ledger.append(batch, parallel=parallel)
+        seen.add((type(exc.value), exc.value.source, exc.value.reason))
+        assert table_bytes(ledger.engine) == before
+    assert len(seen) == 1, seen
+    (_, source, message), = seen
+    assert source == named and reason in message
 
 
 def test_append_reports_progress_while_checking(ledger: Ledger, keys) -> None:
