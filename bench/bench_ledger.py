@@ -18,6 +18,8 @@ import os
 import sqlite3
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ledger import migrate
@@ -48,6 +50,14 @@ def _rate(n: int, seconds: float) -> float:
     return n / seconds if seconds else float("inf")
 
 
+def _raw_sqlite(path: Path) -> sqlite3.Connection:
+    """A plain sqlite3 connection with the durability the ledger uses (WAL, synchronous=FULL)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    return conn
+
+
 def ceiling_per_record(payloads: list[bytes], sigs: list[bytes], pub: bytes) -> tuple[float, dict[str, float]]:
     n = len(payloads)
     parts = {}
@@ -64,9 +74,7 @@ def ceiling_per_record(payloads: list[bytes], sigs: list[bytes], pub: bytes) -> 
         verify_signature(pub, pae(PAYLOAD_TYPE, p), s)
     parts["ed25519_verify"] = time.perf_counter() - t
     with tempfile.TemporaryDirectory() as d:
-        conn = sqlite3.connect(Path(d) / "raw.db", isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
+        conn = _raw_sqlite(Path(d) / "raw.db")
         conn.execute("CREATE TABLE t (seq INTEGER PRIMARY KEY, h BLOB, body BLOB)")
         t = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
@@ -104,9 +112,7 @@ def schema_write_seconds(appended_db: Path, first_seq: int, scratch: Path) -> fl
             sql = f"SELECT * FROM {table} WHERE seq >= ?"
         rows[table] = source.execute(sql, (first_seq,)).fetchall()
     source.close()
-    conn = sqlite3.connect(scratch, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
+    conn = _raw_sqlite(scratch)
     t = time.perf_counter()
     conn.execute("BEGIN IMMEDIATE")
     for table, values in rows.items():
@@ -118,14 +124,9 @@ def schema_write_seconds(appended_db: Path, first_seq: int, scratch: Path) -> fl
     return seconds
 
 
-def _append_once(
-    envelopes: list, admin: PrivateKey, ci: PrivateKey, *, parallel: bool
-) -> tuple[float, float, int, float]:
-    """Append the envelopes as one batch into a fresh ledger; verify it.
-
-    Returns:
-        append/s, verify/s, entries, and the seconds raw sqlite3 takes to write the batch's rows.
-    """
+@contextmanager
+def _fresh_ledger(admin: PrivateKey, ci: PrivateKey) -> Iterator[tuple[Ledger, Path, int]]:
+    """A new SQLite ledger trusting ``ci`` with the bench system registered: (ledger, its file, next seq)."""
     with tempfile.TemporaryDirectory() as d:
         engine = make_engine(f"sqlite:///{d}/bench.db")
         migrate.upgrade(engine)
@@ -135,18 +136,36 @@ def _append_once(
         led.append([Document("sys", {"kind": "system", "system": "bench", "observed_at": "2026-11-01T00:00:00Z",
                                      "name": "b", "owner": "o", "purpose": "p", "risk_tier": "low",
                                      "eu_class": "minimal", "eu_role": "none"})], signing_key=admin)
-        first_seq = led.head().size
-        docs = [Document(f"env[{i}]", e.to_json()) for i, e in enumerate(envelopes)]
+        try:
+            yield led, Path(d), led.head().size
+        finally:
+            engine.dispose()
+
+
+def _timed_append(led: Ledger, docs: list[Document], *, parallel: bool) -> float:
+    """Append ``docs`` as one batch; records/s."""
+    t = time.perf_counter()
+    led.append(docs, parallel=parallel)
+    return _rate(len(docs), time.perf_counter() - t)
+
+
+def _one_process_round(docs: list[Document], admin: PrivateKey, ci: PrivateKey) -> tuple[float, float]:
+    """Append in one process: (records/s, seconds raw sqlite3 takes to write the same rows)."""
+    with _fresh_ledger(admin, ci) as (led, d, first_seq):
+        rate = _timed_append(led, docs, parallel=False)
+        led.engine.dispose()
+        return rate, schema_write_seconds(d / "bench.db", first_seq, d / "raw-rows.db")
+
+
+def _worker_round(docs: list[Document], admin: PrivateKey, ci: PrivateKey) -> tuple[float, float, int]:
+    """Append with the worker, then verify the ledger: (records/s, entries/s, entries)."""
+    with _fresh_ledger(admin, ci) as (led, _, _):
+        rate = _timed_append(led, docs, parallel=True)
         t = time.perf_counter()
-        led.append(docs, parallel=parallel)
-        append_rate = _rate(len(docs), time.perf_counter() - t)
-        t = time.perf_counter()
-        report = verify_ledger(engine)
+        report = verify_ledger(led.engine)
         verify_rate = _rate(report.size, time.perf_counter() - t)
         assert report.ok, report.failure
-        engine.dispose()
-        write_seconds = schema_write_seconds(Path(d) / "bench.db", first_seq, Path(d) / "raw-rows.db")
-    return append_rate, verify_rate, report.size, write_seconds
+        return rate, verify_rate, report.size
 
 
 def main() -> None:
@@ -159,13 +178,14 @@ def main() -> None:
     sigs = [e.signatures[0].sig for e in envelopes]
     # Shared VMs drift by tens of percent between seconds: ceiling and figures are
     # measured in alternation, and each is the best of its rounds.
+    docs = [Document(f"env[{i}]", e.to_json()) for i, e in enumerate(envelopes)]
     ceilings, one_process, appends, verifies, writes = [], [], [], [], []
     for _ in range(rounds):
         ceilings.append(ceiling_per_record(payloads, sigs, ci.public.raw))
-        rate, _, _, write_seconds = _append_once(envelopes, admin, ci, parallel=False)
+        rate, write_seconds = _one_process_round(docs, admin, ci)
         one_process.append(rate)
         writes.append(write_seconds)
-        append_rate, verify_rate, size, _ = _append_once(envelopes, admin, ci, parallel=True)
+        append_rate, verify_rate, size = _worker_round(docs, admin, ci)
         appends.append(append_rate)
         verifies.append(verify_rate)
     ceiling, parts = max(ceilings, key=lambda c: c[0])
