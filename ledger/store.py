@@ -455,9 +455,9 @@ class Ledger:
         checks: DeferredChecks,
         progress: Callable[[int, int], None] | None = None,
     ) -> list[Prepared]:
-        """:meth:`prepare`, with the signature checks queued on ``checks``, not awaited
-        (unless another error is found: a bad signature of an earlier document is
-        then reported instead, as it comes first in document-by-document order)."""
+        """:meth:`prepare`, with the payload-form and signature checks queued on ``checks``,
+        not awaited (unless another error is found: a failed check of an earlier
+        document is then reported instead, as it comes first in document-by-document order)."""
         if len(docs) > MAX_BATCH:
             raise InputError(f"a batch holds at most {MAX_BATCH} records, got {len(docs)}")
         seen: dict[str, str] = {}
@@ -499,11 +499,11 @@ class Ledger:
                     source=src,
                     field="payloadType",
                 )
-            if checks.parallel:  # validated here; the worker proves the payload is its canonical form
-                record = parse_record_bytes(env.payload, source=f"{src} (payload)")
+            record = parse_record_bytes(env.payload, source=f"{src} (payload)")
+            if checks.parallel:  # the worker proves the payload is the record's canonical form
                 checks.add(CanonicalCheck(index, src, env.payload))
             else:
-                record = require_canonical_payload(env.payload, source=src)
+                require_canonical_payload(env.payload, source=src, record=record)
         else:
             record = parse_record(doc.data, source=src)
             if signing_key is None:
@@ -578,8 +578,8 @@ class Ledger:
             raise InputError("nothing to append")
         now = now or utcnow()
         registry = self.registry()  # raises if not initialised
-        # The signature checks of a large batch run in a worker while this process
-        # validates and writes; the transaction commits only once they all passed.
+        # The payload-form and signature checks of a large batch run in a worker while
+        # this process validates and writes; the transaction commits only once they all passed.
         with gc_paused(), DeferredChecks(parallel=parallel and len(docs) >= PARALLEL_FROM) as checks:
             prepared = self._prepare_batch(docs, signing_key, now, registry.copy(), checks, progress)
             return self.commit(prepared, now=now, judged=registry, checks=checks)
@@ -591,8 +591,9 @@ class Ledger:
         retrying transient conflicts. Signers are re-checked if the registry has changed since.
 
         Args:
-            checks: signature checks still running for this batch; the write commits
-                only if they pass (and a bad signature is reported before any other error).
+            checks: payload-form and signature checks still running for this batch; the
+                write commits only if they pass (and a failed one is reported before any
+                error found under the lock).
 
         Raises:
             InputError: a bad signature, a signer no longer allowed, or a dangling
