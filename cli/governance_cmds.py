@@ -52,13 +52,22 @@ def as_of_option(fn: F) -> F:
                         help="Answer as the ledger stood then (RFC 3339 or a date; default: now).")(fn)
 
 
+def policy_option(fn: F) -> F:
+    """--approval-policy."""
+    return click.option("--approval-policy", "policy_path", envvar=POLICY_ENV, default=None,  # type: ignore[return-value]
+                        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                        help=f"Approval policy YAML (env {POLICY_ENV}; default: built-in).")(fn)
+
+
 def common_options(fn: F) -> F:
     """--as-of, --approval-policy, --frameworks-dir."""
-    fn = as_of_option(fn)
-    fn = click.option("--approval-policy", "policy_path", envvar=POLICY_ENV, default=None,
-                      type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                      help=f"Approval policy YAML (env {POLICY_ENV}; default: built-in).")(fn)
-    return frameworks_dir_option(fn)
+    return frameworks_dir_option(policy_option(as_of_option(fn)))
+
+
+def _policy(policy_path: Path | None) -> Any:
+    from controls.approvals import load_policy
+
+    return load_policy(policy_path)
 
 
 def _setup(frameworks_dir: Path, policy_path: Path | None) -> tuple[Any, Any]:
@@ -151,7 +160,8 @@ def gaps_cmd(app: AppContext, system: str, frameworks: tuple[str, ...], window: 
     from controls.coverage import compute_coverage
 
     horizon = parse_duration(window) if window else None
-    view = service.coverage_view(app.ledger_engine(), system, graph=graph, as_of=_as_of(as_of), any_version=False)
+    view = service.coverage_view(app.ledger_engine(), system, graph=graph, policy=policy, as_of=_as_of(as_of),
+                                 any_version=False)
     now = compute_coverage(graph, view, policy=policy, frameworks=fws)
     found = g.gaps(now)
     lapsing = g.forecast(graph, view, policy=policy, frameworks=fws, window=horizon, now=now) if horizon else []
@@ -192,28 +202,73 @@ def gate_cmd(app: AppContext, system: str, model_version: str, sign_key: str | N
     fresh, passing evidence for this version or an active exception, and the
     release approval the policy requires must exist.
     """
-    from controls import gate, service
-    from ledger.store import Ledger
+    from controls import service
 
     graph, policy = _setup(frameworks_dir, policy_path)
     engine = app.ledger_engine()
-    view = service.coverage_view(engine, system, graph=graph, as_of=_as_of(as_of))
-    verdict = gate.release_gate(graph, view, model_version=model_version, policy=policy)
-    if sign_key:
-        key = require_key(sign_key, passphrase_env, what="--sign")
-        head = Ledger(engine).head()
-        checkpoint = {"origin": head.origin, "size": head.size, "root": head.root.hex()}
-        env = gate.sign_statement(gate.gate_statement(verdict, checkpoint=checkpoint), key)
-        Path(out).write_text(env.to_text())
+    key = require_key(sign_key, passphrase_env, what="--sign") if sign_key else None
+    verdict, anchor = service.release_gate(engine, system, model_version=model_version, graph=graph, policy=policy,
+                                           as_of=_as_of(as_of))
+    if key is not None:
+        Path(out).write_text(service.sign_gate(engine, verdict, anchor=anchor, key=key).to_text())
     if as_json:
         echo_json(verdict.to_json())
     else:
         click.echo(f"{'PASS' if verdict.passed else 'FAIL'}: {system} {model_version}")
         for r in verdict.reasons:
             click.echo(f"  - {r}")
+        for n in verdict.notes:
+            click.echo(f"  note: {n}")
         if sign_key:
             click.echo(f"signed verdict: {out}")
     if not verdict.passed:
+        sys.exit(1)
+
+
+@click.command("verify-gate")
+@click.argument("statement", type=click.Path(exists=True, dir_okay=False), metavar="FILE")
+@click.option("--trust-key", "trust_key", required=True, type=click.Path(exists=True, dir_okay=False), metavar="PUB",
+              help="The public key that must have signed the verdict (pin it out of band).")
+@click.option("--checkpoint", "checkpoint", type=click.Path(exists=True, dir_okay=False), default=None,
+              metavar="CHECKPOINT_FILE", help="A signed checkpoint you hold: the verdict's ledger must extend it.")
+@click.option("--ledger-key", "ledger_key", type=click.Path(exists=True, dir_okay=False), default=None, metavar="PUB",
+              help="The key that signs the ledger's checkpoints (needed with --checkpoint).")
+@json_option
+def verify_gate_cmd(statement: str, trust_key: str, checkpoint: str | None, ledger_key: str | None,
+                    as_json: bool) -> None:
+    """Check a signed release-gate verdict (from 'assure gate --sign') offline, with no database.
+
+    Exit 0 only if FILE is signed by the pinned key, is an Assure release-gate
+    statement, its verdict is pass and (with --checkpoint) the ledger it was
+    decided on extends your checkpoint; exit 1 otherwise, saying why.
+    """
+    from controls.gate_statement import verify_statement
+    from ledger.keys import load_public_key
+
+    check = verify_statement(
+        Path(statement).read_bytes(), key=load_public_key(Path(trust_key)),
+        checkpoint_note=Path(checkpoint).read_text() if checkpoint else None,
+        ledger_key=load_public_key(Path(ledger_key)) if ledger_key else None,
+    )
+    predicate = check.statement["predicate"] if check.statement else {}
+    if as_json:
+        echo_json({"ok": check.ok, "passed": check.passed, "problems": check.problems,
+                   "verdict": predicate.get("verdict"), "system": predicate.get("system"),
+                   "model_version": predicate.get("model_version"),
+                   "anchored_to": {"size": check.anchored_to.size, "root": check.anchored_to.root.hex()}
+                   if check.anchored_to else None})
+    else:
+        for p in check.problems:
+            click.echo(f"FAILED: {p}", err=True)
+        if check.ok:
+            click.echo(f"{predicate.get('verdict', '?').upper()}: {predicate.get('system')} "
+                       f"{predicate.get('model_version')}, decided {predicate.get('evaluated_at')}, "
+                       f"signed by {load_public_key(Path(trust_key)).key_id[:16]}…")
+            for r in predicate.get("reasons", []):
+                click.echo(f"  - {r}")
+            if check.anchored_to is not None:
+                click.echo(f"the ledger it was decided on extends your checkpoint of size {check.anchored_to.size}")
+    if not check.passed:
         sys.exit(1)
 
 
@@ -258,13 +313,15 @@ def systems_group() -> None:
 
 @systems_group.command("list")
 @as_of_option
+@policy_option
 @json_option
 @pass_app
-def systems_list_cmd(app: AppContext, as_of: str | None, as_json: bool) -> None:
-    """Every registered system: tier, EU class and role, current model version."""
+def systems_list_cmd(app: AppContext, as_of: str | None, policy_path: Path | None, as_json: bool) -> None:
+    """Every registered system: tier, EU class and role in force, current model version."""
     from controls import service
 
-    rows = [service.system_summary(v) for v in service.all_views(app.ledger_engine(), as_of=_as_of(as_of))]
+    views = service.all_views(app.ledger_engine(), as_of=_as_of(as_of), policy=_policy(policy_path))
+    rows = [service.system_summary(v) for v in views]
     if as_json:
         echo_json(rows)
         return
@@ -277,13 +334,15 @@ def systems_list_cmd(app: AppContext, as_of: str | None, as_json: bool) -> None:
 @systems_group.command("show")
 @click.argument("system")
 @as_of_option
+@policy_option
 @json_option
 @pass_app
-def systems_show_cmd(app: AppContext, system: str, as_of: str | None, as_json: bool) -> None:
-    """One system: model versions, latest evaluations per suite, approvals."""
+def systems_show_cmd(app: AppContext, system: str, as_of: str | None, policy_path: Path | None, as_json: bool) -> None:
+    """One system: model versions, latest evaluations per suite, approvals, pending changes."""
     from controls import service
 
-    s = service.system_summary(service.system_view(app.ledger_engine(), system, as_of=_as_of(as_of)))
+    view = service.system_view(app.ledger_engine(), system, as_of=_as_of(as_of), policy=_policy(policy_path))
+    s = service.system_summary(view)
     if as_json:
         echo_json(s)
         return
@@ -295,6 +354,10 @@ def systems_show_cmd(app: AppContext, system: str, as_of: str | None, as_json: b
     echo_table(["suite", "model", "result", "seq", "observed"], [[e["suite"], e["model_version"], "passed" if e["passed"] else "FAILED", e["seq"], e["observed_at"]] for e in s["latest_evaluations"]])
     click.echo("\napprovals")
     echo_table(["seq", "decision", "target", "by"], [[a["seq"], a["decision"], short(a["target"]), a["signer"]] for a in s["approvals"]])
+    for r in view.pending_reclassifications:
+        click.echo(f"\npending: {r.describe()}")
+    for c in view.pending_corrections:
+        click.echo(f"\npending: {c.action} of entry {c.target.seq} by entry {c.record.seq}: {c.reason}")
 
 
 @click.command("trace")
@@ -314,7 +377,7 @@ def trace_cmd(app: AppContext, system: str, model_version: str | None, as_of: st
     from controls.trace import trace
 
     _, policy = _setup(frameworks_dir, policy_path)
-    data = trace(service.system_view(app.ledger_engine(), system, as_of=_as_of(as_of)), policy=policy,
+    data = trace(service.system_view(app.ledger_engine(), system, as_of=_as_of(as_of), policy=policy), policy=policy,
                  model_version=model_version)
     if as_json:
         echo_json(data)
@@ -401,4 +464,6 @@ def _print_kpis(d: dict[str, Any]) -> None:
     echo_table(["kpi", "value"], rows)
 
 
-COMMANDS: list[click.Command] = [coverage_cmd, gaps_cmd, gate_cmd, exceptions_cmd, systems_group, trace_cmd, kpis_cmd]
+COMMANDS: list[click.Command] = [
+    coverage_cmd, gaps_cmd, gate_cmd, verify_gate_cmd, exceptions_cmd, systems_group, trace_cmd, kpis_cmd,
+]

@@ -36,15 +36,24 @@ def generate_cmd(out: str, passphrase_env: str | None) -> None:
 @click.option("--role", type=click.Choice(ROLES), required=True, help="What the key may sign.")
 @click.option("--owner", required=True, help="Person, team or pipeline holding the key.")
 @click.option("--valid-until", default=None, metavar="TIME", help="RFC 3339 time after which the key may no longer sign.")
+@click.option("--system", "systems", multiple=True, metavar="SYSTEM",
+              help="Only for records of this system (repeatable; '*' for organisation-wide records). Default: any.")
 @click.option("--key", "admin_key", envvar="ASSURE_ADMIN_KEY", required=True, metavar="ADMIN_PEM", help="Admin private key (env ASSURE_ADMIN_KEY).")
 @passphrase_option
 @pass_app
-def trust_cmd(app: AppContext, public_key: str, role: str, owner: str, valid_until: str | None, admin_key: str, passphrase_env: str | None) -> None:
-    """Trust PUB for a role: appends a key.trust entry signed by an admin key."""
+def trust_cmd(app: AppContext, public_key: str, role: str, owner: str, valid_until: str | None,
+              systems: tuple[str, ...], admin_key: str, passphrase_env: str | None) -> None:
+    """Trust PUB for a role: appends a key.trust entry signed by an admin key.
+
+    Scope a pipeline's key to the systems it builds with --system: it can then
+    sign nothing for any other system.
+    """
     admin = require_key(admin_key, passphrase_env)
     pub = load_public_key(Path(public_key))
-    entry = trust_key(Ledger(app.ledger_engine()), admin, pub, role=role, owner=owner, valid_until=valid_until)
-    click.echo(f"trusted {pub.key_id} as {role} ({owner}) at entry {entry.seq}")
+    entry = trust_key(Ledger(app.ledger_engine()), admin, pub, role=role, owner=owner, valid_until=valid_until,
+                      systems=list(systems) or None)
+    scope = f" for {', '.join(systems)}" if systems else ""
+    click.echo(f"trusted {pub.key_id} as {role} ({owner}){scope} at entry {entry.seq}")
 
 
 @keys_group.command("revoke")
@@ -76,13 +85,15 @@ def list_cmd(app: AppContext, as_json: bool) -> None:
                 "trusted_seq": k.trusted_seq, "trusted_at": k.trusted_at.isoformat(),
                 "valid_until": k.valid_until.isoformat() if k.valid_until else None,
                 "revoked_seq": k.revoked_seq, "revoke_reason": k.revoke_reason,
+                "systems": list(k.systems) if k.systems is not None else None,
             }
             for k in keys
         ])
         return
     echo_table(
-        ["key_id", "role", "owner", "status", "trusted", "revoked"],
-        [[k.key_id[:16], k.role, k.owner, k.status(), k.trusted_seq, k.revoked_seq] for k in keys],
+        ["key_id", "role", "owner", "status", "trusted", "revoked", "systems"],
+        [[k.key_id[:16], k.role, k.owner, k.status(), k.trusted_seq, k.revoked_seq,
+          ", ".join(k.systems) if k.systems is not None else "any"] for k in keys],
     )
 
 

@@ -12,7 +12,7 @@ import click
 
 from cli import key_cmds
 from cli.context import AppContext, pass_app
-from cli.options import json_option, load_key, passphrase_option, require_key
+from cli.options import json_option, load_key, max_clock_skew, passphrase_option, require_key
 from cli.output import echo_json, echo_table, progress_line, short
 from ledger import migrate
 from ledger.canonical import parse_json
@@ -83,9 +83,13 @@ def _stdin(path: str) -> bytes | None:
 @click.option("--key", "key_path", envvar="ASSURE_SIGNING_KEY", default=None, metavar="PEM", help="Sign unsigned records with this key (env ASSURE_SIGNING_KEY).")
 @click.option("--checkpoint-key", "cp_key_path", envvar="ASSURE_LEDGER_KEY", default=None, metavar="PEM", help="Admin key to sign a checkpoint covering the new entries (env ASSURE_LEDGER_KEY).")
 @passphrase_option
+@click.option("--approval-policy", "policy_path", envvar="ASSURE_APPROVAL_POLICY", default=None,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Approval policy YAML whose exception limits apply (env ASSURE_APPROVAL_POLICY; default: built-in).")
 @json_option
 @pass_app
-def append_cmd(app: AppContext, files: tuple[str, ...], key_path: str | None, cp_key_path: str | None, passphrase_env: str | None, as_json: bool) -> None:
+def append_cmd(app: AppContext, files: tuple[str, ...], key_path: str | None, cp_key_path: str | None,
+               passphrase_env: str | None, policy_path: Path | None, as_json: bool) -> None:
     """Append records or signed envelopes from FILES (YAML, JSON, JSON Lines; '-' = stdin).
 
     The whole batch is validated and every signature checked first; then it is
@@ -93,6 +97,13 @@ def append_cmd(app: AppContext, files: tuple[str, ...], key_path: str | None, cp
     entry hash, leaf, RFC 9162 inclusion proof and the tree head (a signed
     checkpoint note with --checkpoint-key) so a pipeline can keep proof that
     its record was logged.
+
+    Besides each record's own form, append refuses what the ledger does not
+    back: an unregistered system or model version, an approval or correction
+    across systems, a retraction by someone other than the target's submitter
+    or an admin, a record observed in the future (beyond
+    $ASSURE_MAX_CLOCK_SKEW seconds, default 300), an exception longer than the
+    approval policy allows, a key scoped to other systems.
     """
     engine = app.ledger_engine()
     key = load_key(key_path, passphrase_env)
@@ -100,8 +111,9 @@ def append_cmd(app: AppContext, files: tuple[str, ...], key_path: str | None, cp
     docs = [d for f in files for d in read_documents(f, stdin_bytes=_stdin(f))]
     if cp_key is not None:
         require_admin_key(engine, cp_key)  # refuse before writing, not after
+    led = Ledger(engine, control_exists=_control_exists(), policy=_append_policy(policy_path))
     with progress_line("checked {done}/{total} records", enabled=len(docs) >= 1_000) as progress:
-        appended = Ledger(engine, control_exists=_control_exists()).append(docs, signing_key=key, progress=progress)
+        appended = led.append(docs, signing_key=key, progress=progress)
     if as_json or cp_key is not None:
         receipt = receipts(engine, appended, checkpoint_key=cp_key)
     if as_json:
@@ -110,6 +122,13 @@ def append_cmd(app: AppContext, files: tuple[str, ...], key_path: str | None, cp
     click.echo(f"appended {len(appended)} entr{'y' if len(appended) == 1 else 'ies'}")
     echo_table(["seq", "entry_hash", "kind", "system", "source"],
                [[a.seq, a.entry_hash, a.kind, a.system, a.source] for a in appended])
+
+
+def _append_policy(policy_path: Path | None) -> Any:
+    """What append enforces: the approval policy's exception limits and the clock skew."""
+    from controls.approvals import append_policy, load_policy
+
+    return append_policy(load_policy(policy_path), max_skew=max_clock_skew())
 
 
 def _control_exists() -> Any:
@@ -189,15 +208,21 @@ def show_cmd(app: AppContext, ref: str, as_json: bool) -> None:
 @json_option
 @pass_app
 def verify_cmd(app: AppContext, against: str | None, trust_key: str | None, workers: int | None, as_json: bool) -> None:
-    """Recompute every hash, the chain, the Merkle tree and every signature.
+    """Recompute every hash, the chain, the Merkle tree, every signature and rule, and every derived table.
 
-    Exit 0 if the ledger is intact; exit 1 naming the first bad entry otherwise.
+    Checks each entry as append would have (signer standing at its receive
+    time, references, receive times never going backwards, observed_at within
+    $ASSURE_MAX_CLOCK_SKEW seconds of it), then that every derived table
+    (records, control links, signers, key registry, Merkle nodes, the head)
+    is what the entries give. Exit 0 if the ledger is intact; exit 1 naming
+    the first problem otherwise.
     """
     note = Path(against).read_text() if against else None
     keys = [load_public_key(Path(trust_key))] if trust_key else None
+    skew = max_clock_skew()
     with progress_line("verified {done}/{total} entries", enabled=not as_json) as progress:
         report = verify_ledger(app.ledger_engine(), against_note=note, against_keys=keys, workers=workers,
-                               progress=progress)
+                               progress=progress, max_skew=skew)
     if as_json:
         echo_json(report.to_json())
     elif report.ok:
@@ -241,10 +266,11 @@ COMMANDS: list[click.Command] = [
 @click.option("--check", is_flag=True, help="Only compare; write nothing. Exit 1 if anything differs.")
 @pass_app
 def reindex_cmd(app: AppContext, check: bool) -> None:
-    """Rebuild the projections (records, control links, key registry, Merkle nodes) from the entries.
+    """Rebuild the derived tables (records, control links, signers, key registry, Merkle nodes) from the entries.
 
-    Coverage and proofs read these derived tables; --check finds any that were
-    changed behind the ledger's back. Run 'assure verify' first.
+    Coverage and proofs read these tables; 'assure verify' (and --check here)
+    finds any that were changed behind the ledger's back. Run 'assure verify'
+    first: the rebuild trusts the entries.
     """
     from ledger.reindex import check_projections, rebuild_projections
 
@@ -258,9 +284,8 @@ def reindex_cmd(app: AppContext, check: bool) -> None:
             sys.exit(1)
         click.echo("projections match the entries")
         return
-    built = rebuild_projections(engine)
-    click.echo(f"rebuilt {len(built.record)} records, {len(built.record_control)} control links, "
-               f"{len(built.key_registry)} keys, {len(built.tree_node)} Merkle nodes")
+    entries = rebuild_projections(engine)
+    click.echo(f"rebuilt the derived tables from {entries} entries")
 
 
 COMMANDS.append(reindex_cmd)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,24 @@ from ledger.keys import PrivateKey, load_private_key
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_PASSPHRASE_ENV = "ASSURE_KEY_PASSPHRASE"
+SKEW_ENV = "ASSURE_MAX_CLOCK_SKEW"
+
+
+def max_clock_skew() -> dt.timedelta:
+    """How far ``observed_at`` may be ahead of the ledger's clock: ``$ASSURE_MAX_CLOCK_SKEW``
+    seconds (default 300). Append and verify read the same setting.
+
+    Raises:
+        InputError: if the variable is not a whole number of seconds from 0 to 86400.
+    """
+    from ledger.time_rules import DEFAULT_MAX_SKEW
+
+    text = os.environ.get(SKEW_ENV)
+    if text is None:
+        return DEFAULT_MAX_SKEW
+    if not text.strip().isdigit() or int(text) > 86_400:
+        raise InputError(f"{SKEW_ENV}={text!r}: give whole seconds from 0 to 86400 (default 300)")
+    return dt.timedelta(seconds=int(text))
 
 
 def json_option(fn: F) -> F:

@@ -36,14 +36,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controls.approvals import ApprovalPolicy, approved_votes
+from controls.evidence import Evidence
 from controls.exceptions import (
     ExceptionStatus,
     active_exceptions_by_control,
     exception_statuses,
 )
 from controls.graph import ControlGraph
-from controls.state import Evidence, SystemView
+from controls.state import SystemView
 from frameworks.schema import AllOf, AnyOf, Control, EvidenceRequirement
+from ledger.records import ORG_WIDE
 from ledger.timeutil import format_timestamp
 
 STATUSES = ("covered", "excepted", "partial", "failing", "stale", "missing", "not_applicable")
@@ -230,16 +232,21 @@ class Scope:
     model_version: str | None
     approvals: list[Evidence]
 
-    def pool(self, kind: str) -> list[Evidence]:
-        """Candidate records of one kind."""
-        return self.approvals if kind == "approval" else self.view.of_kind(kind)
+    def pool(self, kind: str, *, organisation_level: bool = False) -> list[Evidence]:
+        """Candidate records of one kind: the system's own, and organisation-wide ones
+        (``system: "*"``) only for an organisation-level control."""
+        records = self.approvals if kind == "approval" else self.view.of_kind(kind)
+        return records if organisation_level else [e for e in records if e.system != ORG_WIDE]
 
 
-def evaluate_leaf(leaf: EvidenceRequirement, control_id: str, scope: Scope) -> tuple[str, str, list[Evidence]]:
+def evaluate_leaf(
+    leaf: EvidenceRequirement, control_id: str, scope: Scope, *, organisation_level: bool = False
+) -> tuple[str, str, list[Evidence]]:
     """Status, reason and deciding evidence for one leaf rule."""
     at, model_version = scope.at, scope.model_version
     loose = _without_passed(leaf)
-    candidates = [e for e in scope.pool(leaf.kind) if loose.matches(e.fields, control_id=control_id)]
+    pool = scope.pool(leaf.kind, organisation_level=organisation_level)
+    candidates = [e for e in pool if loose.matches(e.fields, control_id=control_id)]
     what = _describe(leaf) + (f" naming {control_id}" if leaf.explicit else "")
     if not candidates:
         return "missing", f"no {what}", []
@@ -266,13 +273,13 @@ def _describe(leaf: EvidenceRequirement) -> str:
 
 
 def evaluate_rule(
-    rule: EvidenceRequirement | AllOf | AnyOf, control_id: str, scope: Scope
+    rule: EvidenceRequirement | AllOf | AnyOf, control_id: str, scope: Scope, *, organisation_level: bool = False
 ) -> tuple[str, str, list[Evidence]]:
     """Status, reason and evidence for a (possibly combined) evidence rule."""
     if isinstance(rule, EvidenceRequirement):
-        return evaluate_leaf(rule, control_id, scope)
+        return evaluate_leaf(rule, control_id, scope, organisation_level=organisation_level)
     children = rule.all_of if isinstance(rule, AllOf) else rule.any_of
-    results = [evaluate_rule(r, control_id, scope) for r in children]
+    results = [evaluate_rule(r, control_id, scope, organisation_level=organisation_level) for r in children]
     evidence = [e for _, _, ev in results for e in ev]
     if isinstance(rule, AnyOf):
         best = max(results, key=lambda r: _BEST[r[0]])
@@ -297,7 +304,13 @@ def evaluate_controls(
     for control in graph.controls():
         if not control.applies_to.matches(risk_tier=view.risk_tier, eu_role=view.eu_role, eu_class=view.eu_class):
             continue
-        status, reason, evidence = evaluate_rule(control.evidence, control.id, scope)
+        status, reason, evidence = evaluate_rule(control.evidence, control.id, scope,
+                                                 organisation_level=control.organisation_level)
+        incidents = open_incidents(view, control.open_incidents_fail)
+        if incidents:
+            status, evidence = "failing", incidents
+            reason = "; ".join(f"open {i.fields.get('severity')} incident (entry {i.seq}: {i.fields.get('title')})"
+                               for i in incidents)
         exc = waived.get(control.id)
         if status != "covered" and exc is not None:
             out[control.id] = ControlResult(control, "excepted", f"exception entry {exc.record.seq} until "
@@ -305,6 +318,15 @@ def evaluate_controls(
         else:
             out[control.id] = ControlResult(control, status, reason, evidence)
     return out
+
+
+def open_incidents(view: SystemView, severities: list[str], *, model_version: str | None = None) -> list[Evidence]:
+    """The system's open incidents of these severities in force (for one model version, if given)."""
+    if not severities:
+        return []
+    return [i for i in view.of_kind("incident")
+            if i.system == view.system and i.fields.get("status") == "open" and i.fields.get("severity") in severities
+            and (model_version is None or i.model_version == model_version)]
 
 
 def _at(x: ExceptionStatus, at: dt.datetime) -> ExceptionStatus:

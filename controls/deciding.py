@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection
 
 from frameworks.schema import Control, rule_leaves
 from ledger import models as m
-from ledger.store import SUBTYPE_FIELD
+from ledger.projection import SUBTYPE_FIELD
 
 BULK_KINDS = frozenset({"evaluation", "document"})
 
@@ -83,22 +83,12 @@ def plan_for(controls: Iterable[Control]) -> Plan:
     return Plan(frozenset(kinds), groups)
 
 
-_DEAD = """WITH retracted AS (
-    SELECT target AS h FROM record
-    WHERE system IN (:system, '*') AND kind = 'retract' AND target IS NOT NULL AND received_at <= :as_of
-),
-dead AS MATERIALIZED (
-    SELECT h FROM retracted
-    UNION
-    SELECT supersedes FROM record
-    WHERE system IN (:system, '*') AND supersedes IS NOT NULL AND received_at <= :as_of
-      AND entry_hash NOT IN (SELECT h FROM retracted)
-)"""
-
+# The withdrawn records (retracted or superseded, decided in Python by controls.liveness:
+# some withdrawals need approval) are a bound list, :dead.
 # A group's live records received by as_of, for the correlated subqueries below.
 _PICK = """SELECT r.seq FROM record r
     WHERE r.system = g.system AND r.kind = g.kind AND r.subtype = g.subtype AND r.received_at <= :as_of
-      AND r.entry_hash NOT IN (SELECT h FROM dead)"""
+      AND r.entry_hash NOT IN :dead"""
 _NEWEST = "ORDER BY r.observed_at DESC, r.seq DESC LIMIT 1"
 # The last appended: a scan of the group. "+ 0" keeps PostgreSQL from walking the
 # primary key backwards over every system's records instead (its max() rewrite).
@@ -108,14 +98,18 @@ _LAST = _PICK.replace("SELECT r.seq FROM", "SELECT max(r.seq + 0) FROM")
 def _bind_as_of(sql: str) -> Any:
     # Bind as_of through the column's own type so it is stored-format text on SQLite
     # (a raw datetime would compare as a differently formatted string).
-    return text(sql).bindparams(bindparam("as_of", type_=m.Record.__table__.c.received_at.type))  # type: ignore[attr-defined]
+    return text(sql).bindparams(
+        bindparam("as_of", type_=m.Record.__table__.c.received_at.type),  # type: ignore[attr-defined]
+        # Typed, so an empty list renders as an empty set of text, not of integers.
+        bindparam("dead", expanding=True, type_=m.Record.__table__.c.entry_hash.type),  # type: ignore[attr-defined]
+    )
 
 
 @lru_cache(maxsize=32)
 def _seek_statement(groups: int, versions: int) -> Any:
     """Each group's extremes, one index seek each (a scan only for the stale case)."""
     rows = ", ".join(f"(:g{i}, :k{i}, :t{i}, :y{i}, :u{i})" for i in range(groups))
-    sql = f"{_DEAD},\ng(id, kind, subtype, system, unbound) AS (VALUES {rows})"
+    sql = f"WITH g(id, kind, subtype, system, unbound) AS (VALUES {rows})"
     if not versions:
         return _bind_as_of(sql + f"\nSELECT ({_PICK} {_NEWEST}) FROM g")
     return _bind_as_of(sql + f""",
@@ -129,17 +123,18 @@ UNION ALL SELECT ({_LAST}) FROM g WHERE g.id IN (SELECT id FROM cur WHERE seq IS
 
 
 # Live records naming a control of an explicit rule: few (documents, mostly).
-_NAMING = _bind_as_of(_DEAD + """
+_NAMING = _bind_as_of("""
 SELECT r.seq, r.system, r.kind, r.subtype, c.control_id, r.model_version, r.observed_at
 FROM record r JOIN record_control c ON c.seq = r.seq
 WHERE r.system IN (:system, '*') AND r.kind IN :kinds AND r.subtype IN :subtypes AND r.received_at <= :as_of
-  AND c.control_id IN :controls AND r.entry_hash NOT IN (SELECT h FROM dead)""").bindparams(
+  AND c.control_id IN :controls AND r.entry_hash NOT IN :dead""").bindparams(
     bindparam("kinds", expanding=True), bindparam("subtypes", expanding=True), bindparam("controls", expanding=True)
 ).columns(observed_at=m.Record.__table__.c.observed_at.type)  # type: ignore[attr-defined]
 
 
 def deciding_seqs(
-    conn: Connection, system: str, plan: Plan, *, as_of: dt.datetime, versions: Sequence[str]
+    conn: Connection, system: str, plan: Plan, *, as_of: dt.datetime, versions: Sequence[str],
+    dead: Sequence[str] = (),
 ) -> set[int]:
     """Seqs of the records that decide every rule of ``plan`` for any of ``versions``.
 
@@ -150,12 +145,13 @@ def deciding_seqs(
         as_of: only records received by then count.
         versions: the model versions coverage may be judged for (none: rules are
             judged unbound, as coverage does when no version is registered).
+        dead: hashes of the records withdrawn (retracted or superseded) by then.
     """
     plain = [(g, s) for g in plan.groups if g.control is None for s in (system, "*")]
     explicit = {(g.kind, g.subtype, g.control): g.unbound for g in plan.groups if g.control is not None}
     out: set[int] = set()
     if plain:
-        params: dict[str, Any] = {"system": system, "as_of": as_of}
+        params: dict[str, Any] = {"system": system, "as_of": as_of, "dead": list(dead)}
         for i, (g, s) in enumerate(plain):
             params |= {f"g{i}": i, f"k{i}": g.kind, f"t{i}": g.subtype, f"y{i}": s, f"u{i}": int(g.unbound)}
         params |= {f"v{i}": v for i, v in enumerate(versions)}
@@ -163,7 +159,7 @@ def deciding_seqs(
     if explicit:
         kinds, subtypes, controls = (sorted({key[i] for key in explicit}) for i in range(3))
         found: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
-        for row in conn.execute(_NAMING, {"system": system, "as_of": as_of, "kinds": kinds,
+        for row in conn.execute(_NAMING, {"system": system, "as_of": as_of, "kinds": kinds, "dead": list(dead),
                                           "subtypes": subtypes, "controls": controls}):
             if (row.kind, row.subtype, row.control_id) in explicit:
                 found[(row.kind, row.subtype, row.control_id, row.system)].append(row)

@@ -3,6 +3,8 @@
 An exception is *active* from the moment the approval policy is met until
 ``expires_at``, unless retracted. Before that it is *pending* (or *rejected*);
 after it, *expired*, and its controls fall back to their evidence status at once.
+One that breaks the policy's limits for the system's tier in force (too long, or
+no compensating controls where they are required) is *invalid* and never active.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from controls.approvals import ApprovalPolicy, Decision, decide
-from controls.state import Evidence, SystemView
+from controls.approvals import ApprovalPolicy, Decision, exception_limit_problem
+from controls.evidence import Evidence
+from controls.state import SystemView
 from ledger.timeutil import format_timestamp
 
 
@@ -23,8 +26,10 @@ class ExceptionStatus:
     system: str
     record: Evidence
     decision: Decision
-    state: str  # active | pending | rejected | expired
+    state: str  # active | pending | rejected | expired | invalid
     as_of: dt.datetime
+    problem: str | None = None
+    """Why it is invalid."""
 
     @property
     def controls(self) -> list[str]:
@@ -69,24 +74,27 @@ class ExceptionStatus:
             "days_left": self.days_left,
             "active_from": format_timestamp(self.active_from) if self.active_from else None,
             "approval": self.decision.to_json(),
+            "problem": self.problem,
         }
 
 
 def exception_statuses(view: SystemView, *, policy: ApprovalPolicy) -> list[ExceptionStatus]:
     """Every live exception of the system, with its state at ``view.as_of``."""
-    approvals = view.of_kind("approval")
     out = []
     for rec in view.of_kind("exception"):
         if rec.system != view.system:
             continue
-        d = decide(rec, approvals, tier=view.risk_tier, policy=policy)
-        if rec.expires_at is not None and rec.expires_at <= view.as_of:
+        d = view.decide(rec, policy=policy)
+        problem = exception_limit_problem(rec, tier=view.risk_tier, policy=policy)
+        if problem:
+            state = "invalid"
+        elif rec.expires_at is not None and rec.expires_at <= view.as_of:
             state = "expired"
         elif d.status == "approved":
             state = "active"
         else:
             state = d.status  # pending | rejected
-        out.append(ExceptionStatus(view.system, rec, d, state, view.as_of))
+        out.append(ExceptionStatus(view.system, rec, d, state, view.as_of, problem))
     return out
 
 

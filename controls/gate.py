@@ -3,9 +3,12 @@
 A version passes when (1) it is registered for the system, (2) every applicable
 control whose evidence is bound to a model version (the per-release controls:
 evaluations, model cards, …) is covered by evidence for *that* version or by an
-active exception, and (3) its release approval meets the approval policy. The
-verdict can be signed as an in-toto Statement in a DSSE envelope so a deploy job
-checks a signature instead of trusting a log line.
+active exception, (3) no open high or critical incident names that version,
+unless an active exception waives the incident-management control, and (4) its
+release approval meets the approval policy. The classification in force decides
+(a pending reclassification is reported, never applied). The verdict can be
+signed as an in-toto Statement in a DSSE envelope so a deploy job checks a
+signature instead of trusting a log line (:mod:`controls.gate_statement`).
 """
 
 from __future__ import annotations
@@ -14,19 +17,17 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from controls.approvals import ApprovalPolicy, Decision, decide
-from controls.coverage import ControlResult, CoverageReport, compute_coverage
+from controls.approvals import ApprovalPolicy, Decision
+from controls.coverage import (
+    ControlResult,
+    CoverageReport,
+    compute_coverage,
+    open_incidents,
+)
 from controls.graph import ControlGraph
 from controls.state import SystemView
 from frameworks.schema import rule_leaves
-from ledger.canonical import canonical_json
-from ledger.dsse import Envelope, sign_envelope
-from ledger.keys import PrivateKey
 from ledger.timeutil import format_timestamp
-
-STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
-INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
-GATE_PREDICATE = "https://assure.dev/attestations/release-gate/v1"
 
 
 @dataclass
@@ -41,6 +42,8 @@ class GateVerdict:
     approval: Decision | None = None
     artifact_sha256: str | None = None
     evaluated_at: dt.datetime | None = None
+    notes: list[str] = field(default_factory=list)
+    """What does not decide the verdict but a releaser must know (pending reclassifications, withdrawals)."""
 
     @property
     def missing_controls(self) -> list[str]:
@@ -57,6 +60,7 @@ class GateVerdict:
             "missing_controls": self.missing_controls,
             "controls": [{"control": c.control.id, "status": c.status, "reason": c.reason} for c in self.controls],
             "release_approval": self.approval.to_json() if self.approval else None,
+            "notes": self.notes,
             "evaluated_at": format_timestamp(self.evaluated_at) if self.evaluated_at else None,
         }
 
@@ -89,29 +93,28 @@ def release_gate(
     ]
     reasons = [f"{c.control.id} ({c.control.title}): {c.status}: {c.reason}"
                for c in release if c.status not in ("covered", "excepted")]
-    approval = decide(mv, view.of_kind("approval"), tier=view.risk_tier, policy=policy)
+    reasons += _incident_reasons(view, report, model_version)
+    approval = view.decide(mv, policy=policy)
     if approval.status != "approved":
         reasons.append(
             f"release approval {approval.status}: {len(approval.approvers)}/{approval.required} "
             f"distinct approver(s) with role {'/'.join(approval.roles)} approved entry {mv.seq}"
             + "".join(f"; entry {a.seq} not counted: {why}" for a, why in approval.ignored)
         )
+    notes = [r.describe() for r in view.pending_reclassifications]
+    notes += [f"{c.action} of entry {c.target.seq} by entry {c.record.seq} is {c.state}: {c.reason}"
+              for c in view.pending_corrections]
     return GateVerdict(view.system, model_version, not reasons, reasons, release, approval,
-                       mv.fields.get("artifact_sha256"), view.as_of)
+                       mv.fields.get("artifact_sha256"), view.as_of, notes)
 
 
-def gate_statement(verdict: GateVerdict, *, checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """The verdict as an in-toto Statement v1 naming the model artifact as its subject."""
-    subject = [{"name": f"{verdict.system}@{verdict.model_version}",
-                "digest": {"sha256": verdict.artifact_sha256 or "0" * 64}}]
-    return {
-        "_type": STATEMENT_TYPE,
-        "subject": subject,
-        "predicateType": GATE_PREDICATE,
-        "predicate": {**verdict.to_json(), "ledger_checkpoint": checkpoint},
-    }
-
-
-def sign_statement(statement: dict[str, Any], key: PrivateKey) -> Envelope:
-    """Sign a Statement into a DSSE envelope (payloadType application/vnd.in-toto+json)."""
-    return sign_envelope(INTOTO_PAYLOAD_TYPE, canonical_json(statement), key)
+def _incident_reasons(view: SystemView, report: CoverageReport, model_version: str) -> list[str]:
+    """Open high/critical incidents against the version, unless an active exception
+    waives a control that manages incidents."""
+    managing = [c for c in report.controls.values() if c.control.open_incidents_fail]
+    if any(c.status == "excepted" for c in managing):
+        return []
+    waive = " or ".join(c.control.id for c in managing) or "the incident-management control"
+    return [f"open {i.fields.get('severity')} incident against {model_version} (entry {i.seq}: "
+            f"{i.fields.get('title')}); close it, or waive {waive} with an approved exception"
+            for i in open_incidents(view, ["high", "critical"], model_version=model_version)]

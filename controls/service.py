@@ -10,14 +10,19 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from controls import gate
 from controls.approvals import ApprovalPolicy
 from controls.coverage import CoverageReport, compute_coverage
 from controls.deciding import plan_for
 from controls.exceptions import ExceptionStatus, exception_statuses
+from controls.gate import GateVerdict
 from controls.graph import ControlGraph
 from controls.state import SystemView, load_system, system_ids
+from ledger.anchor import Anchor
 from ledger.db import read_transaction
+from ledger.dsse import Envelope
 from ledger.errors import InputError
+from ledger.keys import PrivateKey
 
 
 def default_frameworks(graph: ControlGraph) -> list[str]:
@@ -40,10 +45,10 @@ def check_frameworks(graph: ControlGraph, frameworks: list[str] | None) -> list[
     return list(frameworks)
 
 
-def system_view(engine: Engine, system: str, *, as_of: dt.datetime) -> SystemView:
-    """One system's live records as of ``as_of``."""
+def system_view(engine: Engine, system: str, *, as_of: dt.datetime, policy: ApprovalPolicy) -> SystemView:
+    """One system's records as of ``as_of`` (every one, in force or not)."""
     with read_transaction(engine) as conn:
-        return load_system(conn, system, as_of=as_of)
+        return load_system(conn, system, as_of=as_of, policy=policy)
 
 
 def coverage(
@@ -51,12 +56,13 @@ def coverage(
     frameworks: list[str] | None = None, as_of: dt.datetime, at: dt.datetime | None = None,
 ) -> CoverageReport:
     """Coverage of one system (see :func:`controls.coverage.compute_coverage`)."""
-    view = coverage_view(engine, system, graph=graph, as_of=as_of, any_version=False)
+    view = coverage_view(engine, system, graph=graph, policy=policy, as_of=as_of, any_version=False)
     return compute_coverage(graph, view, policy=policy, frameworks=check_frameworks(graph, frameworks), at=at)
 
 
 def coverage_view(
-    engine: Engine, system: str, *, graph: ControlGraph, as_of: dt.datetime, any_version: bool = True
+    engine: Engine, system: str, *, graph: ControlGraph, policy: ApprovalPolicy, as_of: dt.datetime,
+    any_version: bool = True, authenticate: bool = False,
 ) -> SystemView:
     """A view holding just what coverage needs: bulk kinds reduced to their deciding records.
 
@@ -67,16 +73,61 @@ def coverage_view(
         as_of: read the ledger as it stood then.
         any_version: enough for coverage at any registered model version (what the
             release gate needs); False: only at the current one, which loads less.
+        authenticate: verify every signature read and prove each entry is in a
+            tree that extends the newest signed checkpoint (the release gate).
     """
     with read_transaction(engine) as conn:
-        return load_system(conn, system, as_of=as_of, plan=plan_for(graph.controls()), any_version=any_version)
+        return load_system(conn, system, as_of=as_of, policy=policy, plan=plan_for(graph.controls()),
+                           any_version=any_version, authenticate=authenticate)
 
 
-def all_views(engine: Engine, *, as_of: dt.datetime, system: str | None = None) -> list[SystemView]:
+def release_gate(
+    engine: Engine, system: str, *, model_version: str, graph: ControlGraph, policy: ApprovalPolicy,
+    as_of: dt.datetime,
+) -> tuple[GateVerdict, Anchor]:
+    """The release gate, decided on authenticated entries only (see :func:`controls.gate.release_gate`).
+
+    Returns:
+        The verdict, and the head and checkpoint its entries were proven against.
+
+    Raises:
+        IntegrityError: the ledger does not extend its latest signed checkpoint, or
+            an entry the verdict reads does not check out (nothing is decided).
+    """
+    view = coverage_view(engine, system, graph=graph, policy=policy, as_of=as_of, authenticate=True)
+    assert view.anchor is not None
+    return gate.release_gate(graph, view, model_version=model_version, policy=policy), view.anchor
+
+
+def sign_gate(engine: Engine, verdict: GateVerdict, *, anchor: Anchor, key: PrivateKey) -> Envelope:
+    """The verdict as a signed in-toto Statement (see :mod:`controls.gate_statement`).
+
+    Raises:
+        InputError: ``key`` is not an active admin or approver key of the ledger.
+    """
+    from controls.gate_statement import (
+        gate_statement,
+        require_gate_signer,
+        sign_statement,
+    )
+    from ledger.head import node_reader
+    from ledger.merkle import consistency_proof
+    from ledger.trusted_keys import load_registry
+
+    with read_transaction(engine) as conn:
+        require_gate_signer(load_registry(conn), key)
+        cp = anchor.checkpoint
+        proof = consistency_proof(cp.size, anchor.head.size, node_reader(conn)) if cp is not None else []
+    return sign_statement(gate_statement(verdict, anchor=anchor, proof=proof), key)
+
+
+def all_views(
+    engine: Engine, *, as_of: dt.datetime, policy: ApprovalPolicy, system: str | None = None
+) -> list[SystemView]:
     """Every registered system's view (or just ``system``'s)."""
     with read_transaction(engine) as conn:
         ids = [system] if system else system_ids(conn, as_of=as_of)
-        return [load_system(conn, s, as_of=as_of) for s in ids]
+        return [load_system(conn, s, as_of=as_of, policy=policy) for s in ids]
 
 
 def exceptions(
@@ -84,7 +135,7 @@ def exceptions(
 ) -> list[ExceptionStatus]:
     """Exceptions of every system (or one), with their state at ``as_of``."""
     out: list[ExceptionStatus] = []
-    for view in all_views(engine, as_of=as_of, system=system):
+    for view in all_views(engine, as_of=as_of, policy=policy, system=system):
         out.extend(exception_statuses(view, policy=policy))
     return sorted(out, key=lambda x: (x.expires_at, x.system))
 
@@ -118,6 +169,8 @@ def system_summary(view: SystemView) -> dict[str, Any]:
             {**a.ref(), "decision": a.fields.get("decision"), "target": a.target}
             for a in view.of_kind("approval") if a.system == view.system
         ],
+        "pending_reclassifications": [r.to_json() for r in view.pending_reclassifications],
+        "pending_withdrawals": [c.to_json() for c in view.pending_corrections],
     }
 
 
@@ -142,6 +195,6 @@ def kpis(
                 .group_by(m.Record.signer_role)
             )
         })
-    views = [coverage_view(engine, s, graph=graph, as_of=as_of, any_version=False) for s in ids]
+    views = [coverage_view(engine, s, graph=graph, policy=policy, as_of=as_of, any_version=False) for s in ids]
     return compute_kpis(graph, views, policy=policy, frameworks=check_frameworks(graph, frameworks),
                         signer_roles=roles, expiring_window=expiring_window)

@@ -1,20 +1,26 @@
 """What the ledger says about a system as of a point in time.
 
-Reads the projections (``record``, ``record_control``, ``key_registry``) and the
-payloads with indexed SQL, never scanning the whole ledger: one system's records
-(plus organisation-wide ``system: "*"`` records) up to the cut-off. ``as_of``
-means "what the ledger had received by then"; the ledger is append-only, so the
+Chooses entries with the ``record`` projection (indexed SQL, never a scan of
+the whole ledger): one system's records, plus organisation-wide ``system:
+"*"`` records, received by the cut-off. Everything taken from an entry comes
+from its signed bytes (:mod:`controls.evidence`); signers are judged by the
+registry the key events make (:mod:`ledger.trusted_keys`). ``as_of`` means
+"what the ledger had received by then"; the ledger is append-only, so the
 answer for a past date never changes.
 
-A record counts as *live* evidence unless a retraction or a superseding record
-(received by ``as_of``) names it. This module computes no coverage; see
-``controls.coverage``.
+What is in force (corrections, retractions, reclassifications, some of which
+need approval) is decided by :mod:`controls.liveness`. With ``authenticate``
+(the release gate, the audit package) every signature is verified and every
+entry read is proven to be in the tree of a head that extends the newest
+signed checkpoint (:mod:`ledger.anchor`). This module computes no coverage;
+see ``controls.coverage``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -22,61 +28,35 @@ from typing import Any
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.engine import Connection
 
+from controls.approvals import ApprovalPolicy, Decision, decide
 from controls.deciding import Plan, deciding_seqs
+from controls.evidence import Evidence, evidence_from_bytes
+from controls.liveness import Correction, Reclassification, resolve
 from ledger import models as m
-from ledger.canonical import parse_json
+from ledger.anchor import Anchor, anchored_head, prove_included
 from ledger.errors import NotFoundError
 from ledger.records import KINDS, ORG_WIDE
-from ledger.timeutil import format_timestamp
+from ledger.registry import Registry
+from ledger.trusted_keys import load_registry
 
-
-@dataclass(frozen=True)
-class Evidence:
-    """One ledger record as coverage sees it."""
-
-    seq: int
-    entry_hash: str
-    kind: str
-    system: str | None
-    observed_at: dt.datetime
-    received_at: dt.datetime
-    valid_until: dt.datetime | None
-    model_version: str | None
-    passed: bool | None
-    target: str | None
-    supersedes: str | None
-    expires_at: dt.datetime | None
-    signer_key_id: str
-    signer_role: str
-    signer_owner: str
-    fields: dict[str, Any] = field(compare=False, repr=False)
-
-    @property
-    def controls(self) -> list[str]:
-        """The control ids the record names."""
-        return list(self.fields.get("controls") or [])
-
-    def ref(self) -> dict[str, Any]:
-        """A short JSON reference: seq, hash, kind, when, who."""
-        return {
-            "seq": self.seq,
-            "entry_hash": self.entry_hash,
-            "kind": self.kind,
-            "observed_at": format_timestamp(self.observed_at),
-            "signer": self.signer_owner,
-            "signer_role": self.signer_role,
-        }
+__all__ = ["Evidence", "SystemView", "build_view", "load_system", "system_ids"]
 
 
 @dataclass
 class SystemView:
-    """A system and its live records as of ``as_of``.
+    """A system and its records in force as of ``as_of``.
 
     Attributes:
-        by_hash: every loaded record, live or not.
+        record: the system record whose classification is in force.
+        evidence: records in force (not withdrawn), in ledger order.
+        by_hash: every loaded record, in force or not.
+        corrections: every retraction and correction, with its state.
+        reclassifications: every later system record that changes the classification.
         versions: None when every record was loaded; else the bulk kinds hold
             only the records that decide coverage (:mod:`controls.deciding`), for
             these model versions.
+        anchor: the head and checkpoint the records were proven against (only
+            for an authenticated load).
     """
 
     system: str
@@ -86,7 +66,11 @@ class SystemView:
     retracted: dict[str, Evidence]
     superseded: dict[str, Evidence]
     by_hash: dict[str, Evidence]
+    corrections: list[Correction] = field(default_factory=list)
+    reclassifications: list[Reclassification] = field(default_factory=list)
+    terms: dict[str, tuple[str, str, int]] = field(default_factory=dict, repr=False)
     versions: frozenset[str] | None = None
+    anchor: Anchor | None = None
 
     @property
     def name(self) -> str:
@@ -95,23 +79,33 @@ class SystemView:
 
     @property
     def risk_tier(self) -> str:
-        """Internal risk tier (low|medium|high)."""
+        """Internal risk tier (low|medium|high) in force."""
         return str(self.record.fields["risk_tier"])
 
     @property
     def eu_class(self) -> str:
-        """EU AI Act class."""
+        """EU AI Act class in force."""
         return str(self.record.fields["eu_class"])
 
     @property
     def eu_role(self) -> str:
-        """EU AI Act role (provider|deployer|none)."""
+        """EU AI Act role (provider|deployer|none) in force."""
         return str(self.record.fields["eu_role"])
 
     @property
     def owner(self) -> str:
         """Accountable owner."""
         return str(self.record.fields["owner"])
+
+    @property
+    def pending_reclassifications(self) -> list[Reclassification]:
+        """Reclassifications asked for after the classification in force, not (yet) approved."""
+        return [r for r in self.reclassifications if r.state != "effective" and r.record.seq > self.record.seq]
+
+    @property
+    def pending_corrections(self) -> list[Correction]:
+        """Withdrawals that wait for approval (their targets stay in force)."""
+        return [c for c in self.corrections if c.state in ("pending", "rejected")]
 
     @cached_property
     def _by_kind(self) -> dict[str, list[Evidence]]:
@@ -121,12 +115,12 @@ class SystemView:
         return out
 
     def of_kind(self, kind: str) -> list[Evidence]:
-        """Live records of one kind, in ledger order (indexed once per view)."""
+        """Records of one kind in force, in ledger order (indexed once per view)."""
         return self._by_kind.get(kind, [])
 
     @property
     def model_versions(self) -> list[Evidence]:
-        """Live model_version records of this system, in ledger order."""
+        """model_version records of this system in force, in ledger order."""
         return [e for e in self.of_kind("model_version") if e.system == self.system]
 
     @property
@@ -135,32 +129,67 @@ class SystemView:
         versions = self.model_versions
         return versions[-1].model_version if versions else None
 
+    def decide(self, target: Evidence, *, policy: ApprovalPolicy) -> Decision:
+        """Where approval of ``target`` stands (a retraction and a reclassification
+        follow their own rules, see :mod:`controls.liveness`)."""
+        kind, tier, minimum = self.terms.get(target.entry_hash, (None, self.risk_tier, 1))
+        return decide(target, self.of_kind("approval"), tier=tier, policy=policy, decision_type=kind,
+                      min_approvers=minimum)
 
-_COLUMNS = (
-    m.Record.seq, m.Record.entry_hash, m.Record.kind, m.Record.system, m.Record.observed_at,
-    m.Record.received_at, m.Record.valid_until, m.Record.model_version, m.Record.passed,
-    m.Record.target, m.Record.supersedes, m.Record.expires_at, m.Record.signer_key_id,
-    m.Record.signer_role,
-)
+
+def build_view(
+    system: str, rows: list[Evidence], *, as_of: dt.datetime, policy: ApprovalPolicy
+) -> SystemView:
+    """A :class:`SystemView` from records in ledger order (from the database or an
+    audit bundle): drops anything received after ``as_of`` or of another system,
+    then decides what is in force.
+
+    Raises:
+        NotFoundError: if no system record for ``system`` is among them.
+    """
+    rows = [e for e in rows if e.received_at <= as_of and e.system in (system, ORG_WIDE)]
+    try:
+        res = resolve(system, rows, policy=policy)
+    except NotFoundError:
+        when = as_of.strftime("%Y-%m-%d %H:%M:%SZ")
+        raise NotFoundError(f"system {system!r} is not registered (as of {when}); see 'assure systems list'") from None
+    return SystemView(
+        system=system, as_of=as_of, record=res.registration, evidence=res.live, retracted=res.retracted,
+        superseded=res.superseded, by_hash={e.entry_hash: e for e in rows}, corrections=res.corrections,
+        reclassifications=res.reclassifications, terms=res.terms,
+    )
 
 
 def _select(where: Any) -> Any:
     return (
-        select(*_COLUMNS, m.KeyRegistry.owner, m.Payload.body)  # type: ignore[call-overload]
+        select(m.Entry.seq, m.Entry.entry_hash, m.Entry.prev_hash, m.Entry.leaf, m.Payload.body)  # type: ignore[call-overload]
+        .select_from(m.Record)
         .join(m.Entry, m.Entry.seq == m.Record.seq)
-        .join(m.Payload, m.Payload.sha256 == m.Entry.payload_sha256)
-        .join(m.KeyRegistry, m.KeyRegistry.key_id == m.Record.signer_key_id)
+        .outerjoin(m.Payload, m.Payload.sha256 == m.Entry.payload_sha256)
         .where(where)
         .order_by(m.Record.seq)
     )
 
 
-def _rows(conn: Connection, stmt: Any, params: dict[str, Any] | None = None) -> list[Evidence]:
-    out = []
-    for row in conn.execute(stmt, params or {}):
-        *cols, owner, body = row
-        out.append(Evidence(*cols, signer_owner=owner, fields=parse_json(body) if body else {}))
-    return out
+@dataclass
+class _Reader:
+    """Builds evidence from entry rows, remembering each leaf for inclusion proofs."""
+
+    conn: Connection
+    registry: Registry
+    authenticate: bool
+    leaves: dict[int, bytes] = field(default_factory=dict)
+
+    def rows(self, stmt: Any, params: dict[str, Any]) -> list[Evidence]:
+        out = []
+        for seq, ehash, prev, leaf, body in self.conn.execute(stmt, params):
+            leaf = bytes(leaf)
+            out.append(evidence_from_bytes(seq=seq, entry_hash=bytes(ehash), prev_hash=bytes(prev), leaf=leaf,
+                                           payload=None if body is None else bytes(body), registry=self.registry,
+                                           verify_signatures=self.authenticate))
+            if self.authenticate:
+                self.leaves[seq] = leaf
+        return out
 
 
 # Statements built once (parameters: system, as_of, kinds, hashes, seqs): a view is read often.
@@ -187,98 +216,79 @@ def system_ids(conn: Connection, *, as_of: dt.datetime) -> list[str]:
 
 
 def load_system(
-    conn: Connection, system: str, *, as_of: dt.datetime, plan: Plan | None = None, any_version: bool = False
+    conn: Connection, system: str, *, as_of: dt.datetime, policy: ApprovalPolicy, plan: Plan | None = None,
+    any_version: bool = False, authenticate: bool = False, registry: Registry | None = None,
 ) -> SystemView:
-    """The system's live records (and organisation-wide ones) received by ``as_of``.
+    """The system's records in force (and organisation-wide ones) received by ``as_of``.
 
     Args:
         conn: an open connection.
         system: the system id.
         as_of: read the ledger as it stood then.
+        policy: the approval policy (some corrections and every reclassification
+            need approval to take effect).
         plan: bulk kinds (evaluations, documents) of which only the records that
             decide coverage are loaded (see :mod:`controls.deciding`), for the
             current model version, or with ``any_version`` for any registered one.
-            Every other record is loaded, so approvals, exceptions and liveness
-            are exactly as with a full load.
+            Every other record is loaded, so approvals, exceptions and what is in
+            force are exactly as with a full load.
         any_version: see ``plan``.
+        authenticate: verify every signature and prove every entry read is in the
+            tree of a head that extends the newest signed checkpoint.
+        registry: the key registry (default: replayed from the key events).
 
     Raises:
         NotFoundError: if no system record for ``system`` existed by then.
+        IntegrityError: an entry read does not check out (run ``assure verify``).
     """
+    registry = registry or load_registry(conn)
+    anchor = anchored_head(conn, registry) if authenticate else None
+    reader = _Reader(conn, registry, authenticate)
     scope = {"system": system, "as_of": as_of}
     if plan is None or not plan.kinds:
-        return build_view(system, _rows(conn, _IN_SCOPE, scope), as_of=as_of)
+        view = build_view(system, reader.rows(_IN_SCOPE, scope), as_of=as_of, policy=policy)
+    else:
+        view = _load_planned(reader, system, scope, plan, any_version, policy)
+    if anchor is not None:
+        prove_included(conn, anchor.head, reader.leaves)
+        view = replace(view, anchor=anchor)
+    return view
+
+
+def _load_planned(
+    reader: _Reader, system: str, scope: dict[str, Any], plan: Plan, any_version: bool, policy: ApprovalPolicy
+) -> SystemView:
     bulk = sorted(plan.kinds)
+    as_of = scope["as_of"]
     # The other kinds by name: index seeks, where NOT IN would read every record of the system.
-    rows = _rows(conn, _KINDS_IN_SCOPE, scope | {"kinds": sorted(set(KINDS) - plan.kinds)})
-    # The bulk records that supersede another (corrections, usually few) keep the liveness
-    # of every loaded record exact.
-    rows += _rows(conn, _SUPERSEDING, scope | {"kinds": bulk})
-    base = build_view(system, sorted(rows, key=lambda e: e.seq), as_of=as_of)
+    rows = reader.rows(_KINDS_IN_SCOPE, scope | {"kinds": sorted(set(KINDS) - plan.kinds)})
+    # The bulk records that supersede another (corrections, usually few).
+    rows += reader.rows(_SUPERSEDING, scope | {"kinds": bulk})
+    # Bulk records that approvals, retractions and corrections name: what is in force depends on them.
+    rows += _targets(reader, rows, scope, bulk)
+    rows.sort(key=lambda e: e.seq)
+    base = build_view(system, rows, as_of=as_of, policy=policy)
     if any_version:
         versions = list(dict.fromkeys(v.model_version for v in base.model_versions if v.model_version))
     else:
         versions = [base.current_model_version] if base.current_model_version else []
-    seqs = deciding_seqs(conn, system, plan, as_of=as_of, versions=versions) - {e.seq for e in rows}
-    # Bulk records that approvals target: approval decisions read them.
-    targets = {a.target for a in base.of_kind("approval") if a.target} - base.by_hash.keys()
-    ordered = sorted(seqs)
+    dead = sorted(base.retracted.keys() | base.superseded.keys())
+    loaded = {e.seq for e in rows}
+    ordered = sorted(deciding_seqs(reader.conn, system, plan, as_of=as_of, versions=versions, dead=dead) - loaded)
     for i in range(0, len(ordered), _CHUNK):  # thousands with any_version and many versions
-        rows += _rows(conn, _BY_SEQ, {"seqs": ordered[i : i + _CHUNK]})
-    if targets:
-        rows += [e for e in _rows(conn, _TARGETED, scope | {"kinds": bulk, "hashes": sorted(targets)})
-                 if e.seq not in seqs]
-    return replace(build_view(system, sorted(rows, key=lambda e: e.seq), as_of=as_of), versions=frozenset(versions))
+        rows += reader.rows(_BY_SEQ, {"seqs": ordered[i : i + _CHUNK]})
+    rows.sort(key=lambda e: e.seq)
+    return replace(build_view(system, rows, as_of=as_of, policy=policy), versions=frozenset(versions))
 
 
-def build_view(system: str, rows: list[Evidence], *, as_of: dt.datetime) -> SystemView:
-    """A :class:`SystemView` from records in ledger order (from the database or an
-    audit bundle): drops what is retracted or superseded, and anything received
-    after ``as_of``.
-
-    Raises:
-        NotFoundError: if no system record for ``system`` is among them.
-    """
-    rows = [e for e in rows if e.received_at <= as_of and e.system in (system, ORG_WIDE)]
-    retracted = {e.target: e for e in rows if e.kind == "retract" and e.target}
-    superseded = {e.supersedes: e for e in rows if e.supersedes and e.entry_hash not in retracted}
-    live = [e for e in rows if e.entry_hash not in retracted and e.entry_hash not in superseded
-            and e.kind != "retract"]
-    registrations = [e for e in live if e.kind == "system" and e.system == system]
-    if not registrations:
-        when = as_of.strftime("%Y-%m-%d %H:%M:%SZ")
-        raise NotFoundError(f"system {system!r} is not registered (as of {when}); see 'assure systems list'")
-    return SystemView(
-        system=system,
-        as_of=as_of,
-        record=registrations[-1],
-        evidence=live,
-        retracted=retracted,
-        superseded=superseded,
-        by_hash={e.entry_hash: e for e in rows},
-    )
+def _targets(reader: _Reader, rows: list[Evidence], scope: dict[str, Any], bulk: list[str]) -> list[Evidence]:
+    named = {h for e in rows for h in (e.target, e.supersedes) if h} - {e.entry_hash for e in rows}
+    if not named:
+        return []
+    return reader.rows(_TARGETED, scope | {"kinds": bulk, "hashes": sorted(named)})
 
 
-def evidence_from_entry(
-    *, seq: int, entry_hash: str, kind: str, payload: bytes, received_at: dt.datetime,
-    signer_key_id: str, signer_role: str, signer_owner: str,
-) -> Evidence:
-    """An :class:`Evidence` built from an entry's signed payload (no database), the way
-    the ``record`` projection is built at append. Used to recompute coverage offline."""
-    from ledger.records import parse_record_bytes
-    from ledger.registry import KeyState
-    from ledger.store import projection_row
-
-    record = parse_record_bytes(payload, source=f"entry {seq}")
-    signer = KeyState(signer_key_id, b"", signer_role, signer_owner, 0, received_at)
-    row = projection_row(record, seq=seq, entry_hash=bytes.fromhex(entry_hash), received_at=received_at, signer=signer)
-    if row["kind"] != kind:
-        raise ValueError(f"entry {seq}: payload kind {row['kind']!r} is not the leaf kind {kind!r}")
-    cols = {c.key: row[c.key] for c in _COLUMNS}  # the same columns a database read selects
-    return Evidence(**cols, signer_owner=signer_owner, fields=parse_json(payload))
-
-
-def group_by(items: list[Evidence], key: str) -> dict[Any, list[Evidence]]:
+def group_by(items: Iterable[Evidence], key: str) -> dict[Any, list[Evidence]]:
     """Group evidence by an attribute, keeping ledger order inside each group."""
     out: dict[Any, list[Evidence]] = defaultdict(list)
     for e in items:

@@ -471,6 +471,11 @@ class Control(_Model):
     satisfies: Annotated[list[NodeId], Field(min_length=1)]
     evidence: EvidenceRule
     applies_to: AppliesTo = AppliesTo()
+    organisation_level: bool = False
+    """Organisation-wide records (``system: "*"``: policies, procedures, training)
+    count as its evidence; for any other control only the system's own records do."""
+    open_incidents_fail: list[Literal["low", "medium", "high", "critical"]] = []
+    """Open incidents of these severities make it *failing* (incident management)."""
 
     @field_validator("satisfies")
     @classmethod

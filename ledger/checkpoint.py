@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 from ledger.errors import AssureError, InputError, IntegrityError
 from ledger.keys import PUBLIC_KEY_LEN, SIGNATURE_LEN, PrivateKey, PublicKey
+from ledger.registry import Registry
 
 __all__ = [
     "ED25519_SIGNATURE_TYPE",
@@ -616,3 +617,8 @@ def open_checkpoint(
             f"checkpoint origin {cp.origin!r} is not the expected {origin!r}"
         )
     return cp
+
+
+def admin_note_keys(registry: Registry, origin: str) -> list[tuple[str, PublicKey]]:
+    """Every admin key ever trusted, as (note key name, key) pairs for checkpoint notes."""
+    return [(origin, PublicKey(k.public_key)) for k in registry if k.role == "admin"]

@@ -19,13 +19,15 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Engine
 
 from ledger import models as m
+from ledger.append import Appended
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.db import read_transaction, write_transaction
 from ledger.errors import InputError, IntegrityError, LedgerStateError
+from ledger.head import Head, node_reader, read_head
 from ledger.keys import PrivateKey
 from ledger.merkle import Frontier, inclusion_proof, leaf_hash
-from ledger.store import Appended, Head, load_registry, node_reader, read_head
 from ledger.timeutil import utcnow
+from ledger.trusted_keys import load_registry
 
 
 def require_admin_key(engine: Engine, key: PrivateKey) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,3 +139,38 @@ class Leaf:
         if leaf.to_bytes() != data:
             raise ValueError("leaf bytes are not in canonical form")
         return leaf
+
+
+
+_STR = r'[^"\\\x00-\x1f]*'  # a JSON string that canonical JSON writes verbatim
+_B64 = r'(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?'  # canonical only
+_SIG_ITEM = r'\{"keyid":"' + _STR + r'","sig":"' + _B64 + r'"\}'
+_LEAF_RE = re.compile(
+    r'\{"idem_key":"(' + _STR + r')","kind":"(' + _STR + r')","origin":"(' + _STR + r')",'
+    r'"payload_sha256":"(' + _STR + r')","payload_type":"(' + _STR + r')",'
+    r'"received_at":"(' + _STR + r')","seq":(0|[1-9][0-9]{0,14}),'
+    r'"signatures":\[((?:' + _SIG_ITEM + r'(?:,' + _SIG_ITEM + r')*)?)\],"v":1\}'
+)
+_SIG_RE = re.compile(r'\{"keyid":"(' + _STR + r')","sig":"([^"]*)"\}')
+
+
+def parse_leaf(data: bytes) -> Leaf:
+    """Parse stored leaf bytes with exactly the outcome of :meth:`Leaf.from_bytes`, faster.
+
+    The usual leaf (strings without escapes, a seq below 10**15, canonical
+    base64) is matched by one regular expression that accepts only text already
+    in canonical form. Anything else goes to ``Leaf.from_bytes``, so every
+    rejection reads the same.
+
+    Raises:
+        ValueError: naming what is wrong with the leaf.
+    """
+    try:
+        match = _LEAF_RE.fullmatch(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        match = None
+    if match is None:
+        return Leaf.from_bytes(data)
+    idem, kind, origin, sha, ptype, received, seq, sigs = match.groups()
+    signatures = tuple(Signature(keyid, binascii.a2b_base64(sig)) for keyid, sig in _SIG_RE.findall(sigs))
+    return Leaf(origin, int(seq), kind, sha, ptype, signatures, idem, received)

@@ -14,7 +14,10 @@ Derived (rebuilt by ``assure reindex``; never trusted for integrity):
   PostgreSQL) and caches size, root and Merkle frontier.
 * ``tree_node``: hashes of complete Merkle subtrees (level >= 1) for O(log n) proofs.
 * ``checkpoint``: signed tree heads issued by ``assure checkpoint``.
-* ``key_registry``, ``record``, ``record_control``: query projections.
+* ``key_registry``, ``key_revocation``, ``record``, ``record_control``,
+  ``entry_signer``: query projections, insert-only (a writer needs no UPDATE
+  on them). Append judges signers by replaying the key events in the entries,
+  never from ``key_registry`` rows.
 
 No ``from __future__ import annotations`` here: it breaks SQLModel (fastapi/sqlmodel#196).
 """
@@ -22,7 +25,15 @@ No ``from __future__ import annotations`` here: it breaks SQLModel (fastapi/sqlm
 import datetime as dt
 from typing import Optional
 
-from sqlalchemy import BigInteger, Column, Index, LargeBinary, MetaData, SmallInteger, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    Text,
+)
 from sqlmodel import Field, SQLModel
 
 # Named constraints so batch migrations on SQLite can drop them.
@@ -106,9 +117,29 @@ class KeyRegistry(SQLModel, table=True):
     trusted_at: dt.datetime
     valid_from: Optional[dt.datetime] = None
     valid_until: Optional[dt.datetime] = None
-    revoked_seq: Optional[int] = Field(default=None, sa_column=Column(BigInteger, nullable=True))
-    revoked_at: Optional[dt.datetime] = None
-    revoke_reason: Optional[str] = Field(default=None, max_length=2000)
+    systems: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    """JSON list of the systems a scoped key may sign for; NULL: any."""
+
+
+class KeyRevocation(SQLModel, table=True):
+    """Projection of key.revoke entries (a row per revoked key, never updated)."""
+
+    __tablename__ = "key_revocation"
+
+    key_id: str = Field(primary_key=True, max_length=64)
+    revoked_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    revoked_at: dt.datetime
+    revoke_reason: str = Field(max_length=2000)
+
+
+class EntrySigner(SQLModel, table=True):
+    """Projection: every key that signed an entry, in signature order."""
+
+    __tablename__ = "entry_signer"
+
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    idx: int = Field(sa_column=Column(SmallInteger, primary_key=True, autoincrement=False))
+    key_id: str = Field(max_length=64, index=True)
 
 
 class Record(SQLModel, table=True):

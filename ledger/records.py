@@ -12,7 +12,7 @@ This module does no I/O and knows nothing about the database.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -22,12 +22,21 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
-from ledger.canonical import CanonicalError, canonical_json, is_canonical_json_of, parse_json
+from ledger.canonical import (
+    CanonicalError,
+    canonical_json,
+    is_canonical_json_of,
+    parse_json,
+)
 from ledger.errors import InputError
-from ledger.timeutil import normalize_timestamp
+from ledger.record_rules import ORG_WIDE as ORG_WIDE
+from ledger.record_rules import after_problem, evaluation_problem, org_wide_problem
+from ledger.timeutil import normalize_timestamp, parse_timestamp
 
 PAYLOAD_TYPE = "application/vnd.assure.record+json"
 MAX_RECORD_BYTES = 256 * 1024
@@ -60,7 +69,6 @@ Timestamp = Annotated[str, BeforeValidator(_timestamp)]
 Ident = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
 ]
-ORG_WIDE = "*"
 SystemRef = Annotated[
     str, StringConstraints(pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127})$")
 ]
@@ -99,6 +107,13 @@ class _Record(_Model):
 class _Evidence(_Record):
     system: SystemRef
 
+    @field_validator("system")
+    @classmethod
+    def _names_a_system_if_bound(cls, value: str) -> str:
+        if why := org_wide_problem(get_args(cls.model_fields["kind"].annotation)[0], value):
+            raise ValueError(why)
+        return value
+
 
 class SystemRecord(_Evidence):
     """An AI system: its owner, purpose, internal risk tier and EU AI Act position."""
@@ -122,6 +137,12 @@ class SystemRecord(_Evidence):
     frameworks: Annotated[list[Ident], Field(max_length=20, default_factory=list)]
     intended_use: Text | None = None
     out_of_scope_use: Text | None = None
+
+
+#: The fields of a system record that decide which obligations and controls apply to
+#: it: a later system record that changes any of them is a reclassification, which
+#: takes effect only once approved (``controls.liveness``).
+CLASSIFICATION_FIELDS = ("risk_tier", "eu_class", "eu_role")
 
 
 class ModelVersionRecord(_Evidence):
@@ -152,6 +173,16 @@ class EvaluationRecord(_Evidence):
     thresholds: Annotated[dict[MetricName, Threshold], Field(max_length=500, default_factory=dict)]
     passed: bool
     datasets: Annotated[list[Ident], Field(max_length=100, default_factory=list)]
+
+    @field_validator("passed")
+    @classmethod
+    def _passed_agrees_with_thresholds(cls, value: bool, info: ValidationInfo) -> bool:
+        metrics, thresholds = info.data.get("metrics"), info.data.get("thresholds")
+        if metrics is not None and thresholds is not None:
+            bounds = {k: t.model_dump() for k, t in thresholds.items()}
+            if why := evaluation_problem(metrics, bounds, value):
+                raise ValueError(why)
+        return value
 
     @model_validator(mode="after")
     def _thresholds_name_metrics(self) -> EvaluationRecord:
@@ -203,6 +234,11 @@ class ExceptionRecord(_Evidence):
     expires_at: Timestamp
     remediation: ShortText
 
+    @field_validator("expires_at")
+    @classmethod
+    def _expires_after_observed(cls, value: str, info: ValidationInfo) -> str:
+        return _after(value, info.data.get("observed_at"), "expires_at", "observed_at")
+
 
 class IncidentRecord(_Evidence):
     """A serious incident, malfunction or harm report."""
@@ -249,6 +285,14 @@ class KeyTrustRecord(_Record):
     role: Literal["admin", "pipeline", "approver", "auditor"]
     owner: Name
     valid_from: Timestamp | None = None
+    systems: Annotated[list[SystemRef], Field(min_length=1, max_length=1000)] | None = None
+    """When set, the key may sign only records of these systems (``*``: organisation-wide ones)."""
+
+    @field_validator("valid_from")
+    @classmethod
+    def _window_not_empty(cls, value: str | None, info: ValidationInfo) -> str | None:
+        _after(info.data.get("valid_until"), value, "valid_until", "valid_from")
+        return value
 
 
 class KeyRevokeRecord(_Record):
@@ -257,6 +301,16 @@ class KeyRevokeRecord(_Record):
     kind: Literal["key.revoke"]
     key_id: Sha256Hex
     reason: ShortText
+
+
+def _after(later: str | None, earlier: str | None, later_name: str, earlier_name: str) -> str | None:
+    """``later`` unchanged, if it is after ``earlier`` (either missing: nothing to check)."""
+    if later and earlier:
+        why = after_problem(parse_timestamp(later), parse_timestamp(earlier),
+                            later_name=later_name, earlier_name=earlier_name)
+        if why:
+            raise ValueError(why)
+    return later
 
 
 AnyRecord = Annotated[

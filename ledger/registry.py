@@ -50,6 +50,8 @@ class KeyState:
     revoked_seq: int | None = None
     revoked_at: dt.datetime | None = None
     revoke_reason: str | None = None
+    systems: tuple[str, ...] | None = None
+    """The systems the key may sign records of (None: any)."""
 
     def status(self, at: dt.datetime | None = None) -> str:
         """``active``, ``revoked``, ``expired`` or ``pending`` at time ``at`` (default: now)."""
@@ -92,17 +94,30 @@ class Registry:
         """Unrevoked admin keys."""
         return [k for k in self._keys.values() if k.role == "admin" and k.revoked_seq is None]
 
-    def check_signer(self, key_id: str, *, kind: str, at: dt.datetime) -> KeyState:
+    def check_signer(
+        self, key_id: str, *, kind: str, at: dt.datetime, system: str | None = None, seq: int | None = None
+    ) -> KeyState:
         """Return the key if it may sign a ``kind`` record received at ``at``.
+
+        Args:
+            key_id: the signature's key id.
+            kind: the record's kind.
+            at: when the entry is (or was) received.
+            system: the record's system (None for key events); a key scoped to
+                some systems may sign only their records, and no key events.
+            seq: judge the entry at this sequence number against a registry that
+                may hold later key events (a key trusted at or after ``seq`` is
+                unknown to it, one revoked after ``seq`` still counts). None: the
+                registry is as of the entry, as when appending or replaying.
 
         Raises:
             SignerError: saying why not.
         """
         key = self._keys.get(key_id)
         short = key_id[:16]
-        if key is None:
+        if key is None or (seq is not None and key.trusted_seq >= seq):
             raise SignerError(f"key {short}… is not trusted in this ledger")
-        if key.revoked_seq is not None:
+        if key.revoked_seq is not None and (seq is None or key.revoked_seq <= seq):
             raise SignerError(
                 f"key {short}… ({key.owner}) was revoked at entry {key.revoked_seq}"
                 + (f": {key.revoke_reason}" if key.revoke_reason else "")
@@ -115,6 +130,11 @@ class Registry:
             raise SignerError(
                 f"key {short}… has role '{key.role}', which may not sign '{kind}' records "
                 f"(allowed: {', '.join(roles_allowed(kind))})"
+            )
+        if key.systems is not None and (system is None or system not in key.systems):
+            what = f"system {system!r}" if system is not None else "key events"
+            raise SignerError(
+                f"key {short}… ({key.owner}) is scoped to {', '.join(key.systems)} and may not sign {what}"
             )
         return key
 

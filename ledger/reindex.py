@@ -1,129 +1,218 @@
-"""Rebuild the derived tables from the entries: ``assure reindex``.
+"""Derived tables, recomputed from the entries: checked by ``assure verify``, rebuilt by ``assure reindex``.
 
-``record``, ``record_control``, ``key_registry`` and ``tree_node`` are
-projections: coverage, the key registry used at append and inclusion proofs read
-them, but they are never the source of truth. ``check_projections`` rebuilds them
-in memory from the stored entries and payloads and reports every difference (a
-projection edited behind the ledger's back would otherwise skew coverage without
-touching a signed byte); ``rebuild_projections`` replaces them. Run ``assure
-verify`` first: this module trusts the entries it reads.
+``record``, ``record_control``, ``entry_signer``, ``key_registry``,
+``key_revocation`` and ``tree_node`` are projections: queries and proofs read
+them, but they are never the source of truth. :func:`projection_differences`
+recomputes them from the stored entries and payloads, a window of entries at
+a time (constant memory), and yields every difference in entry order: a row
+edited, missing, or not derived from any entry. :func:`rebuild_projections`
+replaces them. Both trust the entries they read: ``assure verify`` checks the
+entries first, then calls :func:`projection_differences`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Connection, Engine
 
 from ledger import models as m
 from ledger.canonical import parse_json
 from ledger.db import read_transaction, write_transaction
 from ledger.entry import Leaf
-from ledger.errors import LedgerStateError
+from ledger.head import read_head
+from ledger.key_events import replay_entry
 from ledger.merkle import Frontier, leaf_hash
-from ledger.records import parse_record
-from ledger.registry import Registry
-from ledger.store import (
+from ledger.projection import (
     control_rows,
     insert_raw,
+    key_registry_row,
     projection_row,
-    read_head,
-    replay_entry,
+    revocation_row,
+    signer_rows,
 )
+from ledger.records import KEY_KINDS, parse_record
+from ledger.registry import Registry
 from ledger.timeutil import parse_timestamp
 
-TABLES = ("record", "record_control", "key_registry", "tree_node")
+WINDOW = 5_000
+"""Entries recomputed (and stored rows compared) at a time."""
+
+_PER_SEQ = ("record", "record_control", "entry_signer")
+_MODELS: dict[str, Any] = {
+    "record": m.Record, "record_control": m.RecordControl, "entry_signer": m.EntrySigner,
+    "key_registry": m.KeyRegistry, "key_revocation": m.KeyRevocation, "tree_node": m.TreeNode,
+}
+TABLES = tuple(_MODELS)
+_KEYS: dict[str, tuple[str, ...]] = {
+    "record": ("seq",), "record_control": ("seq", "control_id", "relation"), "entry_signer": ("seq", "idx"),
+    "key_registry": ("key_id",), "key_revocation": ("key_id",), "tree_node": ("level", "idx"),
+}
 
 
 @dataclass
-class Projections:
-    """The derived rows, as rebuilt from the entries."""
+class _Window:
+    """The derived rows of entries ``lo .. hi-1``."""
 
-    record: list[dict[str, Any]] = field(default_factory=list)
-    record_control: list[dict[str, Any]] = field(default_factory=list)
-    key_registry: list[dict[str, Any]] = field(default_factory=list)
-    tree_node: list[dict[str, Any]] = field(default_factory=list)
+    lo: int
+    hi: int
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {t: [] for t in _PER_SEQ + ("tree_node",)})
 
 
-def rebuild(conn: Connection) -> Projections:
-    """Derive every projection row from the stored entries and payloads."""
-    if read_head(conn) is None:
-        raise LedgerStateError("the ledger is not initialised: run 'assure init'")
-    out = Projections()
-    registry = Registry()
-    frontier = Frontier()
-    rows = conn.execute(
-        select(m.Entry.seq, m.Entry.entry_hash, m.Entry.leaf, m.Payload.body)  # type: ignore[call-overload]
-        .join(m.Payload, m.Payload.sha256 == m.Entry.payload_sha256)
-        .order_by(m.Entry.seq)
-        .execution_options(yield_per=5000)
-    )
-    for seq, ehash, leaf_bytes, body in rows:
+class _Deriver:
+    """Recomputes projection rows entry by entry, replaying key events as it goes."""
+
+    def __init__(self) -> None:
+        self.registry = Registry()
+        self.frontier = Frontier()
+
+    def window(self, conn: Connection, lo: int, hi: int) -> _Window:
+        out = _Window(lo, hi)
+        rows = conn.execute(
+            select(m.Entry.seq, m.Entry.entry_hash, m.Entry.leaf, m.Payload.body)  # type: ignore[call-overload]
+            .join(m.Payload, m.Payload.sha256 == m.Entry.payload_sha256)
+            .where(m.Entry.seq >= lo, m.Entry.seq < hi)  # type: ignore[operator]
+            .order_by(m.Entry.seq)
+        )
+        for seq, ehash, leaf_bytes, body in rows:
+            self._entry(out, seq, bytes(ehash), bytes(leaf_bytes), body)
+        return out
+
+    def _entry(self, out: _Window, seq: int, ehash: bytes, leaf_bytes: bytes, body: bytes) -> None:
         leaf = Leaf.from_bytes(leaf_bytes)
         at = parse_timestamp(leaf.received_at)
-        record = parse_record(parse_json(body), source=f"entry {seq}")
-        signers = replay_entry(registry, record, seq=seq, kind=leaf.kind,
-                               keyids=[sig.keyid for sig in leaf.signatures], at=at)
-        out.record.append(projection_row(record, seq=seq, entry_hash=ehash, received_at=at, signer=signers[0]))
-        out.record_control.extend(control_rows(record, seq=seq))
-        for level, idx, node in frontier.append(leaf_hash(leaf_bytes)):
+        fields = parse_json(body)
+        record = parse_record(fields, source=f"entry {seq}") if leaf.kind in KEY_KINDS else None
+        keyids = [s.keyid for s in leaf.signatures]
+        signers = replay_entry(self.registry, record, seq=seq, kind=leaf.kind, keyids=keyids, at=at,
+                               system=fields.get("system"))
+        out.rows["record"].append(projection_row(fields, seq=seq, entry_hash=ehash, received_at=at, signer=signers[0]))
+        out.rows["record_control"].extend(control_rows(fields, seq=seq))
+        out.rows["entry_signer"].extend(signer_rows(seq, keyids))
+        for level, idx, node in self.frontier.append(leaf_hash(leaf_bytes)):
             if level > 0:
-                out.tree_node.append({"level": level, "idx": idx, "hash": node})
-    out.key_registry = [k.__dict__ for k in registry]
+                out.rows["tree_node"].append({"level": level, "idx": idx, "hash": node})
+
+    def key_tables(self) -> dict[str, list[dict[str, Any]]]:
+        keys = list(self.registry)
+        return {
+            "key_registry": [key_registry_row(k) for k in keys],
+            "key_revocation": [revocation_row(k) for k in keys if k.revoked_seq is not None],
+        }
+
+
+def _size(conn: Connection) -> int:
+    """Entries to recompute: every stored one (the head is checked by ``assure verify``)."""
+    return int(conn.execute(select(func.count()).select_from(m.Entry)).scalar_one())
+
+
+def derived_windows(conn: Connection) -> Iterator[tuple[_Window, _Deriver]]:
+    """The derived rows, a window of entries at a time."""
+    deriver = _Deriver()
+    size = _size(conn)
+    for lo in range(0, size, WINDOW):
+        yield deriver.window(conn, lo, min(size, lo + WINDOW)), deriver
+    if not size:
+        yield _Window(0, 0), deriver
+
+
+def projection_differences(conn: Connection) -> Iterator[str]:
+    """Every difference between the stored derived tables and the entries, in entry order.
+
+    Each is one line naming the table, the row's key and what differs, e.g.
+    ``record (12,): passed differ from the entries``.
+    """
+    deriver = _Deriver()
+    size = _size(conn)
+    counts = dict.fromkeys(_PER_SEQ + ("tree_node",), 0)
+    for lo in range(0, size, WINDOW):
+        window = deriver.window(conn, lo, min(size, lo + WINDOW))
+        for table in _PER_SEQ:
+            counts[table] += len(window.rows[table])
+            model = _MODELS[table]
+            stored = conn.execute(select(model).where(model.seq >= lo, model.seq < window.hi)).mappings()
+            yield from _compare(table, window.rows[table], stored)
+        counts["tree_node"] += len(window.rows["tree_node"])
+        yield from _compare("tree_node", window.rows["tree_node"], _stored_nodes(conn, window.rows["tree_node"]))
+    for table, rows in deriver.key_tables().items():
+        yield from _compare(table, rows, conn.execute(select(_MODELS[table])).mappings())
+    for table, expected in counts.items():
+        stored = int(conn.execute(select(func.count()).select_from(_MODELS[table])).scalar_one())
+        if stored > expected:
+            yield f"{table}: {stored - expected} row(s) not derived from any entry"
+
+
+def _stored_nodes(conn: Connection, expected: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stored tree nodes at the (level, idx) places a window's expected nodes occupy."""
+    spans: dict[int, list[int]] = {}
+    for n in expected:
+        lo_hi = spans.setdefault(n["level"], [n["idx"], n["idx"]])
+        lo_hi[0], lo_hi[1] = min(lo_hi[0], n["idx"]), max(lo_hi[1], n["idx"])
+    out: list[dict[str, Any]] = []
+    for level, (lo, hi) in spans.items():
+        rows = conn.execute(select(m.TreeNode).where(
+            m.TreeNode.level == level, m.TreeNode.idx >= lo, m.TreeNode.idx <= hi  # type: ignore[arg-type,operator]
+        )).mappings()
+        out.extend(dict(r) for r in rows)
     return out
 
 
-def _key(table: str, row: dict[str, Any]) -> tuple[Any, ...]:
-    return {
-        "record": lambda r: (r["seq"],),
-        "record_control": lambda r: (r["seq"], r["control_id"], r["relation"]),
-        "key_registry": lambda r: (r["key_id"],),
-        "tree_node": lambda r: (r["level"], r["idx"]),
-    }[table](row)
-
-
-def _stored(conn: Connection, table: str) -> list[dict[str, Any]]:
-    model = {"record": m.Record, "record_control": m.RecordControl, "key_registry": m.KeyRegistry,
-             "tree_node": m.TreeNode}[table]
-    return [dict(r) for r in conn.execute(select(model)).mappings()]
-
-
-def check_projections(engine: Engine) -> list[str]:
-    """Every difference between the stored projections and what the entries imply (empty = consistent)."""
-    problems: list[str] = []
-    with read_transaction(engine) as conn:
-        built = rebuild(conn)
-        for table in TABLES:
-            want = {_key(table, r): r for r in getattr(built, table)}
-            have = {_key(table, r): r for r in _stored(conn, table)}
-            for k in sorted(set(want) | set(have), key=repr):
-                if k not in have:
-                    problems.append(f"{table} {k}: missing")
-                elif k not in want:
-                    problems.append(f"{table} {k}: not derived from any entry")
-                elif _norm(have[k]) != _norm(want[k]):
-                    cols = sorted(c for c in want[k] if _norm(have[k]).get(c) != _norm(want[k]).get(c))
-                    problems.append(f"{table} {k}: {', '.join(cols)} differ from the entries")
-    return problems
+def _compare(table: str, want_rows: list[dict[str, Any]], have_rows: Any) -> Iterator[str]:
+    key = _KEYS[table]
+    want = {tuple(r[k] for k in key): r for r in want_rows}
+    have = {tuple(r[k] for k in key): dict(r) for r in have_rows}
+    for k in sorted(set(want) | set(have), key=repr):
+        if k not in have:
+            yield f"{table} {k}: missing"
+        elif k not in want:
+            yield f"{table} {k}: not derived from any entry"
+        else:
+            w, h = _norm(want[k]), _norm(have[k])
+            cols = sorted(c for c in w if h.get(c) != w[c])
+            if cols:
+                yield f"{table} {k}: {', '.join(cols)} differ from the entries"
 
 
 def _norm(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
+    return {k: (_utc(v).isoformat() if isinstance(v, dt.datetime) else bytes(v) if isinstance(v, memoryview) else v)
+            for k, v in row.items()}
 
 
-def rebuild_projections(engine: Engine) -> Projections:
-    """Replace every projection with rows derived from the entries (one transaction)."""
+def _utc(v: dt.datetime) -> dt.datetime:
+    return v.replace(tzinfo=dt.UTC) if v.tzinfo is None else v.astimezone(dt.UTC)
+
+
+def check_projections(engine: Engine) -> list[str]:
+    """Every difference between the stored derived tables and the entries (empty = consistent)."""
+    with read_transaction(engine) as conn:
+        if read_head(conn) is None:
+            from ledger.head import not_initialised
+
+            raise not_initialised()
+        return list(projection_differences(conn))
+
+
+def rebuild_projections(engine: Engine) -> int:
+    """Replace every derived table with rows recomputed from the entries (one transaction).
+
+    Returns:
+        The number of entries the tables were rebuilt from.
+    """
     with write_transaction(engine) as conn:
         read_head(conn, lock=True)
-        built = rebuild(conn)
-        for model in (m.RecordControl, m.Record, m.KeyRegistry, m.TreeNode):
+        for model in (m.RecordControl, m.EntrySigner, m.Record, m.KeyRevocation, m.KeyRegistry, m.TreeNode):
             conn.execute(delete(model))
-        # Written exactly as append writes them (the same driver-level insert).
-        insert_raw(conn, m.Record.__table__, built.record)  # type: ignore[attr-defined]
-        insert_raw(conn, m.RecordControl.__table__, built.record_control)  # type: ignore[attr-defined]
-        if built.key_registry:
-            conn.execute(insert(m.KeyRegistry), built.key_registry)
-        insert_raw(conn, m.TreeNode.__table__, built.tree_node)  # type: ignore[attr-defined]
-    return built
+        deriver: _Deriver | None = None
+        for window, deriver in derived_windows(conn):
+            # Written exactly as append writes them (the same driver-level insert).
+            for table in (*_PER_SEQ, "tree_node"):
+                insert_raw(conn, _MODELS[table].__table__, window.rows[table])
+        assert deriver is not None
+        for table, rows in deriver.key_tables().items():
+            if rows:
+                conn.execute(insert(_MODELS[table]), rows)
+        return deriver.frontier.size

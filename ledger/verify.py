@@ -37,11 +37,9 @@ trusts the projections or the tree node table.
 
 from __future__ import annotations
 
-import binascii
 import datetime as dt
 import hashlib
 import os
-import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -52,16 +50,38 @@ from sqlalchemy.engine import Connection, Engine
 
 from ledger import models as m
 from ledger.canonical import STRICT_DECODER, parse_json
-from ledger.checkpoint import Checkpoint, CheckpointError, open_checkpoint, parse_note
-from ledger.dsse import Signature, pae
-from ledger.entry import GENESIS_PREV_HASH, Leaf, entry_hash, idempotency_key
+from ledger.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    admin_note_keys,
+    open_checkpoint,
+    parse_note,
+)
+from ledger.dsse import pae
+from ledger.entry import (
+    GENESIS_PREV_HASH,
+    Leaf,
+    entry_hash,
+    idempotency_key,
+    parse_leaf,
+)
 from ledger.errors import IntegrityError, LedgerStateError
+from ledger.head import node_reader, read_head
+from ledger.key_events import GenesisError, KeyEventError, replay_entry
 from ledger.keys import PublicKey, verify_signature
-from ledger.merkle import Frontier, ProofError, consistency_proof, leaf_hash, verify_consistency
-from ledger.records import KEY_KINDS, parse_record
+from ledger.merkle import (
+    Frontier,
+    ProofError,
+    consistency_proof,
+    leaf_hash,
+    verify_consistency,
+)
+from ledger.records import KEY_KINDS, KeyTrustRecord, parse_record, record_to_json
 from ledger.registry import KeyState, Registry, SignerError
-from ledger.store import GenesisError, KeyEventError, node_reader, read_head, replay_entry
+from ledger.reindex import projection_differences
+from ledger.time_rules import DEFAULT_MAX_SKEW, key_window_problem
 from ledger.timeutil import parse_timestamp
+from ledger.verify_rules import ChunkFacts, RuleState, entry_rule_failure
 
 CHUNK = 1_000
 """Entries per unit of work handed to a worker (and rows fetched at a time)."""
@@ -102,60 +122,26 @@ class _Fail(Exception):
         return (self.seq, self.rank) < (other.seq, other.rank)
 
 
-# ------------------------------------------------------------- fast, exact parsing
-
-_STR = r'[^"\\\x00-\x1f]*'  # a JSON string that canonical JSON writes verbatim
-_B64 = r'(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?'  # canonical only
-_SIG_ITEM = r'\{"keyid":"' + _STR + r'","sig":"' + _B64 + r'"\}'
-_LEAF_RE = re.compile(
-    r'\{"idem_key":"(' + _STR + r')","kind":"(' + _STR + r')","origin":"(' + _STR + r')",'
-    r'"payload_sha256":"(' + _STR + r')","payload_type":"(' + _STR + r')",'
-    r'"received_at":"(' + _STR + r')","seq":(0|[1-9][0-9]{0,14}),'
-    r'"signatures":\[((?:' + _SIG_ITEM + r'(?:,' + _SIG_ITEM + r')*)?)\],"v":1\}'
-)
-_SIG_RE = re.compile(r'\{"keyid":"(' + _STR + r')","sig":"([^"]*)"\}')
-
-
-def parse_leaf(data: bytes) -> Leaf:
-    """Parse stored leaf bytes with exactly the outcome of :meth:`Leaf.from_bytes`, faster.
-
-    The usual leaf (strings without escapes, a seq below 10**15, canonical
-    base64) is matched by one regular expression that accepts only text already
-    in canonical form. Anything else goes to ``Leaf.from_bytes``, so every
-    rejection reads the same.
-
-    Raises:
-        ValueError: naming what is wrong with the leaf.
-    """
-    try:
-        match = _LEAF_RE.fullmatch(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        match = None
-    if match is None:
-        return Leaf.from_bytes(data)
-    idem, kind, origin, sha, ptype, received, seq, sigs = match.groups()
-    signatures = tuple(Signature(keyid, binascii.a2b_base64(sig)) for keyid, sig in _SIG_RE.findall(sigs))
-    return Leaf(origin, int(seq), kind, sha, ptype, signatures, idem, received)
-
-
 _SCAN = STRICT_DECODER.scan_once
 
 
-def _check_payload_kind(body: bytes, kind: str, seq: int) -> None:
-    """Fail unless ``body`` is a strict JSON object whose ``kind`` is ``kind``."""
+def _check_payload_kind(body: bytes, kind: str, seq: int) -> dict[str, Any]:
+    """The payload as a JSON object; fail unless it is a strict one whose ``kind`` is ``kind``."""
     try:  # the C scanner alone: no surrounding whitespace, which canonical payloads never have
         text = body.decode("utf-8")
         obj, end = _SCAN(text, 0)
         if end == len(text) and obj.get("kind") == kind:
-            return
+            return obj  # type: ignore[no-any-return]
     except (ValueError, AttributeError, OverflowError, RecursionError, StopIteration):
         pass
     try:  # the reference reader, for the verdict and its wording
-        found = parse_json(body).get("kind")
+        parsed = parse_json(body)
+        found = parsed.get("kind")
     except (ValueError, AttributeError, OverflowError) as e:  # CanonicalError is a ValueError; huge numerals
         raise _Fail(seq, f"payload is not a JSON record: {e}") from e
     if found != kind:
         raise _Fail(seq, f"payload kind {found!r} does not match the leaf kind {kind!r}")
+    return parsed  # type: ignore[no-any-return]
 
 
 # ------------------------------------------------------------------ entry checks
@@ -163,12 +149,14 @@ def _check_payload_kind(body: bytes, kind: str, seq: int) -> None:
 class _EntryChecks:
     """The checks of one entry that need no earlier entry, in their reporting order."""
 
-    def __init__(self, origin: str, registry: Registry) -> None:
+    def __init__(self, origin: str, registry: Registry, max_skew: dt.timedelta = DEFAULT_MAX_SKEW) -> None:
         self.origin = origin
         self.registry = registry
+        self.max_skew = max_skew
         self.signatures = 0
+        self.facts = ChunkFacts()
         self._times: dict[str, dt.datetime] = {}
-        self._signers: dict[tuple[str, str, dt.datetime], KeyState] = {}
+        self._signers: dict[tuple[str, str, dt.datetime, str | None], KeyState] = {}
 
     def stored(self, row: Row, prev: bytes | None = None) -> tuple[Leaf, dt.datetime]:
         """Leaf, hashes, idem_key and payload bytes; ``prev``: the previous entry_hash, if known here."""
@@ -213,13 +201,13 @@ class _EntryChecks:
             self._times[leaf.received_at] = at
         return at
 
-    def signer(self, keyid: str, kind: str, at: dt.datetime, seq: int) -> KeyState:
-        """The registry key for ``keyid`` if it may sign ``kind`` at ``at``."""
-        memo = (keyid, kind, at)
+    def signer(self, keyid: str, kind: str, at: dt.datetime, seq: int, system: str | None = None) -> KeyState:
+        """The registry key for ``keyid`` if it may sign a ``kind`` record of ``system`` at ``at``."""
+        memo = (keyid, kind, at, system)
         key = self._signers.get(memo)
         if key is None:
             try:
-                key = self.registry.check_signer(keyid, kind=kind, at=at)
+                key = self.registry.check_signer(keyid, kind=kind, at=at, system=system)
             except SignerError as e:
                 raise _Fail(seq, f"signer not allowed at this entry: {e}") from e
             if len(self._signers) > CHUNK:
@@ -233,30 +221,40 @@ class _EntryChecks:
         seq, body = row[0], row[7]
         assert seq != 0 and leaf.kind not in KEY_KINDS, "key events are replayed by the main process"
         assert body is not None
-        _check_payload_kind(body, leaf.kind, seq)
+        obj = _check_payload_kind(body, leaf.kind, seq)
         if not leaf.signatures:
             raise _Fail(seq, "entry has no signatures")
-        keys = [self.signer(sig.keyid, leaf.kind, at, seq) for sig in leaf.signatures]
+        system = obj.get("system")
+        keys = [self.signer(sig.keyid, leaf.kind, at, seq, system) for sig in leaf.signatures]
         message = pae(leaf.payload_type, body)
         for key, sig in zip(keys, leaf.signatures, strict=True):
             self.signatures += 1
             if not verify_signature(key.public_key, message, sig.sig):
                 raise _Fail(seq, _BAD_SIGNATURE)
+        if why := entry_rule_failure(obj, at, max_skew=self.max_skew):
+            raise _Fail(seq, why)
+        self.facts.add(seq, leaf.kind, obj, [sig.keyid for sig in leaf.signatures])
 
 
-def _check_chunk(origin: str, registry: Registry, rows: list[Row]) -> tuple[int, Failure | None]:
+ChunkResult = tuple[int, Failure | None, ChunkFacts]
+"""Signatures verified, the first failure, and the facts the cross-entry rules need."""
+
+
+def _check_chunk(origin: str, registry: Registry, rows: list[Row], max_skew: dt.timedelta = DEFAULT_MAX_SKEW
+                 ) -> ChunkResult:
     """Check consecutive entries that are not key events (runs in a worker process).
 
     Returns:
-        The number of signatures verified and the first failure, if any.
+        The number of signatures verified, the first failure, if any, and the
+        chunk's facts for the cross-entry rules (:mod:`ledger.verify_rules`).
     """
-    checks = _EntryChecks(origin, registry)
+    checks = _EntryChecks(origin, registry, max_skew)
     try:
         for row in rows:
             checks.entry(row)
     except _Fail as f:
-        return checks.signatures, (f.seq, f.rank, f.reason)
-    return checks.signatures, None
+        return checks.signatures, (f.seq, f.rank, f.reason), checks.facts
+    return checks.signatures, None, checks.facts
 
 
 @dataclass
@@ -314,6 +312,8 @@ def verify_ledger(
     against_keys: list[PublicKey] | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    max_skew: dt.timedelta = DEFAULT_MAX_SKEW,
+    derived: bool = True,
 ) -> VerifyReport:
     """Verify every entry, the head, stored checkpoints and optionally an external one.
 
@@ -324,6 +324,8 @@ def verify_ledger(
             admin key the ledger ever trusted (pin one out of band for real audits).
         workers: checking processes (default: :func:`default_workers`; 1 = in-process).
         progress: called with (entries done, total) after each chunk.
+        max_skew: how far a record's ``observed_at`` may be ahead of its ``received_at``.
+        derived: also compare every derived table with the entries (:mod:`ledger.reindex`).
 
     Returns:
         A report; ``report.failure`` names the first bad seq and why.
@@ -337,7 +339,7 @@ def verify_ledger(
         with conn.begin():
             return verify_connection(
                 conn, against_note=against_note, against_keys=against_keys,
-                workers=workers, progress=progress,
+                workers=workers, progress=progress, max_skew=max_skew, derived=derived,
             )
 
 
@@ -348,6 +350,8 @@ def verify_connection(
     against_keys: list[PublicKey] | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    max_skew: dt.timedelta = DEFAULT_MAX_SKEW,
+    derived: bool = True,
 ) -> VerifyReport:
     """:func:`verify_ledger` inside a transaction the caller holds (one snapshot)."""
     head = read_head(conn)
@@ -365,23 +369,37 @@ def verify_connection(
         .execution_options(yield_per=CHUNK)
     )
     against_size = _unverified_size(against_note)
-    verifier = _Verifier(report, head, stored_cps, workers, progress, against_size)
+    verifier = _Verifier(report, head, stored_cps, workers, progress, against_size, max_skew)
     try:
-        verifier.run(rows)
+        try:
+            verifier.run(rows)
+        finally:
+            rows.close()
+        verifier.conclude(conn)
         _check_against(report, conn, verifier, against_note, against_keys)
+        if derived:
+            _check_derived(conn)
     except _Fail as f:
         report.failure = IntegrityError(f.reason, seq=f.seq)
-    finally:
-        rows.close()
     return report
+
+
+def _check_derived(conn: Connection) -> None:
+    """The first derived row (projection, signer, key, Merkle node) that the entries do not give."""
+    for difference in projection_differences(conn):
+        raise _Fail(None, f"derived data differs from the entries: {difference} "
+                    "(a table was changed behind the ledger's back; 'assure reindex' rebuilds it)")
 
 
 class _Verifier:
     """The sequential side of a verification: reads entries in order and farms out the rest."""
 
-    def __init__(self, report, head, stored_cps, workers, progress, against_size) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, report, head, stored_cps, workers, progress, against_size, max_skew) -> None:  # type: ignore[no-untyped-def]
         self.report = report
         self.head = head
+        self.max_skew = max_skew
+        self.rules = RuleState()
+        self.received: tuple[bytes, dt.datetime] | None = None  # the last entry's received_at, text and time
         self.cp_sizes = {size: note for size, note in stored_cps}
         self.watch = set(self.cp_sizes) | ({against_size} if against_size else set())
         self.cp_roots: dict[int, bytes] = {}
@@ -394,16 +412,12 @@ class _Verifier:
         self.prev = GENESIS_PREV_HASH
         self.expected = 0
         self.pool: ProcessPoolExecutor | None = None
-        self.pending: list[Future[tuple[int, Failure | None]]] = []
+        self.pending: list[Future[ChunkResult]] = []
         self.chunk: list[Row] = []
         self.failure: _Fail | None = None
 
     def run(self, rows: Iterable[Sequence[Any]]) -> None:
-        """Check every entry, then the head and the stored checkpoints.
-
-        Raises:
-            _Fail: the first failure in entry-by-entry order.
-        """
+        """Check every entry (failures are noted; :meth:`conclude` reports the first)."""
         try:
             try:
                 self._read(rows)
@@ -414,6 +428,17 @@ class _Verifier:
         finally:
             if self.pool is not None:
                 self.pool.shutdown(cancel_futures=True)
+
+    def conclude(self, conn: Connection) -> None:
+        """After :meth:`run` (the entries read): the references, then the head and the stored checkpoints.
+
+        Raises:
+            _Fail: the first failure in entry-by-entry order.
+        """
+        if self.failure is None or self.failure.seq is not None:
+            referenced = self.rules.check_references(conn, self.registry)
+            if referenced is not None:
+                self._note(_Fail(*referenced))
         if self.failure is not None:
             raise self.failure
         self._finish()
@@ -427,6 +452,7 @@ class _Verifier:
             if seq != exp:
                 raise _Fail(exp, f"entry {exp} is missing (the next stored entry is {seq})"
                             if seq > exp else f"sequence goes backwards ({seq} after {exp - 1})")
+            self._check_clock(seq, leaf)
             if seq == 0 or _KEY_EVENT in leaf:
                 self._flush()
                 self._key_event(tuple(row))  # type: ignore[arg-type]
@@ -441,6 +467,24 @@ class _Verifier:
                     return
                 if self.progress:
                     self.progress(self.expected, self.head.size)
+
+    def _check_clock(self, seq: int, leaf: bytes) -> None:
+        """Receive times never go backwards (entries of one batch share theirs: parsed once)."""
+        start = leaf.find(b'"received_at":"')
+        if start < 0:
+            return  # a malformed leaf: the entry's own checks say so
+        start += 15
+        text = leaf[start : leaf.find(b'"', start)]
+        if self.received is not None and text == self.received[0]:
+            return
+        try:
+            at = parse_timestamp(text.decode("ascii"))
+        except (ValueError, UnicodeDecodeError):
+            return
+        if self.received is not None and at < self.received[1]:
+            raise _Fail(seq, f"received_at {text.decode()} is earlier than the previous entry's "
+                        f"({self.received[0].decode()}): the ledger's clock went backwards")
+        self.received = (text, at)
 
     def _advance(self, ehash: bytes, leaf: bytes) -> None:
         self.prev = ehash
@@ -459,8 +503,18 @@ class _Verifier:
             self.report.signatures += 1
             if not verify_signature(pub, message, sig):
                 raise _Fail(seq, _BAD_SIGNATURE)
+        if record is not None:
+            self._key_event_rules(record, seq, at)
         self.snapshot = self.registry.copy()
         self._advance(ehash, leaf_bytes)
+
+    def _key_event_rules(self, record: Any, seq: int, at: dt.datetime) -> None:
+        if isinstance(record, KeyTrustRecord) and record.valid_until and seq != 0:
+            why = key_window_problem(parse_timestamp(record.valid_until), at)
+            if why:
+                raise _Fail(seq, f"field 'valid_until': {why} (append refuses this)")
+        if why := entry_rule_failure(record_to_json(record), at, max_skew=self.max_skew):
+            raise _Fail(seq, why)
 
     @staticmethod
     def _payload_record(leaf: Leaf, body: bytes, seq: int) -> Any:
@@ -499,17 +553,20 @@ class _Verifier:
         if self.pool is None and self.workers > 1 and self.head.size >= PARALLEL_THRESHOLD:
             self.pool = ProcessPoolExecutor(self.workers)
         if self.pool is None:
-            fut: Future[tuple[int, Failure | None]] = Future()
-            fut.set_result(_check_chunk(self.head.origin, self.snapshot, chunk))
+            fut: Future[ChunkResult] = Future()
+            fut.set_result(_check_chunk(self.head.origin, self.snapshot, chunk, self.max_skew))
         else:
-            fut = self.pool.submit(_check_chunk, self.head.origin, self.snapshot, chunk)
+            fut = self.pool.submit(_check_chunk, self.head.origin, self.snapshot, chunk, self.max_skew)
         self.pending.append(fut)
 
     def _drain(self, *, block: bool) -> bool:
         """Collect finished chunks in order; True once one of them failed."""
         while self.pending and (block or self.pending[0].done()):
-            signatures, failure = self.pending.pop(0).result()
+            signatures, failure, facts = self.pending.pop(0).result()
             self.report.signatures += signatures
+            broken = self.rules.merge(facts)
+            if broken is not None:
+                self._note(_Fail(*broken))
             if failure is not None:
                 seq, rank, reason = failure
                 self._note(_Fail(seq, reason, rank))
@@ -554,11 +611,6 @@ class _Verifier:
             raise _Fail(None, f"signed checkpoint at size {size} does not match the recomputed "
                         "tree (history rewritten)")
         self.report.checkpoints += 1
-
-
-def admin_note_keys(registry: Registry, origin: str) -> list[tuple[str, PublicKey]]:
-    """Every admin key ever trusted, as (note key name, key) pairs for checkpoint notes."""
-    return [(origin, PublicKey(k.public_key)) for k in registry if k.role == "admin"]
 
 
 def _unverified_size(note: str | None) -> int | None:

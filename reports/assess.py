@@ -22,10 +22,12 @@ from pydantic import ValidationError
 
 from controls.approvals import ApprovalPolicy
 from controls.coverage import CoverageReport, compute_coverage
+from controls.evidence import Evidence, evidence_from_fields
 from controls.graph import ControlGraph
-from controls.state import Evidence, build_view, evidence_from_entry
+from controls.state import build_view
 from frameworks.errors import FrameworkLoadError
 from frameworks.loader import load_library_from_bytes
+from ledger.canonical import parse_json
 from ledger.errors import AssureError
 from ledger.records import KEY_KINDS
 from reports.bundle import Bundle, DefinitionFile
@@ -87,10 +89,9 @@ def evidence_of(checked: list[CheckedEntry]) -> list[Evidence]:
     for c in checked:
         if c.leaf.kind in KEY_KINDS:
             continue
-        out.append(evidence_from_entry(
-            seq=c.entry.seq, entry_hash=c.entry.entry_hash.hex(), kind=c.leaf.kind,
-            payload=c.entry.envelope.payload, received_at=c.received_at,
-            signer_key_id=c.signer.key_id, signer_role=c.signer.role, signer_owner=c.signer.owner,
+        out.append(evidence_from_fields(
+            seq=c.entry.seq, entry_hash=c.entry.entry_hash, fields=parse_json(c.entry.envelope.payload),
+            received_at=c.received_at, signers=list(c.signers),
         ))
     return out
 
@@ -110,7 +111,7 @@ def assess(bundle: Bundle, checked: list[CheckedEntry]) -> Assessment:
             raise BundleFormatError(f"framework {fid!r} is not among the bundled definitions", where="scope.frameworks")
     evidence = evidence_of(checked)
     try:
-        view = build_view(bundle.system, evidence, as_of=bundle.as_of)
+        view = build_view(bundle.system, evidence, as_of=bundle.as_of, policy=policy)
     except AssureError as e:
         raise BundleFormatError(str(e), where="entries") from e
     report = compute_coverage(graph, view, policy=policy, frameworks=list(bundle.frameworks))

@@ -24,9 +24,9 @@ from ledger.db import read_transaction
 from ledger.dsse import Envelope
 from ledger.entry import Leaf
 from ledger.errors import IntegrityError
+from ledger.head import node_reader
 from ledger.merkle import consistency_proof, inclusion_proof
 from ledger.records import KEY_KINDS, ORG_WIDE
-from ledger.store import node_reader
 from reports.bundle import BundleEntry, EarlierCheckpoint
 
 

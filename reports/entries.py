@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from ledger.dsse import pae
 from ledger.entry import Leaf, entry_hash
 from ledger.errors import InputError
+from ledger.key_events import GenesisError, KeyEventError, replay_entry
 from ledger.keys import verify_signature
 from ledger.merkle import ProofError, leaf_hash, verify_inclusion
 from ledger.records import AnyRecord, parse_record_bytes
 from ledger.registry import KeyState, Registry, SignerError
-from ledger.store import GenesisError, KeyEventError, replay_entry
 from ledger.timeutil import parse_timestamp
 from reports.bundle import BundleEntry
 from reports.errors import Finding
@@ -49,14 +49,19 @@ class CheckedEntry:
         leaf: its parsed leaf.
         record: its parsed, signed record.
         received_at: when the ledger received it (from the leaf).
-        signer: the registry state of its first signer at that time.
+        signers: the registry state of every signer at that time, in signature order.
     """
 
     entry: BundleEntry
     leaf: Leaf
     record: AnyRecord
     received_at: dt.datetime
-    signer: KeyState
+    signers: tuple[KeyState, ...]
+
+    @property
+    def signer(self) -> KeyState:
+        """The first signer."""
+        return self.signers[0]
 
 
 @dataclass
@@ -157,8 +162,8 @@ def _check_one(
         raise _Bad(f"the record is invalid: {e}") from e
     if record.kind != leaf.kind:
         raise _Bad(f"the record's kind {record.kind!r} is not its leaf's kind {leaf.kind!r}")
-    signer = _check_signatures(entry, leaf, record, received_at, out)
-    return CheckedEntry(entry, leaf, record, received_at, signer)
+    signers = _check_signatures(entry, leaf, record, received_at, out)
+    return CheckedEntry(entry, leaf, record, received_at, signers)
 
 
 def _check_inclusion(entry: BundleEntry, *, size: int | None, root: bytes | None) -> None:
@@ -174,7 +179,7 @@ def _check_inclusion(entry: BundleEntry, *, size: int | None, root: bytes | None
 
 def _check_signatures(
     entry: BundleEntry, leaf: Leaf, record: AnyRecord, at: dt.datetime, out: EntryCheck
-) -> KeyState:
+) -> tuple[KeyState, ...]:
     if entry.seq != 0 and not leaf.signatures:
         raise _Bad("it has no signatures")
     try:  # the same registry judgement as 'assure verify' (genesis, signer rights, key events)
@@ -193,4 +198,4 @@ def _check_signatures(
         if not verify_signature(key.public_key, message, sig.sig):
             raise _Bad(f"signature by key {sig.keyid[:16]}… ({key.owner}) does not verify")
         out.signatures += 1
-    return states[0]
+    return tuple(states)

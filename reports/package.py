@@ -245,7 +245,7 @@ def build_report(
     """
     report = service.coverage(engine, system, graph=graph, policy=policy, frameworks=frameworks, as_of=as_of)
     # Coverage loads only the records that decide it; the evidence index lists them all.
-    everything = service.system_view(engine, system, as_of=as_of)
+    everything = service.system_view(engine, system, as_of=as_of, policy=policy)
     context = report_context(
         report, decisions=decisions(everything, policy=policy), keys=list(Ledger(engine).registry()),
         records=_in_ledger_order(everything), package=None, generator=generator(),

@@ -34,7 +34,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ledger.checkpoint import Checkpoint, CheckpointError, CheckpointFormatError, open_checkpoint, parse_note
+from ledger.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    CheckpointFormatError,
+    open_checkpoint,
+    parse_note,
+)
 from ledger.errors import InputError
 from ledger.keys import PublicKey
 from ledger.merkle import ProofError, verify_consistency

@@ -133,6 +133,17 @@ def system_record(system: str = "credit-scoring", **over: Any) -> dict[str, Any]
     return rec | over
 
 
+def model_version_record(system: str = "credit-scoring", version: str = "2.1.0", **over: Any) -> dict[str, Any]:
+    rec = {
+        "kind": "model_version",
+        "system": system,
+        "observed_at": "2026-11-01T09:00:00Z",
+        "version": version,
+        "artifact_sha256": hashlib.sha256(f"{system}@{version}".encode()).hexdigest(),
+    }
+    return rec | over
+
+
 def eval_record(system: str = "credit-scoring", **over: Any) -> dict[str, Any]:
     rec = {
         "kind": "evaluation",
@@ -153,13 +164,14 @@ def docs(*records: dict[str, Any]) -> list[Document]:
 
 @pytest.fixture
 def ledger(engine: sa.Engine, keys: Keys) -> Ledger:
-    """An initialised ledger with pipeline, approver and auditor keys and one system."""
+    """An initialised ledger with pipeline, approver and auditor keys, one system and its model version 2.1.0."""
     init_ledger(engine, keys.admin, origin="test.example/ledger", now=T0)
     led = Ledger(engine)
     for key, role, owner in ((keys.pipeline, "pipeline", "ci"), (keys.approver, "approver", "RAI lead"),
                              (keys.approver2, "approver", "Head of Risk"), (keys.auditor, "auditor", "auditor")):
         trust_key(led, keys.admin, key.public, role=role, owner=owner, now=T0)
     led.append(docs(system_record()), signing_key=keys.admin, now=T0)
+    led.append(docs(model_version_record()), signing_key=keys.pipeline, now=T0)
     return led
 
 
@@ -186,7 +198,8 @@ def table_bytes(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every ledger table, for byte-for-byte 'nothing changed' checks."""
     out = {}
     with engine.connect() as c:
-        for t in ("entry", "payload", "ledger_head", "tree_node", "record", "record_control", "key_registry", "checkpoint"):
+        for t in ("entry", "payload", "ledger_head", "tree_node", "record", "record_control", "entry_signer",
+                  "key_registry", "key_revocation", "checkpoint"):
             out[t] = sorted(c.exec_driver_sql(f"SELECT * FROM {t}").fetchall(), key=repr)
     return out
 
@@ -203,9 +216,12 @@ def drop_append_only_triggers(conn: sa.Connection) -> None:
 
 
 def cut_tail(conn: sa.Connection, keep: int) -> None:
-    """Delete entries from ``keep`` on behind the ledger's back and make the head match them
-    (append-only triggers must be off)."""
+    """Delete entries from ``keep`` on behind the ledger's back, with the rows derived from them,
+    and make the head match, as restoring an old backup would (append-only triggers must be off)."""
     conn.execute(sa.text("DELETE FROM entry WHERE seq >= :k"), {"k": keep})
+    for table in ("record", "record_control", "entry_signer"):
+        conn.execute(sa.text(f"DELETE FROM {table} WHERE seq >= :k"), {"k": keep})
+    conn.execute(sa.text("DELETE FROM tree_node WHERE ((idx + 1) << CAST(level AS INTEGER)) > :k"), {"k": keep})
     fr = recompute_frontier(conn, keep)
     last = conn.execute(sa.text("SELECT entry_hash FROM entry WHERE seq = :s"), {"s": keep - 1}).scalar()
     conn.execute(sa.text("UPDATE ledger_head SET size = :n, root = :r, last_hash = :h, frontier = :f"),

@@ -10,18 +10,18 @@ import pytest
 import yaml
 
 from cli.main import cli
-from tests.conftest import eval_record, system_record
+from tests.conftest import eval_record, model_version_record, system_record
 
 
 @pytest.fixture
 def setup(run_cli, db_url, tmp_path):
-    """Keys generated and trusted through the CLI, one system registered."""
+    """Keys generated and trusted through the CLI, one system and its model version registered."""
     for name in ("admin", "ci", "approver"):
         assert run_cli("keys", "generate", "--out", f"keys/{name}.pem").exit_code == 0
     assert run_cli("init", "--admin-key", "keys/admin.pem", "--origin", "example.com/ledger", db=db_url).exit_code == 0
     r = run_cli("keys", "trust", "keys/ci.pem.pub", "--role", "pipeline", "--owner", "ci", "--key", "keys/admin.pem", db=db_url)
     assert r.exit_code == 0, r.output
-    (tmp_path / "system.yaml").write_text(yaml.safe_dump(system_record()))
+    (tmp_path / "system.yaml").write_text(yaml.safe_dump([system_record(), model_version_record()]))
     assert run_cli("append", "system.yaml", "--key", "keys/admin.pem", db=db_url).exit_code == 0
     return db_url
 
@@ -55,7 +55,7 @@ def test_sign_offline_then_append_prints_seq_and_hash(run_cli, setup, tmp_path) 
     r = run_cli("append", "evals.jsonl", "--json", db=setup)
     assert r.exit_code == 0, r.output
     receipt = json.loads(r.stdout)
-    assert [e["seq"] for e in receipt["entries"]] == [3, 4]
+    assert [e["seq"] for e in receipt["entries"]] == [4, 5]
     assert all(len(e["entry_hash"]) == 64 and e["inclusion_proof"] for e in receipt["entries"])
     # The receipt's proof verifies against the root it names.
     from ledger.merkle import verify_inclusion
@@ -107,10 +107,10 @@ def test_log_show_verify_checkpoint(run_cli, setup, tmp_path) -> None:
     r = run_cli("show", rows[0]["entry_hash"][:12], "--json", db=setup)
     assert json.loads(r.stdout)["record"]["name"] == "Credit scoring"
     r = run_cli("checkpoint", "--key", "keys/admin.pem", "-o", "cp.txt", db=setup)
-    assert r.exit_code == 0 and r.stdout.startswith("example.com/ledger\n3\n")
+    assert r.exit_code == 0 and r.stdout.startswith("example.com/ledger\n4\n")
     r = run_cli("verify", "--against", "cp.txt", "--json", db=setup)
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout)["against"]["size"] == 3
+    assert json.loads(r.stdout)["against"]["size"] == 4
     r = run_cli("checkpoint", "--key", "keys/ci.pem", db=setup)
     assert r.exit_code == 2 and "not an active admin key" in r.stderr
 
@@ -118,7 +118,7 @@ def test_log_show_verify_checkpoint(run_cli, setup, tmp_path) -> None:
 def test_verify_against_a_larger_checkpoint_detects_rollback(run_cli, setup, tmp_path) -> None:
     (tmp_path / "e.json").write_text(json.dumps(eval_record()))
     assert run_cli("append", "e.json", "--key", "keys/ci.pem", db=setup).exit_code == 0
-    run_cli("checkpoint", "--key", "keys/admin.pem", "-o", "cp4.txt", db=setup)
+    run_cli("checkpoint", "--key", "keys/admin.pem", "-o", "cp5.txt", db=setup)
     # Someone restores an old backup: here, a fresh ledger with the same first entries is not
     # possible to fake without the keys, so cut the tail directly (triggers dropped).
     from ledger.db import make_engine
@@ -127,12 +127,12 @@ def test_verify_against_a_larger_checkpoint_detects_rollback(run_cli, setup, tmp
     engine = make_engine(setup)
     with engine.begin() as c:
         drop_append_only_triggers(c)
-        assert c.exec_driver_sql("SELECT max(seq) FROM entry").scalar_one() == 3
-        cut_tail(c, 3)
+        assert c.exec_driver_sql("SELECT max(seq) FROM entry").scalar_one() == 4
+        cut_tail(c, 4)
         c.exec_driver_sql("DELETE FROM checkpoint")
     engine.dispose()
     assert run_cli("verify", db=setup).exit_code == 0  # locally consistent after the rollback...
-    r = run_cli("verify", "--against", "cp4.txt", db=setup)
+    r = run_cli("verify", "--against", "cp5.txt", db=setup)
     assert r.exit_code == 1  # ...but the checkpoint kept outside proves it
     assert "truncated or rolled back" in r.stderr
 

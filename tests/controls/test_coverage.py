@@ -19,6 +19,7 @@ from ledger.store import Ledger
 from tests.conftest import docs, eval_record, system_record
 
 D = dt.timedelta(days=1)
+H = dt.timedelta(hours=1)
 T0 = dt.datetime(2026, 11, 1, 9, 0, tzinfo=dt.UTC)
 
 
@@ -127,7 +128,7 @@ def test_approved_exception_excepts_until_it_expires_then_falls_back(credit, key
 def test_exception_over_missing_evidence_flips_to_missing_at_expiry(credit, keys, graph, policy) -> None:
     exc = put(credit, keys.admin, T0 + 4 * D, exception_record(T0 + 4 * D, T0 + 10 * D))[0]
     put(credit, keys.approver, T0 + 5 * D, approve(exc.entry_hash, T0 + 5 * D))
-    put(credit, keys.approver2, T0 + 5 * D, approve(exc.entry_hash, T0 + 5 * D + dt.timedelta(hours=1)))
+    put(credit, keys.approver2, T0 + 5 * D + H, approve(exc.entry_hash, T0 + 5 * D + H))
     assert cov(credit, graph, policy, T0 + 9 * D).controls["EVAL-ROBUST-01"].status == "excepted"
     assert cov(credit, graph, policy, T0 + 11 * D).controls["EVAL-ROBUST-01"].status == "missing"
 
@@ -135,7 +136,7 @@ def test_exception_over_missing_evidence_flips_to_missing_at_expiry(credit, keys
 def test_self_approval_does_not_count(credit, keys, graph, policy) -> None:
     exc = put(credit, keys.approver, T0 + 4 * D, exception_record(T0 + 4 * D, T0 + 30 * D))[0]
     put(credit, keys.approver, T0 + 5 * D, approve(exc.entry_hash, T0 + 5 * D))  # the submitter itself
-    put(credit, keys.approver2, T0 + 5 * D, approve(exc.entry_hash, T0 + 5 * D + dt.timedelta(hours=1)))
+    put(credit, keys.approver2, T0 + 5 * D + H, approve(exc.entry_hash, T0 + 5 * D + H))
     items = service.exceptions(credit.engine, as_of=T0 + 6 * D, policy=policy)
     (x,) = [i for i in items if i.record.seq == exc.seq]
     assert x.state == "pending"
@@ -171,7 +172,7 @@ def test_as_of_reproduces_an_earlier_answer_exactly(credit, keys, graph, policy)
 
 
 def test_gate_needs_release_approval_from_someone_else(credit, keys, graph, policy) -> None:
-    view = service.system_view(credit.engine, "credit-scoring", as_of=T0 + 3 * D)
+    view = service.system_view(credit.engine, "credit-scoring", as_of=T0 + 3 * D, policy=policy)
     verdict = release_gate(graph, view, model_version="1.0", policy=policy)
     assert not verdict.passed
     assert "EVAL-FAIR-01" not in verdict.missing_controls

@@ -32,14 +32,15 @@ def test_kpis_count_what_the_ledger_holds(ledger, keys) -> None:
     put(ledger, keys.approver2, T0 + 3 * D, approve(mv.entry_hash, T0 + 3 * D))
     exc = put(ledger, keys.admin, T0 + 3 * D, exception_record(T0 + 3 * D, T0 + 20 * D))[0]
     put(ledger, keys.approver, T0 + 4 * D, approve(exc.entry_hash, T0 + 4 * D))
-    put(ledger, keys.approver2, T0 + 4 * D, approve(exc.entry_hash, T0 + 4 * D + dt.timedelta(hours=1)))
+    put(ledger, keys.approver2, T0 + 4 * D + dt.timedelta(hours=1), approve(exc.entry_hash, T0 + 4 * D + dt.timedelta(hours=1)))
 
     k = service.kpis(ledger.engine, graph=graph, policy=policy, frameworks=None, as_of=T0 + 5 * D,
                      expiring_window=dt.timedelta(days=30))
     assert k["systems"] == 2
     assert k["documentation_coverage"] == {"value": 100.0, "numerator": 1, "denominator": 1}
-    # Evidence records: model_version, evaluation, document by the pipeline; 4 approvals and 1 exception by people.
-    assert k["control_automation_ratio"] == {"value": 37.5, "numerator": 3, "denominator": 8}
+    # Evidence records: two model versions, an evaluation and a document by the pipeline; 4 approvals and
+    # 1 exception by people.
+    assert k["control_automation_ratio"] == {"value": 44.4, "numerator": 4, "denominator": 9}
     assert k["median_hours_model_version_to_release_approval"] == 48.0
     assert k["exceptions"]["active"] == 1 and k["exceptions"]["expiring_within_days"]["count"] == 1
     assert k["exception_rate"]["numerator"] == 1

@@ -8,14 +8,22 @@ import json
 
 import pytest
 
-from ledger import deferred_checks, store
+from ledger import append as append_module
+from ledger import deferred_checks
 from ledger.dsse import pae, sign_envelope
 from ledger.errors import DuplicateError, InputError, LedgerStateError
 from ledger.ingest import Document
 from ledger.records import PAYLOAD_TYPE, parse_record, record_bytes
 from ledger.store import Ledger, init_ledger, revoke_key
 from ledger.verify import verify_ledger
-from tests.conftest import T0, docs, eval_record, system_record, table_bytes
+from tests.conftest import (
+    T0,
+    docs,
+    eval_record,
+    model_version_record,
+    system_record,
+    table_bytes,
+)
 
 
 def envelope_doc(record: dict, key, source: str = "env.json") -> Document:
@@ -123,8 +131,9 @@ def test_unregistered_system_and_dangling_target_are_refused(ledger: Ledger, key
 
 
 def test_system_registered_earlier_in_the_same_batch_counts(ledger: Ledger, keys) -> None:
-    out = ledger.append(docs(system_record("fraud"), eval_record(system="fraud")), signing_key=keys.admin)
-    assert [a.system for a in out] == ["fraud", "fraud"]
+    out = ledger.append(docs(system_record("fraud"), model_version_record("fraud"), eval_record(system="fraud")),
+                        signing_key=keys.admin)
+    assert [a.system for a in out] == ["fraud", "fraud", "fraud"]
 
 
 def test_key_trusted_earlier_in_batch_can_sign_later_items(ledger: Ledger, keys) -> None:
@@ -141,7 +150,7 @@ def test_key_trusted_earlier_in_batch_can_sign_later_items(ledger: Ledger, keys)
 def test_unknown_control_is_refused_when_catalog_is_known(engine, keys) -> None:
     init_ledger(engine, keys.admin, now=T0)
     led = Ledger(engine, control_exists={"EVAL-FAIR-01"}.__contains__)
-    led.append(docs(system_record()), signing_key=keys.admin)
+    led.append(docs(system_record(), model_version_record()), signing_key=keys.admin)
     led.append(docs(eval_record(controls=["EVAL-FAIR-01"])), signing_key=keys.admin)
     with pytest.raises(InputError, match="unknown control 'EVAL-NOPE-01'"):
         led.append(docs(eval_record(suite="x", controls=["EVAL-NOPE-01"])), signing_key=keys.admin)
@@ -223,7 +232,7 @@ def test_large_batch_names_its_first_bad_document(
     ledger: Ledger, keys, forged, malformed, named, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Big batches check signatures in a worker process; the error is still the first in batch order."""
-    monkeypatch.setattr(store, "PARALLEL_FROM", 200)  # the worker path, in small chunks
+    monkeypatch.setattr(append_module, "PARALLEL_FROM", 200)  # the worker path, in small chunks
     monkeypatch.setattr(deferred_checks, "CHUNK", 64)
     batch = _batch(keys, 700)
     batch[forged] = _forge(batch[forged], keys)
@@ -237,7 +246,7 @@ def test_large_batch_names_its_first_bad_document(
 
 
 def test_large_batch_with_good_signatures_is_written_whole(ledger: Ledger, keys, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store, "PARALLEL_FROM", 200)
+    monkeypatch.setattr(append_module, "PARALLEL_FROM", 200)
     monkeypatch.setattr(deferred_checks, "CHUNK", 64)
     before = ledger.head().size
     out = ledger.append(_batch(keys, 500))
@@ -247,7 +256,7 @@ def test_large_batch_with_good_signatures_is_written_whole(ledger: Ledger, keys,
 
 def test_bad_signature_outranks_an_error_found_while_writing(ledger: Ledger, keys, monkeypatch) -> None:
     """The unregistered system at 650 is only found under the lock, after the signature of 100 was queued."""
-    monkeypatch.setattr(store, "PARALLEL_FROM", 200)
+    monkeypatch.setattr(append_module, "PARALLEL_FROM", 200)
     monkeypatch.setattr(deferred_checks, "CHUNK", 64)
     batch = _batch(keys, 700)
     batch[100] = _forge(batch[100], keys)
@@ -282,7 +291,7 @@ def test_large_batch_orders_canonical_form_checks_with_the_rest(
     ledger: Ledger, keys, monkeypatch: pytest.MonkeyPatch, non_canonical, other, named, reason
 ) -> None:
     """The canonical-form check runs in the worker too; it still reports in document order."""
-    monkeypatch.setattr(store, "PARALLEL_FROM", 200)
+    monkeypatch.setattr(append_module, "PARALLEL_FROM", 200)
     monkeypatch.setattr(deferred_checks, "CHUNK", 64)
     batch = _batch(keys, 700)
     how, at = other
@@ -323,7 +332,7 @@ def test_worker_and_one_process_report_the_same_error(ledger: Ledger, keys, monk
     """A document's own checks (form, signer, signatures) come first, in document order, then
     those against the ledger (replays, unregistered systems) in document order: whichever
     process makes them, so the message never depends on the batch size or on timing."""
-    monkeypatch.setattr(store, "PARALLEL_FROM", 200)
+    monkeypatch.setattr(append_module, "PARALLEL_FROM", 200)
     monkeypatch.setattr(deferred_checks, "CHUNK", 64)
     batch = _batch(keys, 700)
     for at, how in bad.items():

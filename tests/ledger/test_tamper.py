@@ -145,7 +145,7 @@ def test_untampered_ledger_verifies(built: Ledger) -> None:
     with built.engine.connect() as conn, conn.begin():
         report = verify_connection(conn, workers=1)
     assert report.ok, report.failure
-    assert report.size == N_EXTRA + 6 and report.checkpoints == 1
+    assert report.size == N_EXTRA + 7 and report.checkpoints == 1
 
 
 def test_append_only_trigger_refuses_update_and_delete(built: Ledger) -> None:

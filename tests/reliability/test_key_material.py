@@ -104,8 +104,7 @@ def test_verbose_runs_log_no_key_material_and_the_database_holds_none(keydir: Pa
     assert run_cli("keys", "trust", "keys/pipeline.pem.pub", "--role", "pipeline", "--owner", "ci",
                    "--key", "keys/admin.pem", db=db_url, env=pass_env).exit_code == 0
     (tmp_path / "eval.yaml").write_text(
-        "kind: evaluation\nsystem: '*'\nobserved_at: 2026-11-02T09:00:00Z\nmodel_version: 1.0.0\n"
-        "suite: fairness\nmetrics: {auc: 0.8}\npassed: true\n"
+        "kind: document\nsystem: '*'\nobserved_at: 2026-11-02T09:00:00Z\ndoc_type: policy\ntitle: AI policy\n"
     )
     (tmp_path / "broken.yaml").write_text("kind: evaluation\nsuite: [\n")
     env = os.environ | {"ASSURE_DB": db_url, "PASS": PASSPHRASE, "PYTHONPATH": str(REPO)}

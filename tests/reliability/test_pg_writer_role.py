@@ -88,8 +88,17 @@ def test_writer_role_appends_checkpoints_and_verifies(ledger: Ledger, keys, writ
     "UPDATE payload SET body = NULL",
     "DELETE FROM payload",
     "TRUNCATE payload CASCADE",
+    # Derived data: a writer can change no role, revocation, validity, signer or projected field.
+    "UPDATE key_registry SET role = 'admin'",
+    "UPDATE key_registry SET valid_until = NULL",
+    "DELETE FROM key_revocation",
+    "UPDATE entry_signer SET key_id = 'x'",
+    "UPDATE record SET passed = true",
+    "DELETE FROM record WHERE kind = 'evaluation'",
+    "UPDATE record_control SET relation = 'evidence'",
+    "UPDATE checkpoint SET root = root",
 ])
-def test_writer_role_cannot_rewrite_entries_or_payloads(ledger: Ledger, writer_url: str, stmt: str) -> None:
+def test_writer_role_cannot_rewrite_entries_payloads_or_derived_rows(ledger: Ledger, writer_url: str, stmt: str) -> None:
     before = table_bytes(ledger.engine)
     writer = make_engine(writer_url)
     try:

@@ -44,8 +44,8 @@ def rotated(ledger: Ledger, keys, small_chunks: None) -> Ledger:
     for i in range(9):
         ledger.append(docs(eval_record(suite=f"p-{i}")), signing_key=keys.pipeline if i % 2 else CI2)
     kinds = [r["kind"] for r in ledger.iter_records()]
-    # The seqs the tests below tamper with: evaluations, entry 10 a key event between them.
-    assert [kinds[s] for s in (8, 9, 10, 14, 20)] == ["evaluation"] * 2 + ["key.trust"] + ["evaluation"] * 2
+    # The seqs the tests below tamper with: evaluations, entry 11 a key event between them.
+    assert [kinds[s] for s in (9, 10, 11, 15, 21)] == ["evaluation"] * 2 + ["key.trust"] + ["evaluation"] * 2
     return ledger
 
 
@@ -83,7 +83,7 @@ def _tampered_report(ledger: Ledger, change) -> verify.VerifyReport:  # type: ig
 
 
 def test_on_one_entry_the_first_check_in_order_is_reported(rotated: Ledger) -> None:
-    seq = 14
+    seq = 15
 
     def prev_and_leaf_form(conn: sa.Connection, rows: dict) -> None:  # type: ignore[type-arg]
         _set(conn, seq, prev_hash=bytes(32), leaf=rows[seq].leaf + b" ")
@@ -99,20 +99,20 @@ def test_on_one_entry_the_first_check_in_order_is_reported(rotated: Ledger) -> N
         seq, "prev_hash does not match the hash of the previous entry")
 
 
-@pytest.mark.parametrize("later", [9, 20])
+@pytest.mark.parametrize("later", [10, 21])
 def test_the_earliest_failure_wins(rotated: Ledger, later: int) -> None:
     """An early payload problem (found by a worker) beats a later broken link (found by the reader).
 
-    Entry 9 is in the same chunk as entry 8, so the reader meets the broken link
-    before any worker has reported; entry 20 is several chunks and key events on.
+    Entry 10 is in the same chunk as entry 9, so the reader meets the broken link
+    before any worker has reported; entry 21 is several chunks and key events on.
     """
     def two_problems(conn: sa.Connection, rows: dict) -> None:  # type: ignore[type-arg]
         conn.execute(sa.text("UPDATE payload SET body = :b WHERE sha256 = (SELECT payload_sha256 FROM entry "
-                             "WHERE seq = 8)"), {"b": b"{}"})
+                             "WHERE seq = 9)"), {"b": b"{}"})
         _set(conn, later, prev_hash=bytes(32))
 
     failure = _tampered_report(rotated, two_problems).failure
-    assert failure is not None and failure.seq == 8
+    assert failure is not None and failure.seq == 9
     assert failure.reason == "payload bytes do not match the leaf's payload_sha256"
 
 

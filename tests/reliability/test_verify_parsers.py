@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 
 from ledger.canonical import parse_json
 from ledger.dsse import sign_envelope
-from ledger.entry import Leaf, idempotency_key
+from ledger.entry import Leaf, idempotency_key, parse_leaf
 from ledger.records import PAYLOAD_TYPE, parse_record, record_bytes
-from ledger.verify import _check_payload_kind, _Fail, parse_leaf
+from ledger.verify import _check_payload_kind, _Fail
 from tests.conftest import eval_record, fixed_key
 
 KEY = fixed_key("pipeline")

@@ -30,7 +30,7 @@ from ledger.keys import PrivateKey
 from ledger.store import Ledger, init_ledger, revoke_key, trust_key
 from reports.manifest import MANIFEST_TYPE
 from reports.package import PackageResult, build_package
-from tests.conftest import Keys, docs, eval_record, fixed_key, system_record
+from tests.conftest import Keys, docs, eval_record, fixed_key, model_version_record, system_record
 
 T0 = dt.datetime(2026, 11, 1, 9, 0, tzinfo=dt.UTC)
 H = dt.timedelta(hours=1)
@@ -58,6 +58,7 @@ def populate(led: Ledger, keys: Keys) -> dict[str, Any]:
     (mv,) = put(keys.pipeline, T0 + 2 * H, {
         "kind": "model_version", "system": "credit-scoring", "observed_at": iso(T0 + 2 * H),
         "version": "2.1.0", "artifact_sha256": "ab" * 32})
+    put(keys.pipeline, T0 + 2 * H, model_version_record("other-system", observed_at=iso(T0 + 2 * H)))
     put(keys.pipeline, T0 + 3 * H,
         eval_record(observed_at=iso(T0 + 3 * H)),
         eval_record(suite="performance", observed_at=iso(T0 + 3 * H), metrics={"auc": 0.8}, thresholds={}),

@@ -44,7 +44,7 @@ def test_pdf_states_the_figures_assure_coverage_gives(run_cli, world) -> None:
     assert "Credit scoring (credit-scoring)" in text
     assert world.result.checkpoint.root.hex() in text
     assert "Drift alert" in text and "left the company" in text
-    assert "signed by the key that submitted the target (separation of duties)" in text
+    assert "who also signed the target (separation of duties)" in text
 
 
 @pytest.mark.pdf
@@ -203,12 +203,14 @@ def test_bundle_from_each_backend_recomputes_its_coverage(ledger, keys) -> None:
 
     when = T0 + dt.timedelta(hours=1)
     ledger.append(docs(eval_record(observed_at=iso(T0))), signing_key=keys.pipeline, now=when)
-    ledger.append(docs(eval_record(system="*", suite="org", observed_at=iso(T0))), signing_key=keys.pipeline,
+    org_policy = {"kind": "document", "system": "*", "observed_at": iso(T0), "doc_type": "policy", "title": "AI policy"}
+    ledger.append(docs(org_policy), signing_key=keys.pipeline,
                   now=when + dt.timedelta(hours=2))  # received after as-of: out of scope
     cp, note = issue_checkpoint(ledger.engine, keys.admin, now=when)
     when += dt.timedelta(minutes=30)
     got = collect(ledger.engine, "credit-scoring", as_of=when, checkpoint=cp)
-    assert [json.loads(e.leaf)["kind"] for e in got.entries] == ["key.trust"] * 5 + ["system", "evaluation"]
+    assert [json.loads(e.leaf)["kind"] for e in got.entries] == ["key.trust"] * 5 + ["system", "model_version",
+                                                                                    "evaluation"]
     check = check_entries(got.entries, origin=cp.origin, size=cp.size, root=cp.root)
     assert check.ok, check.findings
     graph = load_graph(user_dir=None)

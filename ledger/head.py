@@ -1,0 +1,139 @@
+"""The ledger head row and reads of the Merkle tree's stored nodes.
+
+The head row (``ledger_head``) serialises appenders and caches the tree size,
+root, last entry hash and Merkle frontier. It is derived data: ``assure
+verify`` recomputes all of it from the entries. This module does not append.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from ledger import models as m
+from ledger.db import is_sqlite
+from ledger.errors import LedgerStateError
+from ledger.merkle import Frontier, inclusion_proof, leaf_hash
+
+HEAD_ID = 1
+
+
+@dataclass(frozen=True)
+class Head:
+    """The ledger's identity and its current tree head."""
+
+    origin: str
+    size: int
+    root: bytes
+    last_hash: bytes
+    frontier: Frontier
+
+
+
+
+def not_initialised() -> LedgerStateError:
+    """The error for a database without a genesis entry."""
+    return LedgerStateError("the ledger is not initialised: run 'assure init --admin-key PEM'")
+
+
+def read_head(conn: Connection, *, lock: bool = False) -> Head | None:
+    """Read the head row (locking it FOR UPDATE when ``lock``); None if not initialised."""
+    stmt = select(m.LedgerHead).where(m.LedgerHead.id == HEAD_ID)  # type: ignore[arg-type]
+    if lock and not is_sqlite(conn):
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).first()
+    if row is None:
+        return None
+    h = row._mapping
+    return Head(
+        origin=h["origin"],
+        size=h["size"],
+        root=h["root"],
+        last_hash=h["last_hash"],
+        frontier=Frontier.from_bytes(h["size"], h["frontier"]),
+    )
+
+
+def node_reader(
+    conn: Connection, *, around: tuple[int, int] | None = None, proofs_of: tuple[Sequence[int], int] | None = None
+) -> Callable[[int, int], bytes]:
+    """A Merkle node reader over stored leaves (level 0) and tree nodes (level >= 1).
+
+    Args:
+        conn: an open connection.
+        around: a range of leaf indexes ``(lo, hi)`` whose proofs will be asked
+            for (e.g. a batch just appended): the nodes their audit paths need are
+            read up front with one range query per level instead of one query per
+            node. Nodes outside it are still read on demand.
+        proofs_of: ``(leaf indexes, tree size)`` whose inclusion proofs will be
+            asked for (scattered leaves: the entries a release gate uses): every
+            node their audit paths read is fetched up front, one query per level.
+    """
+    cache: dict[tuple[int, int], bytes] = {}
+    if around is not None:
+        _prefetch(conn, cache, *around)
+    if proofs_of is not None:
+        _prefetch_paths(conn, cache, *proofs_of)
+
+    def node(level: int, idx: int) -> bytes:
+        hit = cache.get((level, idx))
+        if hit is not None:
+            return hit
+        if level == 0:
+            leaf = conn.execute(select(m.Entry.leaf).where(m.Entry.seq == idx)).scalar_one()
+            value = leaf_hash(leaf)
+        else:
+            value = conn.execute(
+                select(m.TreeNode.hash).where(
+                    m.TreeNode.level == level, m.TreeNode.idx == idx  # type: ignore[arg-type]
+                )
+            ).scalar_one()
+        cache[(level, idx)] = value
+        return value
+
+    return node
+
+
+def _prefetch(conn: Connection, cache: dict[tuple[int, int], bytes], lo: int, hi: int) -> None:
+    """Cache the leaf hashes and stored subtree hashes next to leaves ``lo..hi-1`` at every level."""
+    if hi <= lo:
+        return
+    rows = conn.execute(
+        select(m.Entry.seq, m.Entry.leaf).where(m.Entry.seq >= max(0, lo - 1), m.Entry.seq <= hi)  # type: ignore[operator]
+    )
+    cache.update(((0, seq), leaf_hash(leaf)) for seq, leaf in rows)
+    for level in range(1, (hi - 1).bit_length() + 1):
+        first, last = max(0, (lo >> level) - 1), ((hi - 1) >> level) + 1
+        rows = conn.execute(
+            select(m.TreeNode.idx, m.TreeNode.hash).where(
+                m.TreeNode.level == level, m.TreeNode.idx >= first, m.TreeNode.idx <= last  # type: ignore[arg-type,operator]
+            )
+        )
+        cache.update(((level, idx), h) for idx, h in rows)
+
+
+def _prefetch_paths(conn: Connection, cache: dict[tuple[int, int], bytes], leaves: Sequence[int], size: int) -> None:
+    """Cache every node the inclusion proofs of ``leaves`` in a tree of ``size`` read."""
+    wanted: dict[int, set[int]] = {}
+
+    def record(level: int, idx: int) -> bytes:
+        wanted.setdefault(level, set()).add(idx)
+        return bytes(32)
+
+    for leaf in leaves:
+        inclusion_proof(leaf, size, record)
+    for level, idxs in wanted.items():
+        ordered = sorted(idxs)
+        for i in range(0, len(ordered), 500):
+            chunk = ordered[i : i + 500]
+            if level == 0:
+                rows = conn.execute(select(m.Entry.seq, m.Entry.leaf).where(m.Entry.seq.in_(chunk)))  # type: ignore[attr-defined]
+                cache.update(((0, seq), leaf_hash(leaf)) for seq, leaf in rows)
+            else:
+                rows = conn.execute(select(m.TreeNode.idx, m.TreeNode.hash).where(
+                    m.TreeNode.level == level, m.TreeNode.idx.in_(chunk)  # type: ignore[arg-type,attr-defined]
+                ))
+                cache.update(((level, idx), h) for idx, h in rows)
