@@ -17,7 +17,8 @@ done
 
 step "Initialise the ledger (schema by Alembic, genesis entry trusts the admin key)"
 assure init --admin-key "$OUT/keys/admin.pem" --origin demo.assure.example/ledger
-assure keys trust "$OUT/keys/ci.pem.pub" --role pipeline --owner "ci: credit-scoring pipeline" --key "$OUT/keys/admin.pem"
+assure keys trust "$OUT/keys/ci.pem.pub" --role pipeline --owner "ci: model pipelines" \
+  --system credit-scoring --system support-chatbot --key "$OUT/keys/admin.pem"  # scoped: signs for these only
 assure keys trust "$OUT/keys/approver.pem.pub" --role approver --owner "RAI lead" --key "$OUT/keys/admin.pem"
 assure keys trust "$OUT/keys/approver2.pem.pub" --role approver --owner "Head of Risk" --key "$OUT/keys/admin.pem"
 
@@ -61,6 +62,26 @@ if assure append "$OUT/pipeline.envelopes.jsonl" 2>"$OUT/replay.err"; then
 fi
 sed 's/^/  /' "$OUT/replay.err"
 
+step "The pipeline tries to withdraw its failing robustness run: it may ask, but the run stays in force"
+robust=$(assure log --kind evaluation --system credit-scoring --json | python3 -c 'import json,sys; print([r for r in json.load(sys.stdin) if r["subtype"] == "robustness"][-1]["entry_hash"])')
+cat > "$OUT/retract-robustness.yaml" <<YAML
+kind: retract
+system: credit-scoring
+observed_at: 2026-10-06T11:00:00Z
+target: $robust
+reason: flaky test environment
+YAML
+assure append "$OUT/retract-robustness.yaml" --key "$OUT/keys/ci.pem" >/dev/null
+assure systems show credit-scoring | grep '^pending' | sed 's/^/  /'
+echo "  (withdrawing a failing evaluation needs two approvers for a high-risk system; none has approved)"
+
+step "Evidence dated in the future is refused (exit 2, nothing written)"
+sed 's/observed_at: .*/observed_at: 2099-01-01T00:00:00Z/' "$OUT/retract-robustness.yaml" > "$OUT/future.yaml"
+if assure append "$OUT/future.yaml" --key "$OUT/keys/ci.pem" 2>"$OUT/future.err"; then
+  echo "  unexpected: future-dated record accepted" && exit 1
+fi
+sed 's/^/  /' "$OUT/future.err"
+
 step "The ledger"
 assure log
 
@@ -70,9 +91,13 @@ echo "  ...and on 2027-12-02, when the EU AI Act's Annex III high-risk obligatio
 assure coverage --system credit-scoring --framework eu-ai-act --summary --as-of 2027-12-02T12:00:00Z | tail -1
 
 step "Release gate for credit-scoring 2.1.0 (what CI calls before deploying; exit 1 = blocked)"
-assure gate --system credit-scoring --model-version 2.1.0 --sign "$OUT/keys/admin.pem" -o "$OUT/gate.intoto.json" | head -8 \
+assure checkpoint --key "$OUT/keys/admin.pem" -o "$OUT/checkpoint-before-gate.txt" >/dev/null
+assure gate --system credit-scoring --model-version 2.1.0 --sign "$OUT/keys/approver.pem" -o "$OUT/gate.intoto.json" | head -8 \
   || true
 echo "  (full list: assure gate --system credit-scoring --model-version 2.1.0; signed verdict: $OUT/gate.intoto.json)"
+echo "  A deploy job checks the signed verdict offline, pinning the approver's key and a checkpoint it holds:"
+if env -u ASSURE_DB assure verify-gate "$OUT/gate.intoto.json" --trust-key "$OUT/keys/approver.pem.pub" \
+    --checkpoint "$OUT/checkpoint-before-gate.txt" --ledger-key "$OUT/keys/admin.pem.pub" 2>&1 | head -2 | sed 's/^/  /'; then :; fi
 
 step "Exceptions expiring within 60 days"
 assure exceptions --expiring 60d

@@ -165,3 +165,40 @@ def test_systems_list_and_show(run_cli, world) -> None:
     assert [(s["system"], s["risk_tier"], s["current_model_version"]) for s in rows] == [("credit-scoring", "high", "2.1.0")]
     r = run_cli("systems", "show", "credit-scoring", db=world)
     assert r.exit_code == 0 and "fairness" in r.stdout
+
+
+def _approve_release(run_cli, world, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    target = _mv_hash(run_cli, world)
+    for n, key in enumerate(("a1", "a2")):
+        (tmp_path / f"ok{n}.yaml").write_text(yaml.safe_dump({
+            "kind": "approval", "system": "credit-scoring", "observed_at": "2026-11-02T10:00:00Z",
+            "target": target, "decision": "approve"}))
+        assert run_cli("append", f"ok{n}.yaml", "--key", f"{key}.pem", db=world).exit_code == 0
+
+
+def test_gate_verdicts_are_signed_by_decision_keys_and_verified_offline(run_cli, world, tmp_path) -> None:
+    cat_dir = tmp_path / "fw"
+    cat_dir.mkdir()
+    (cat_dir / "controls.yaml").write_text(yaml.safe_dump(MINI_CATALOG))
+    gate = ["gate", "--system", "credit-scoring", "--model-version", "2.1.0", "--frameworks-dir", str(cat_dir)]
+    _approve_release(run_cli, world, tmp_path)
+    r = run_cli(*gate, "--sign", "ci.pem", "-o", "by-ci.json", db=world)  # a pipeline cannot certify itself
+    assert r.exit_code == 2 and "active admin or approver key" in r.stderr
+    assert not (tmp_path / "by-ci.json").exists()
+    assert run_cli("checkpoint", "--key", "admin.pem", "-o", "cp.txt", db=world).exit_code == 0
+    r = run_cli(*gate, "--sign", "a1.pem", "-o", "verdict.json", db=world)
+    assert r.exit_code == 0, r.output
+    verify = ["verify-gate", "verdict.json", "--trust-key", "a1.pem.pub"]
+    r = run_cli(*verify, "--checkpoint", "cp.txt", "--ledger-key", "admin.pem.pub")  # no database
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("PASS: credit-scoring 2.1.0") and "extends your checkpoint" in r.stdout
+    r = run_cli("verify-gate", "verdict.json", "--trust-key", "a2.pem.pub")
+    assert r.exit_code == 1 and "not signed by the pinned key" in r.stderr
+    # Flip the verdict inside the signed payload: the signature no longer verifies.
+    env = json.loads((tmp_path / "verdict.json").read_text())
+    import base64
+    payload = base64.b64decode(env["payload"]).replace(b'"verdict":"pass"', b'"verdict":"fail"')
+    env["payload"] = base64.b64encode(payload).decode()
+    (tmp_path / "edited.json").write_text(json.dumps(env))
+    r = run_cli("verify-gate", "edited.json", "--trust-key", "a1.pem.pub", "--json")
+    assert r.exit_code == 1 and json.loads(r.stdout)["problems"][0].startswith("not signed by the pinned key")
