@@ -12,7 +12,13 @@ import click
 
 from cli import key_cmds
 from cli.context import AppContext, pass_app
-from cli.options import json_option, load_key, max_clock_skew, passphrase_option, require_key
+from cli.options import (
+    json_option,
+    load_key,
+    max_clock_skew,
+    passphrase_option,
+    require_key,
+)
 from cli.output import echo_json, echo_table, progress_line, short
 from ledger import migrate
 from ledger.canonical import parse_json

@@ -30,7 +30,14 @@ from ledger.keys import PrivateKey
 from ledger.store import Ledger, init_ledger, revoke_key, trust_key
 from reports.manifest import MANIFEST_TYPE
 from reports.package import PackageResult, build_package
-from tests.conftest import Keys, docs, eval_record, fixed_key, model_version_record, system_record
+from tests.conftest import (
+    Keys,
+    docs,
+    eval_record,
+    fixed_key,
+    model_version_record,
+    system_record,
+)
 
 T0 = dt.datetime(2026, 11, 1, 9, 0, tzinfo=dt.UTC)
 H = dt.timedelta(hours=1)

@@ -16,7 +16,13 @@ from controls.approvals import load_policy
 from ledger.errors import InputError, IntegrityError, LedgerStateError
 from ledger.store import trust_key
 from ledger.verify import verify_ledger
-from tests.conftest import append_behind_the_back, cut_tail, drop_append_only_triggers, eval_record, fixed_key
+from tests.conftest import (
+    append_behind_the_back,
+    cut_tail,
+    drop_append_only_triggers,
+    eval_record,
+    fixed_key,
+)
 from tests.threats.conftest import APPROVER3, SYSTEM, Release, iso
 
 
