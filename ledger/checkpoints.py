@@ -20,7 +20,13 @@ from sqlalchemy.engine import Connection, Engine
 
 from ledger import models as m
 from ledger.append import Appended
-from ledger.checkpoint import Checkpoint, sign_checkpoint
+from ledger.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    admin_note_keys,
+    open_checkpoint,
+    sign_checkpoint,
+)
 from ledger.db import read_transaction, write_transaction
 from ledger.errors import InputError, IntegrityError, LedgerStateError
 from ledger.head import Head, node_reader, read_head
@@ -96,9 +102,7 @@ def issue_checkpoint(engine: Engine, key: PrivateKey, *, now: dt.datetime | None
         if head is None:
             raise LedgerStateError("the ledger is not initialised: run 'assure init'")
         _require_admin(conn, key)
-        last = conn.execute(
-            select(m.Checkpoint.size, m.Checkpoint.root).order_by(m.Checkpoint.size.desc()).limit(1)  # type: ignore[attr-defined]
-        ).first()
+        last = _newest_signed(conn, head.origin)
         if last is not None and last[0] > head.size:
             raise IntegrityError(
                 f"a checkpoint covers {last[0]} entries but the ledger has {head.size}; refusing to sign"
@@ -113,6 +117,25 @@ def issue_checkpoint(engine: Engine, key: PrivateKey, *, now: dt.datetime | None
             )
         note = sign_head(conn, head, key, now=now)
     return Checkpoint(origin=head.origin, size=head.size, root=head.root), note
+
+
+def _newest_signed(conn: Connection, origin: str) -> tuple[int, bytes] | None:
+    """Size and root of the newest stored checkpoint, from its signed note (not the root column).
+
+    Raises:
+        IntegrityError: if the note does not verify under any admin key the ledger trusted.
+    """
+    row = conn.execute(
+        select(m.Checkpoint.size, m.Checkpoint.note).order_by(m.Checkpoint.size.desc()).limit(1)  # type: ignore[attr-defined]
+    ).first()
+    if row is None:
+        return None
+    try:
+        cp = open_checkpoint(row[1], origin=origin, keys=admin_note_keys(load_registry(conn), origin))
+    except CheckpointError as e:
+        raise IntegrityError(f"the newest stored checkpoint (size {row[0]}) does not verify: {e}; "
+                             "run 'assure verify'") from e
+    return cp.size, cp.root
 
 
 def latest_checkpoint(engine: Engine) -> str | None:

@@ -23,7 +23,7 @@ from tests.conftest import (
     eval_record,
     fixed_key,
 )
-from tests.threats.conftest import APPROVER3, SYSTEM, Release, iso
+from tests.threats.conftest import APPROVER3, SYSTEM, H, Release, iso
 
 
 def _failing_release(release: Release) -> Release:
@@ -111,3 +111,8 @@ def test_history_rewritten_under_a_signed_checkpoint_stops_the_gate(release: Rel
     release.approve_release(release.keys.approver, APPROVER3)  # ...and approve again
     with pytest.raises(IntegrityError, match="checkpoint covers"):
         release.gate()
+    from reports.package import build_package
+
+    with pytest.raises(IntegrityError, match="refusing to sign"):
+        build_package(release.ledger.engine, SYSTEM, admin_key=release.keys.admin, graph=release.graph,
+                      as_of=release.clock + H, now=release.clock + H)
