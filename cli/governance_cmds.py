@@ -411,6 +411,13 @@ def _print_trace(data: dict[str, Any]) -> None:
             line(2, "incident", e, f"{e['severity']} {e['status']}")
     for e in data["exceptions"]:
         line(0, "exception", e, f"{','.join(e['controls'] or [])} until {str(e['expires_at'])[:10]} ({e['approval']})")
+    for w in data["withdrawals"]:
+        t = w["target"]
+        line(0, f"{w['action']} ({w['state']})", w["by"],
+             f"of #{t['seq']} {t['kind']} by {w['by']['signer']}: {w['why'] or ''} [{w['reason']}]")
+    for r in data["reclassifications"]:
+        what = ", ".join(f"{f} {c['from']} -> {c['to']}" for f, c in r["changes"].items())
+        line(0, f"reclassification ({r['state']})", r["entry"], what)
     for b in data["broken_links"]:
         line(0, "BROKEN", b, b["problem"])
 

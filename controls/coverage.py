@@ -242,7 +242,35 @@ class Scope:
 def evaluate_leaf(
     leaf: EvidenceRequirement, control_id: str, scope: Scope, *, organisation_level: bool = False
 ) -> tuple[str, str, list[Evidence]]:
-    """Status, reason and deciding evidence for one leaf rule."""
+    """Status, reason and deciding evidence for one leaf rule; the reason also names every
+    retraction of, and pending withdrawal from, the records the rule reads."""
+    status, reason, evidence = _evaluate_leaf(leaf, control_id, scope, organisation_level=organisation_level)
+    notes = _withdrawals(leaf, control_id, scope)
+    return status, "; ".join([reason, *notes]), evidence
+
+
+def _withdrawals(leaf: EvidenceRequirement, control_id: str, scope: Scope) -> list[str]:
+    loose = _without_passed(leaf)
+    out = []
+    for c in scope.view.corrections:
+        target = c.target
+        if c.state == "invalid" or (c.state == "effective" and c.action != "retract"):
+            continue  # a record replaced by its correction is just the older one
+        if target.kind != leaf.kind or not loose.matches(target.fields, control_id=control_id):
+            continue
+        if leaf.binds_model_version and scope.model_version not in (None, target.model_version):
+            continue
+        why = c.record.fields.get("reason")
+        if c.state == "effective":
+            out.append(f"entry {target.seq} was retracted by entry {c.record.seq}" + (f" ({why})" if why else ""))
+        else:
+            out.append(f"withdrawal of entry {target.seq} by entry {c.record.seq} is {c.state}: {c.reason}")
+    return out
+
+
+def _evaluate_leaf(
+    leaf: EvidenceRequirement, control_id: str, scope: Scope, *, organisation_level: bool
+) -> tuple[str, str, list[Evidence]]:
     at, model_version = scope.at, scope.model_version
     loose = _without_passed(leaf)
     pool = scope.pool(leaf.kind, organisation_level=organisation_level)

@@ -1,11 +1,12 @@
 """The chain a reviewer reads: model version → evaluations → risk assessment →
-approvals → exceptions → incidents, with entry hashes, and broken links flagged."""
+approvals → exceptions → incidents, with entry hashes, every withdrawal and
+reclassification (in force or pending), and broken links flagged."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from controls.approvals import ApprovalPolicy, decide
+from controls.approvals import ApprovalPolicy
 from controls.state import Evidence, SystemView
 
 
@@ -16,7 +17,6 @@ def _ref(e: Evidence, **extra: Any) -> dict[str, Any]:
 def trace(view: SystemView, *, policy: ApprovalPolicy, model_version: str | None = None) -> dict[str, Any]:
     """The traceability chain of a system (one model version, or all of them)."""
     registered = {mv.model_version for mv in view.model_versions}
-    approvals = view.of_kind("approval")
     versions = [mv for mv in view.model_versions if model_version in (None, mv.model_version)]
     chain = []
     for mv in versions:
@@ -25,7 +25,7 @@ def trace(view: SystemView, *, policy: ApprovalPolicy, model_version: str | None
         def bound(kind: str, v: str | None = v) -> list[Evidence]:
             return [e for e in view.of_kind(kind) if e.model_version == v and e.system == view.system]
 
-        release = decide(mv, approvals, tier=view.risk_tier, policy=policy)
+        release = view.decide(mv, policy=policy)
         chain.append({
             "model_version": _ref(mv, version=v, artifact_sha256=mv.fields.get("artifact_sha256")),
             "evaluations": [_ref(e, suite=e.fields.get("suite"), passed=e.passed) for e in bound("evaluation")],
@@ -39,13 +39,15 @@ def trace(view: SystemView, *, policy: ApprovalPolicy, model_version: str | None
         })
     exceptions = [
         _ref(e, controls=e.fields.get("controls"), expires_at=e.fields.get("expires_at"),
-             approval=decide(e, approvals, tier=view.risk_tier, policy=policy).status)
+             approval=view.decide(e, policy=policy).status)
         for e in view.of_kind("exception") if e.system == view.system
     ]
     return {
         "system": view.system,
         "chain": chain,
         "exceptions": exceptions,
+        "withdrawals": [c.to_json() for c in view.corrections],
+        "reclassifications": [r.to_json() for r in view.reclassifications],
         "broken_links": broken_links(view, registered),
     }
 

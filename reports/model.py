@@ -19,6 +19,7 @@ from typing import Any
 from controls.approvals import Decision
 from controls.coverage import STATUSES, CoverageReport
 from controls.gaps import describe_rule
+from controls.liveness import Correction, Reclassification
 from controls.state import Evidence
 from ledger.registry import ROLE_KINDS, KeyState
 from ledger.timeutil import format_timestamp
@@ -129,6 +130,8 @@ def report_context(
         "exceptions": [_exception(x) for x in report.exceptions],
         "decisions": [_decision(d) for d in decisions],
         "incidents": [_incident(e) for e in view.of_kind("incident") if e.system == view.system],
+        "withdrawals": [_withdrawal(c) for c in view.corrections],
+        "reclassifications": [_reclassification(r) for r in view.reclassifications],
         "keys": [_key(k, report.as_of) for k in keys],
         "index": [_index_row(e, view) for e in records],
         "index_header": _INDEX_LINE.format(seq="seq", kind="kind", system="*", state="state",
@@ -238,6 +241,17 @@ def _decision(d: Decision) -> dict[str, Any]:
         "not_counted": [{**_ref(a), "reason": why} for a, why in d.ignored],
         "decided_at": iso(d.decided_at),
     }
+
+
+def _withdrawal(c: Correction) -> dict[str, Any]:
+    return {"action": c.action, "state": c.state, "reason": c.reason, "why": c.record.fields.get("reason") or "",
+            "by": _ref(c.record), "target": _ref(c.target)}
+
+
+def _reclassification(r: Reclassification) -> dict[str, Any]:
+    return {"state": r.state, "downgrade": r.downgrade, "entry": _ref(r.record),
+            "changes": ", ".join(f"{f}: {a} → {b}" for f, (a, b) in r.changes.items()),
+            "approvers": f"{len(r.decision.approver_owners)}/{r.decision.required}"}
 
 
 def _incident(e: Evidence) -> dict[str, Any]:

@@ -45,6 +45,9 @@ def test_pdf_states_the_figures_assure_coverage_gives(run_cli, world) -> None:
     assert world.result.checkpoint.root.hex() in text
     assert "Drift alert" in text and "left the company" in text
     assert "who also signed the target (separation of duties)" in text
+    # Withdrawals stay visible: who retracted what, and why.
+    assert "Withdrawals and reclassifications" in text and "ci (pipeline)" in text
+    assert "wrong model card attached" in text and "effective" in text
 
 
 @pytest.mark.pdf

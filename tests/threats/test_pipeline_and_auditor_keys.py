@@ -160,3 +160,26 @@ def test_the_same_rules_hold_for_a_batch_of_envelopes(release: Release) -> None:
         release.ledger.append(docs(eval_record(suite="robustness"), eval_record(observed_at="2099-01-01T00:00:00Z")),
                               signing_key=release.keys.pipeline, now=release.clock)
     assert table_bytes(release.ledger.engine) == before
+
+
+def test_withdrawing_its_own_failing_run_needs_approval_and_shows_in_coverage_and_trace(release: Release) -> None:
+    from controls.approvals import load_policy
+    from controls.trace import trace
+    from tests.threats.conftest import APPROVER3
+
+    keys = release.keys
+    (failed,) = release.put(keys.pipeline, eval_record(observed_at=iso(release.clock), passed=False,
+                                                       metrics={"demographic_parity_gap": 0.09, "auc": 0.8}))
+    (retract,) = release.put(keys.pipeline, release.record("retract", target=failed.entry_hash,
+                                                           reason="flaky test environment"))
+    control = _coverage(release).controls["EVAL-FAIR-01"]
+    assert control.status == "failing"
+    assert f"withdrawal of entry {failed.seq} by entry {retract.seq} is pending" in control.reason
+    chain = trace(release.view(), policy=load_policy())
+    assert [(w["state"], w["target"]["seq"], w["why"]) for w in chain["withdrawals"]] == [
+        ("pending", failed.seq, "flaky test environment")]
+    for key in (keys.approver, APPROVER3):
+        release.put(key, release.approval(retract))
+    control = _coverage(release).controls["EVAL-FAIR-01"]
+    assert control.status == "covered"  # the earlier passing run decides again...
+    assert f"entry {failed.seq} was retracted by entry {retract.seq} (flaky test environment)" in control.reason
