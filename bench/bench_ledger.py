@@ -39,11 +39,22 @@ def _records(n: int) -> list[dict]:
             "kind": "evaluation", "system": "bench", "observed_at": "2026-11-02T09:00:00Z",
             "model_version": f"1.{i % 50}.0", "suite": f"suite-{i}",
             "metrics": {"auc": 0.8 + (i % 100) / 1000, "dp_gap": 0.01 + (i % 7) / 100, "n": 10_000 + i},
-            "thresholds": {"auc": {"min": 0.75}, "dp_gap": {"max": 0.05}}, "passed": True,
+            "thresholds": {"auc": {"min": 0.75}, "dp_gap": {"max": 0.05}}, "passed": i % 7 < 5,
             "controls": ["EVAL-FAIR-01"],
         }
         for i in range(n)
     ]
+
+
+#: The model versions the records name, registered before any of them is appended.
+VERSIONS = [f"1.{v}.0" for v in range(50)]
+
+
+def version_records(system: str = "bench") -> list[Document]:
+    """model_version records for :data:`VERSIONS` (evidence may only name registered versions)."""
+    return [Document(f"mv[{v}]", {"kind": "model_version", "system": system, "observed_at": "2026-11-01T00:00:00Z",
+                                  "version": v, "artifact_sha256": hashlib.sha256(v.encode()).hexdigest()})
+            for v in VERSIONS]
 
 
 def _rate(n: int, seconds: float) -> float:
@@ -135,7 +146,8 @@ def _fresh_ledger(admin: PrivateKey, ci: PrivateKey) -> Iterator[tuple[Ledger, P
         trust_key(led, admin, ci.public, role="pipeline", owner="bench")
         led.append([Document("sys", {"kind": "system", "system": "bench", "observed_at": "2026-11-01T00:00:00Z",
                                      "name": "b", "owner": "o", "purpose": "p", "risk_tier": "low",
-                                     "eu_class": "minimal", "eu_role": "none"})], signing_key=admin)
+                                     "eu_class": "minimal", "eu_role": "none"}), *version_records()],
+                   signing_key=admin)
         try:
             yield led, Path(d), led.head().size
         finally:

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from controls.approvals import load_policy
 from controls.graph import load_graph
 from ledger import migrate
 from ledger.db import make_engine
@@ -73,7 +74,7 @@ def _ledger(path: Path, n: int) -> Any:
         "owner": "Risk Analytics", "purpose": "Scores credit applications", "risk_tier": "high",
         "eu_class": "high_risk_annex_iii", "eu_role": "provider"})], signing_key=admin, now=T0)
     led.append([Document(f"r{i}", r) for i, r in enumerate(_records(n))], signing_key=ci,
-               now=T0 + dt.timedelta(hours=1))
+               now=T0 + dt.timedelta(minutes=n, hours=1))  # after every record's observed_at
     return engine, admin
 
 
@@ -114,7 +115,8 @@ def main() -> None:
     as_of = T0 + dt.timedelta(days=2)
     with tempfile.TemporaryDirectory() as tmp:
         engine, admin = _ledger(Path(tmp) / "ledger.db", n)
-        rows = sorted(service.system_view(engine, "credit-scoring", as_of=as_of).by_hash.values(), key=lambda e: e.seq)
+        view = service.system_view(engine, "credit-scoring", as_of=as_of, policy=load_policy())
+        rows = sorted(view.by_hash.values(), key=lambda e: e.seq)
         html = _bare_table(rows)
 
         def ceiling() -> bytes:

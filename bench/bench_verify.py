@@ -51,7 +51,7 @@ from typing import Any
 
 import nacl.bindings
 
-from bench.bench_ledger import _records
+from bench.bench_ledger import VERSIONS, _records, version_records
 from ledger import migrate
 from ledger.db import make_engine
 from ledger.dsse import pae, sign_envelope
@@ -88,15 +88,15 @@ def build(url: str, n: int, *, workers: int) -> None:
     engine = make_engine(url)
     migrate.upgrade(engine)
     t0 = time.perf_counter()
-    now = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    now = dt.datetime(2026, 11, 3, tzinfo=dt.UTC)  # after the records' observed_at
     init_ledger(engine, ADMIN, origin=ORIGIN, now=now)
     led = Ledger(engine)
     trust_key(led, ADMIN, CI1.public, role="pipeline", owner="ci-1", now=now)
     led.append([Document("system", {
         "kind": "system", "system": "bench", "observed_at": "2026-11-01T00:00:00Z", "name": "Bench",
         "owner": "bench", "purpose": "benchmark", "risk_tier": "low", "eu_class": "minimal", "eu_role": "none",
-    })], signing_key=ADMIN, now=now)
-    records = max(0, n - 5)  # genesis, trust, system, trust, revoke
+    }), *version_records()], signing_key=ADMIN, now=now)
+    records = max(0, n - 5 - len(VERSIONS))  # genesis, trust, system, versions, trust, revoke
     done, half, three_quarters = 0, records // 2, 3 * records // 4
     with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
         while done < records:
