@@ -107,14 +107,17 @@ class RuleState:
         for kv, seq in facts.versions.items():
             self.versions.setdefault(kv, seq)
         self.references.extend(facts.references)
-        failures = [
-            (seq, f"field 'system': system {s!r} is not registered before this entry")
+        failures = [  # (seq, order of the check at append, reason)
+            (seq, 0, f"field 'system': system {s!r} is not registered before this entry")
             for s, seq in facts.uses_system.items() if self.systems.get(s, seq) >= seq
         ] + [
-            (seq, f"field 'model_version': model version {v!r} of {s!r} is not registered before this entry")
+            (seq, 1, f"field 'model_version': model version {v!r} of {s!r} is not registered before this entry")
             for (s, v), seq in facts.uses_version.items() if self.versions.get((s, v), seq) >= seq
         ]
-        return min(failures) if failures else None
+        if not failures:
+            return None
+        seq, _, reason = min(failures)
+        return seq, reason
 
     def check_references(self, conn: Connection, registry: Registry) -> Failure | None:
         """Check every collected reference against the referenced entry's signed bytes."""
