@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from ledger import models as m
 from ledger.canonical import parse_json
 from ledger.db import read_transaction, write_transaction
-from ledger.entry import Leaf
+from ledger.entry import parse_leaf
 from ledger.head import read_head
 from ledger.key_events import replay_entry
 from ledger.merkle import Frontier, leaf_hash
@@ -69,6 +69,7 @@ class _Deriver:
     def __init__(self) -> None:
         self.registry = Registry()
         self.frontier = Frontier()
+        self._received: tuple[str, dt.datetime] = ("", dt.datetime.min)
 
     def window(self, conn: Connection, lo: int, hi: int) -> _Window:
         out = _Window(lo, hi)
@@ -83,8 +84,10 @@ class _Deriver:
         return out
 
     def _entry(self, out: _Window, seq: int, ehash: bytes, leaf_bytes: bytes, body: bytes) -> None:
-        leaf = Leaf.from_bytes(leaf_bytes)
-        at = parse_timestamp(leaf.received_at)
+        leaf = parse_leaf(leaf_bytes)
+        if leaf.received_at != self._received[0]:  # a batch shares its receive time: parsed once
+            self._received = (leaf.received_at, parse_timestamp(leaf.received_at))
+        at = self._received[1]
         fields = parse_json(body)
         record = parse_record(fields, source=f"entry {seq}") if leaf.kind in KEY_KINDS else None
         keyids = [s.keyid for s in leaf.signatures]
@@ -133,38 +136,42 @@ def projection_differences(conn: Connection) -> Iterator[str]:
         window = deriver.window(conn, lo, min(size, lo + WINDOW))
         for table in _PER_SEQ:
             counts[table] += len(window.rows[table])
-            model = _MODELS[table]
-            stored = conn.execute(select(model).where(model.seq >= lo, model.seq < window.hi)).mappings()
+            t = _MODELS[table].__table__
+            stored = conn.execute(select(t).where(t.c.seq >= lo, t.c.seq < window.hi))
             yield from _compare(table, window.rows[table], stored)
         counts["tree_node"] += len(window.rows["tree_node"])
         yield from _compare("tree_node", window.rows["tree_node"], _stored_nodes(conn, window.rows["tree_node"]))
     for table, rows in deriver.key_tables().items():
-        yield from _compare(table, rows, conn.execute(select(_MODELS[table])).mappings())
+        yield from _compare(table, rows, conn.execute(select(_MODELS[table].__table__)))
     for table, expected in counts.items():
         stored = int(conn.execute(select(func.count()).select_from(_MODELS[table])).scalar_one())
         if stored > expected:
             yield f"{table}: {stored - expected} row(s) not derived from any entry"
 
 
-def _stored_nodes(conn: Connection, expected: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _stored_nodes(conn: Connection, expected: list[dict[str, Any]]) -> list[Any]:
     """The stored tree nodes at the (level, idx) places a window's expected nodes occupy."""
     spans: dict[int, list[int]] = {}
     for n in expected:
         lo_hi = spans.setdefault(n["level"], [n["idx"], n["idx"]])
         lo_hi[0], lo_hi[1] = min(lo_hi[0], n["idx"]), max(lo_hi[1], n["idx"])
-    out: list[dict[str, Any]] = []
+    out: list[Any] = []
+    t = m.TreeNode.__table__  # type: ignore[attr-defined]
     for level, (lo, hi) in spans.items():
-        rows = conn.execute(select(m.TreeNode).where(
-            m.TreeNode.level == level, m.TreeNode.idx >= lo, m.TreeNode.idx <= hi  # type: ignore[arg-type,operator]
-        )).mappings()
-        out.extend(dict(r) for r in rows)
+        out.extend(conn.execute(select(t).where(t.c.level == level, t.c.idx >= lo, t.c.idx <= hi)))
     return out
 
 
 def _compare(table: str, want_rows: list[dict[str, Any]], have_rows: Any) -> Iterator[str]:
-    key = _KEYS[table]
-    want = {tuple(r[k] for k in key): r for r in want_rows}
-    have = {tuple(r[k] for k in key): dict(r) for r in have_rows}
+    """Differences between derived rows (mappings) and stored rows (in table column order)."""
+    columns = [c.name for c in _MODELS[table].__table__.columns]
+    at = [columns.index(k) for k in _KEYS[table]]
+    want = {tuple(r[k] for k in _KEYS[table]): tuple(r[c] for c in columns) for r in want_rows}
+    have = {tuple(row[i] for i in at): tuple(row) for row in have_rows}
+    if want == have:
+        return  # the usual case: one comparison; only a difference is worth explaining
+    want = {k: dict(zip(columns, v, strict=True)) for k, v in want.items()}
+    have = {k: dict(zip(columns, v, strict=True)) for k, v in have.items()}
     for k in sorted(set(want) | set(have), key=repr):
         if k not in have:
             yield f"{table} {k}: missing"
