@@ -131,6 +131,10 @@ def _print_coverage(report: Any, *, details: bool) -> None:
                      f"+{f.inferred_counts['covered']}/{f.inferred_counts['partial']}"])
     echo_table(["framework", "covered%", "applicable", "covered", "excepted", "partial", "failing", "stale",
                 "missing", "n/a", "inferred"], rows)
+    for r in v.pending_reclassifications:
+        click.echo(f"pending: {r.describe()} (the classification above stands until then)")
+    for c in v.pending_corrections:
+        click.echo(f"pending: {c.action} of entry {c.target.seq} by entry {c.record.seq}: {c.reason}")
     if not details:
         return
     for f in report.frameworks:

@@ -199,6 +199,8 @@ class CoverageReport:
             "model_version": self.model_version,
             "frameworks": [f.to_json(details=details) for f in self.frameworks],
             "controls": [c.to_json() for c in self.controls.values()] if details else None,
+            "pending_reclassifications": [r.to_json() for r in v.pending_reclassifications],
+            "pending_withdrawals": [c.to_json() for c in v.pending_corrections],
         }
 
 

@@ -26,6 +26,11 @@ def test_one_approver_cannot_downgrade_a_high_risk_system(release: Release) -> N
     (pending,) = view.pending_reclassifications
     assert pending.downgrade and pending.state == "pending"
     assert "risk_tier high → low" in pending.describe() and "0/2 approver(s)" in pending.describe()
+    from controls import service
+
+    report = service.coverage(release.ledger.engine, SYSTEM, graph=release.graph, policy=load_policy(),
+                              as_of=release.clock).to_json(details=False)
+    assert report["risk_tier"] == "high" and report["pending_reclassifications"][0]["downgrade"] is True
     # One release approval is not enough while the system stays high-risk, and the gate says why.
     release.approve_release(keys.approver2)
     verdict = release.gate()
