@@ -27,7 +27,7 @@ from ledger.entry import parse_leaf
 from ledger.errors import IntegrityError
 from ledger.keys import verify_signature
 from ledger.projection import projection_row
-from ledger.records import KEY_KINDS
+from ledger.records import LEDGER_KINDS
 from ledger.registry import KeyState, Registry, SignerError
 from ledger.timeutil import format_timestamp, parse_timestamp
 
@@ -141,7 +141,7 @@ def evidence_from_bytes(
     if not isinstance(fields, dict) or fields.get("kind") != parsed.kind:
         raise fail("the payload's kind is not the leaf's")
     at = parse_timestamp(parsed.received_at)
-    system = None if parsed.kind in KEY_KINDS else fields.get("system")
+    system = None if parsed.kind in LEDGER_KINDS else fields.get("system")
     try:
         keys = [registry.check_signer(s.keyid, kind=parsed.kind, at=at, system=system, seq=seq)
                 for s in parsed.signatures]

@@ -66,7 +66,7 @@ from ledger.projection import (
     signer_rows,
 )
 from ledger.records import (
-    KEY_KINDS,
+    LEDGER_KINDS,
     ORG_WIDE,
     PAYLOAD_TYPE,
     AnyRecord,
@@ -97,6 +97,10 @@ _RETRIES = 20
 
 class ClockError(InputError):
     """The appending machine's clock is behind the ledger's last entry (nothing written)."""
+
+
+class StaleIndexError(LedgerStateError):
+    """A scope index names a size other than its own seq: the head moved; compute it again."""
 
 
 @dataclass
@@ -458,6 +462,8 @@ def _commit(
         if at != now and isinstance(item.record, KeyTrustRecord):
             _check_times(item, at, policy)
         _check_refs(item, facts, registry, policy)
+        if item.record.kind == "scope_index" and item.record.size != seq:  # type: ignore[union-attr]
+            raise StaleIndexError(f"a scope index for size {item.record.size} cannot be entry {seq}")  # type: ignore[union-attr]
         try:
             state = apply_key_event(registry, item.record, seq=seq, at=at)
         except SignerError as e:
@@ -569,7 +575,7 @@ def _ledger_facts(conn: Connection, prepared: list[Prepared]) -> _LedgerFacts:
 def _check_refs(item: Prepared, facts: _LedgerFacts, registry: Registry, policy: AppendPolicy) -> None:
     """Refuse a record whose references the ledger (or the batch so far) does not back."""
     rec, src, system = item.record, item.source, item.system
-    if rec.kind not in KEY_KINDS and rec.kind != "system" and system != ORG_WIDE and system not in facts.tiers:
+    if rec.kind not in LEDGER_KINDS and rec.kind != "system" and system != ORG_WIDE and system not in facts.tiers:
         raise InputError(f"system {system!r} is not registered: append a 'system' record for it first",
                          source=src, field="system")
     if rec.kind in MODEL_VERSION_REFS and system is not None:

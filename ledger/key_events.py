@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from ledger.keys import PublicKey
-from ledger.records import KEY_KINDS, AnyRecord, KeyRevokeRecord, KeyTrustRecord
+from ledger.records import LEDGER_KINDS, AnyRecord, KeyRevokeRecord, KeyTrustRecord
 from ledger.registry import KeyState, Registry, SignerError
 from ledger.timeutil import parse_timestamp
 
@@ -79,7 +79,7 @@ def replay_entry(
         if record is None or record.kind != "key.trust" or record.role != "admin":  # type: ignore[union-attr]
             raise GenesisError("entry 0 must be the genesis key.trust of an admin key")
         _replay_key_event(registry, record, seq=seq, at=at)
-    if record is not None and kind not in KEY_KINDS:
+    if record is not None and kind not in LEDGER_KINDS:
         system = record.system  # type: ignore[union-attr]
     signers = [registry.check_signer(k, kind=kind, at=at, system=system) for k in keyids]
     if seq != 0 and record is not None:

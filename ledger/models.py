@@ -178,3 +178,16 @@ class RecordControl(SQLModel, table=True):
     seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     control_id: str = Field(primary_key=True, max_length=64)
     relation: str = Field(primary_key=True, max_length=16)
+
+
+class ScopeSnapshot(SQLModel, table=True):
+    """The scope index over entries ``0 … size-1`` (one row per scope), kept to build the next one
+    incrementally; trusted only where a signed ``scope_index`` entry commits to the same root."""
+
+    __tablename__ = "scope_snapshot"
+
+    size: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    scope: str = Field(primary_key=True, max_length=128)
+    count: int = Field(sa_column=Column(BigInteger, nullable=False))
+    last_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    last_entry_hash: str = Field(max_length=64)

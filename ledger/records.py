@@ -53,8 +53,11 @@ KINDS = (
     "retract",
     "key.trust",
     "key.revoke",
+    "scope_index",
 )
 KEY_KINDS = frozenset({"key.trust", "key.revoke"})
+LEDGER_KINDS = KEY_KINDS | {"scope_index"}
+"""Kinds about the ledger itself rather than a system: they carry no ``system``."""
 ROLES = ("admin", "pipeline", "approver", "auditor")
 
 
@@ -303,6 +306,20 @@ class KeyRevokeRecord(_Record):
     reason: ShortText
 
 
+class ScopeIndexRecord(_Record):
+    """Commits, inside the log, how many entries each scope had before entry ``size``.
+
+    ``root`` is the RFC 9162 Merkle root over the scope leaves in scope order
+    (:mod:`ledger.scope_index`). Signed by an admin key; the entry carrying it
+    is entry ``size`` itself, so it commits to every entry before it.
+    """
+
+    kind: Literal["scope_index"]
+    size: Annotated[int, Field(ge=0)]
+    root: Sha256Hex
+    scopes: Annotated[int, Field(ge=0)]
+
+
 def _after(later: str | None, earlier: str | None, later_name: str, earlier_name: str) -> str | None:
     """``later`` unchanged, if it is after ``earlier`` (either missing: nothing to check)."""
     if later and earlier:
@@ -324,7 +341,8 @@ AnyRecord = Annotated[
     | DocumentRecord
     | RetractRecord
     | KeyTrustRecord
-    | KeyRevokeRecord,
+    | KeyRevokeRecord
+    | ScopeIndexRecord,
     Field(discriminator="kind"),
 ]
 _ADAPTER: TypeAdapter[AnyRecord] = TypeAdapter(AnyRecord)

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 from ledger import models as m
 from ledger.canonical import parse_json
 from ledger.entry import Leaf
-from ledger.records import KEY_KINDS, ORG_WIDE
+from ledger.records import LEDGER_KINDS, ORG_WIDE
 from ledger.registry import KeyState, Registry
 
 #: Fields of which kinds name a model version that must be registered.
@@ -88,14 +88,14 @@ def reference_problem(
     """
     where = f"entry {ref.seq} ({ref.kind}{f' of {ref.system!r}' if ref.system else ''})"
     if kind == "approval" and field == "target":
-        if ref.kind in KEY_KINDS or ref.kind == "approval":
+        if ref.kind in LEDGER_KINDS or ref.kind == "approval":
             return f"{where} cannot be approved"
         if ref.system != system:
             return f"{where} belongs to another system: an approval must name its target's system"
         return None
     verb = "retract" if field == "target" else "supersede"
-    if ref.kind in KEY_KINDS or kind in KEY_KINDS:
-        return f"key events are never retracted or superseded ({where}): revoke the key instead"
+    if ref.kind in LEDGER_KINDS or kind in LEDGER_KINDS:
+        return f"key events and scope indexes are never retracted or superseded ({where}): revoke a key instead"
     if ref.kind == "system":
         return f"a system registration is never withdrawn ({where}): append a new 'system' record to reclassify it"
     if ref.system != system:

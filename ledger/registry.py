@@ -19,7 +19,7 @@ ALL_EVIDENCE = ("model_version", "evaluation", "risk_assessment", "incident", "d
 #: Which roles may sign which kinds. Approvals need an approver (never the
 #: submitter of what they approve; see controls/ for separation of duties).
 ROLE_KINDS: dict[str, frozenset[str]] = {
-    "admin": frozenset({"key.trust", "key.revoke", "system", "exception", "retract", *ALL_EVIDENCE}),
+    "admin": frozenset({"key.trust", "key.revoke", "scope_index", "system", "exception", "retract", *ALL_EVIDENCE}),
     "pipeline": frozenset({"retract", *ALL_EVIDENCE}),
     "approver": frozenset({"approval", "exception", "system", "retract", *ALL_EVIDENCE}),
     "auditor": frozenset({"document"}),

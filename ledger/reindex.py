@@ -1,7 +1,7 @@
 """Derived tables, recomputed from the entries: checked by ``assure verify``, rebuilt by ``assure reindex``.
 
 ``record``, ``record_control``, ``entry_signer``, ``key_registry``,
-``key_revocation`` and ``tree_node`` are projections: queries and proofs read
+``key_revocation``, ``tree_node`` and ``scope_snapshot`` are projections: queries and proofs read
 them, but they are never the source of truth. :func:`projection_differences`
 recomputes them from the stored entries and payloads, a window of entries at
 a time (constant memory), and yields every difference in entry order: a row
@@ -35,8 +35,9 @@ from ledger.projection import (
     revocation_row,
     signer_rows,
 )
-from ledger.records import KEY_KINDS, parse_record
+from ledger.records import KEY_KINDS, LEDGER_KINDS, parse_record
 from ledger.registry import Registry
+from ledger.scope_index import ScopeCounter, scope_of
 from ledger.timeutil import parse_timestamp
 
 WINDOW = 5_000
@@ -46,11 +47,13 @@ _PER_SEQ = ("record", "record_control", "entry_signer")
 _MODELS: dict[str, Any] = {
     "record": m.Record, "record_control": m.RecordControl, "entry_signer": m.EntrySigner,
     "key_registry": m.KeyRegistry, "key_revocation": m.KeyRevocation, "tree_node": m.TreeNode,
+    "scope_snapshot": m.ScopeSnapshot,
 }
 TABLES = tuple(_MODELS)
 _KEYS: dict[str, tuple[str, ...]] = {
     "record": ("seq",), "record_control": ("seq", "control_id", "relation"), "entry_signer": ("seq", "idx"),
     "key_registry": ("key_id",), "key_revocation": ("key_id",), "tree_node": ("level", "idx"),
+    "scope_snapshot": ("size", "scope"),
 }
 
 
@@ -66,9 +69,12 @@ class _Window:
 class _Deriver:
     """Recomputes projection rows entry by entry, replaying key events as it goes."""
 
-    def __init__(self) -> None:
+    def __init__(self, snapshot_at: set[int] | None = None) -> None:
         self.registry = Registry()
         self.frontier = Frontier()
+        self.scopes = ScopeCounter()
+        self.snapshot_at = snapshot_at or set()
+        self.snapshots: dict[int, list[dict[str, Any]]] = {}
         self._received: tuple[str, dt.datetime] = ("", dt.datetime.min)
 
     def window(self, conn: Connection, lo: int, hi: int) -> _Window:
@@ -96,15 +102,26 @@ class _Deriver:
         out.rows["record"].append(projection_row(fields, seq=seq, entry_hash=ehash, received_at=at, signer=signers[0]))
         out.rows["record_control"].extend(control_rows(fields, seq=seq))
         out.rows["entry_signer"].extend(signer_rows(seq, keyids))
+        if seq in self.snapshot_at or leaf.kind == "scope_index":  # the index of the entries before it
+            self._snapshot(seq)
+        self.scopes.add(scope_of(leaf.kind, None if leaf.kind in LEDGER_KINDS else fields.get("system")),
+                        seq, ehash.hex())
         for level, idx, node in self.frontier.append(leaf_hash(leaf_bytes)):
             if level > 0:
                 out.rows["tree_node"].append({"level": level, "idx": idx, "hash": node})
 
-    def key_tables(self) -> dict[str, list[dict[str, Any]]]:
+    def _snapshot(self, size: int) -> None:
+        self.snapshots[size] = [{"size": size, **leaf.to_json()} for leaf in self.scopes.leaves()]
+
+    def final_tables(self) -> dict[str, list[dict[str, Any]]]:
+        """The tables known only once every entry is read: keys, revocations, scope snapshots."""
+        if self.frontier.size in self.snapshot_at:
+            self._snapshot(self.frontier.size)
         keys = list(self.registry)
         return {
             "key_registry": [key_registry_row(k) for k in keys],
             "key_revocation": [revocation_row(k) for k in keys if k.revoked_seq is not None],
+            "scope_snapshot": [row for size in sorted(self.snapshots) for row in self.snapshots[size]],
         }
 
 
@@ -113,9 +130,14 @@ def _size(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(m.Entry)).scalar_one())
 
 
-def derived_windows(conn: Connection) -> Iterator[tuple[_Window, _Deriver]]:
-    """The derived rows, a window of entries at a time."""
-    deriver = _Deriver()
+def _snapshot_sizes(conn: Connection) -> set[int]:
+    return {int(s) for (s,) in conn.execute(select(m.ScopeSnapshot.size).distinct())}  # type: ignore[call-overload]
+
+
+def derived_windows(conn: Connection, snapshot_at: set[int]) -> Iterator[tuple[_Window, _Deriver]]:
+    """The derived rows, a window of entries at a time (scope snapshots at ``snapshot_at`` and
+    at every scope index entry)."""
+    deriver = _Deriver(snapshot_at)
     size = _size(conn)
     for lo in range(0, size, WINDOW):
         yield deriver.window(conn, lo, min(size, lo + WINDOW)), deriver
@@ -129,7 +151,7 @@ def projection_differences(conn: Connection) -> Iterator[str]:
     Each is one line naming the table, the row's key and what differs, e.g.
     ``record (12,): passed differ from the entries``.
     """
-    deriver = _Deriver()
+    deriver = _Deriver(_snapshot_sizes(conn))
     size = _size(conn)
     counts = dict.fromkeys(_PER_SEQ + ("tree_node",), 0)
     for lo in range(0, size, WINDOW):
@@ -141,7 +163,7 @@ def projection_differences(conn: Connection) -> Iterator[str]:
             yield from _compare(table, window.rows[table], stored)
         counts["tree_node"] += len(window.rows["tree_node"])
         yield from _compare("tree_node", window.rows["tree_node"], _stored_nodes(conn, window.rows["tree_node"]))
-    for table, rows in deriver.key_tables().items():
+    for table, rows in deriver.final_tables().items():
         yield from _compare(table, rows, conn.execute(select(_MODELS[table].__table__)))
     for table, expected in counts.items():
         stored = int(conn.execute(select(func.count()).select_from(_MODELS[table])).scalar_one())
@@ -211,15 +233,17 @@ def rebuild_projections(engine: Engine) -> int:
     """
     with write_transaction(engine) as conn:
         read_head(conn, lock=True)
-        for model in (m.RecordControl, m.EntrySigner, m.Record, m.KeyRevocation, m.KeyRegistry, m.TreeNode):
+        sizes = _snapshot_sizes(conn)
+        for model in (m.RecordControl, m.EntrySigner, m.Record, m.KeyRevocation, m.KeyRegistry, m.TreeNode,
+                      m.ScopeSnapshot):
             conn.execute(delete(model))
         deriver: _Deriver | None = None
-        for window, deriver in derived_windows(conn):
+        for window, deriver in derived_windows(conn, sizes):
             # Written exactly as append writes them (the same driver-level insert).
             for table in (*_PER_SEQ, "tree_node"):
                 insert_raw(conn, _MODELS[table].__table__, window.rows[table])
         assert deriver is not None
-        for table, rows in deriver.key_tables().items():
+        for table, rows in deriver.final_tables().items():
             if rows:
                 conn.execute(insert(_MODELS[table]), rows)
         return deriver.frontier.size

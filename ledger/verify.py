@@ -76,7 +76,7 @@ from ledger.merkle import (
     leaf_hash,
     verify_consistency,
 )
-from ledger.records import KEY_KINDS, KeyTrustRecord, parse_record, record_to_json
+from ledger.records import LEDGER_KINDS, KeyTrustRecord, parse_record, record_to_json
 from ledger.registry import KeyState, Registry, SignerError
 from ledger.reindex import projection_differences
 from ledger.time_rules import DEFAULT_MAX_SKEW, key_window_problem
@@ -101,8 +101,9 @@ Failure = tuple[int | None, int, str]
 _BEFORE_PREV, _PREV, _AFTER_PREV = 0, 1, 2
 
 _KEY_EVENT = b'"kind":"key.'
-"""How a key event's canonical leaf spells its kind. In canonical JSON a quote
-inside a string is escaped, so this only matches the leaf's own kind member."""
+_SCOPE_INDEX = b'"kind":"scope_index"'
+"""How a key event's (or scope index's) canonical leaf spells its kind. In canonical
+JSON a quote inside a string is escaped, so this only matches the leaf's own kind member."""
 
 _BAD_SIGNATURE = "signature does not verify (payload or signature altered)"
 _BAD_PREV = "prev_hash does not match the hash of the previous entry"
@@ -219,7 +220,7 @@ class _EntryChecks:
         """Every check of an entry that is not a key event, except its link to the previous one."""
         leaf, at = self.stored(row)
         seq, body = row[0], row[7]
-        assert seq != 0 and leaf.kind not in KEY_KINDS, "key events are replayed by the main process"
+        assert seq != 0 and leaf.kind not in LEDGER_KINDS, "key events and indexes are checked by the main process"
         assert body is not None
         obj = _check_payload_kind(body, leaf.kind, seq)
         if not leaf.signatures:
@@ -233,7 +234,7 @@ class _EntryChecks:
                 raise _Fail(seq, _BAD_SIGNATURE)
         if why := entry_rule_failure(obj, at, max_skew=self.max_skew):
             raise _Fail(seq, why)
-        self.facts.add(seq, leaf.kind, obj, [sig.keyid for sig in leaf.signatures])
+        self.facts.add(seq, leaf.kind, obj, [sig.keyid for sig in leaf.signatures], row[1])
 
 
 ChunkResult = tuple[int, Failure | None, ChunkFacts]
@@ -453,7 +454,7 @@ class _Verifier:
                 raise _Fail(exp, f"entry {exp} is missing (the next stored entry is {seq})"
                             if seq > exp else f"sequence goes backwards ({seq} after {exp - 1})")
             self._check_clock(seq, leaf)
-            if seq == 0 or _KEY_EVENT in leaf:
+            if seq == 0 or _KEY_EVENT in leaf or _SCOPE_INDEX in leaf:
                 self._flush()
                 self._key_event(tuple(row))  # type: ignore[arg-type]
                 continue
@@ -505,6 +506,10 @@ class _Verifier:
                 raise _Fail(seq, _BAD_SIGNATURE)
         if record is not None:
             self._key_event_rules(record, seq, at)
+        # In ledger order with the chunks' facts: the scope counts, and an index's claim.
+        done: Future[ChunkResult] = Future()
+        done.set_result((0, None, ChunkFacts.ledger_event(seq, leaf.kind, ehash, record)))
+        self.pending.append(done)
         self.snapshot = self.registry.copy()
         self._advance(ehash, leaf_bytes)
 
@@ -518,7 +523,7 @@ class _Verifier:
 
     @staticmethod
     def _payload_record(leaf: Leaf, body: bytes, seq: int) -> Any:
-        if leaf.kind not in KEY_KINDS and seq != 0:
+        if leaf.kind not in LEDGER_KINDS and seq != 0:
             _check_payload_kind(body, leaf.kind, seq)
             return None
         try:

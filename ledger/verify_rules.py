@@ -12,7 +12,9 @@ rules to every stored entry:
   it, a model version before a record names it, and receive times never go
   backwards;
 * references (``target``, ``supersedes``; rare) are collected and checked once
-  the entries are read, from the referenced entries' signed bytes.
+  the entries are read, from the referenced entries' signed bytes;
+* every ``scope_index`` entry commits the scope index of the entries before it
+  (:mod:`ledger.scope_index`), recomputed here from per-chunk scope counts.
 
 Memory stays bounded by the number of systems, model versions and references,
 not by the number of entries.
@@ -35,6 +37,7 @@ from ledger.references import (
     submitter_owners,
 )
 from ledger.registry import Registry
+from ledger.scope_index import ScopeCounter, scope_of
 from ledger.time_rules import observed_problem
 
 Failure = tuple[int, str]
@@ -62,10 +65,23 @@ class ChunkFacts:
     uses_system: dict[str, int] = field(default_factory=dict)  # system -> first seq naming it
     uses_version: dict[tuple[str, str], int] = field(default_factory=dict)
     references: list[Reference] = field(default_factory=list)
+    scopes: ScopeCounter = field(default_factory=ScopeCounter)
+    index: tuple[int, int, str] | None = None
+    """A scope index entry (seq, size, root hex) to check against every entry before it."""
 
-    def add(self, seq: int, kind: str, obj: dict[str, Any], keyids: Sequence[str]) -> None:
-        """Note the facts of one entry (a non-key-event record)."""
+    @classmethod
+    def ledger_event(cls, seq: int, kind: str, entry_hash: bytes, record: Any) -> ChunkFacts:
+        """The facts of a key event or scope index entry (checked in the main process)."""
+        facts = cls()
+        if kind == "scope_index":
+            facts.index = (seq, record.size, record.root)
+        facts.scopes.add(scope_of(kind, None), seq, entry_hash.hex())
+        return facts
+
+    def add(self, seq: int, kind: str, obj: dict[str, Any], keyids: Sequence[str], entry_hash: bytes) -> None:
+        """Note the facts of one entry (a record about a system)."""
         system = obj.get("system")
+        self.scopes.add(scope_of(kind, system), seq, entry_hash.hex())
         if kind == "system":
             self.systems.setdefault(system, seq)
         elif system != ORG_WIDE:
@@ -99,9 +115,18 @@ class RuleState:
     systems: dict[str, int] = field(default_factory=dict)
     versions: dict[tuple[str, str], int] = field(default_factory=dict)
     references: list[Reference] = field(default_factory=list)
+    scopes: ScopeCounter = field(default_factory=ScopeCounter)
 
     def merge(self, facts: ChunkFacts) -> Failure | None:
         """Fold in a chunk's facts (chunks in ledger order); the first rule broken, if any."""
+        if facts.index is not None:
+            seq, size, root = facts.index
+            if size != seq:
+                return seq, f"field 'size': a scope index at entry {seq} says {size} (append refuses this)"
+            if self.scopes.root().hex() != root:
+                return seq, ("field 'root': the scope index does not match the entries before it "
+                             "(a false completeness claim)")
+        self.scopes.merge(facts.scopes)
         for k, seq in facts.systems.items():
             self.systems.setdefault(k, seq)
         for kv, seq in facts.versions.items():

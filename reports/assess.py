@@ -29,7 +29,7 @@ from frameworks.errors import FrameworkLoadError
 from frameworks.loader import load_library_from_bytes
 from ledger.canonical import parse_json
 from ledger.errors import AssureError
-from ledger.records import KEY_KINDS
+from ledger.records import LEDGER_KINDS
 from reports.bundle import Bundle, DefinitionFile
 from reports.entries import CheckedEntry
 from reports.errors import BundleFormatError
@@ -87,7 +87,7 @@ def evidence_of(checked: list[CheckedEntry]) -> list[Evidence]:
     """The records of checked entries as coverage sees them (key events left out)."""
     out = []
     for c in checked:
-        if c.leaf.kind in KEY_KINDS:
+        if c.leaf.kind in LEDGER_KINDS:
             continue
         out.append(evidence_from_fields(
             seq=c.entry.seq, entry_hash=c.entry.entry_hash, fields=parse_json(c.entry.envelope.payload),

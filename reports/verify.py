@@ -44,7 +44,7 @@ from ledger.checkpoint import (
 from ledger.errors import InputError
 from ledger.keys import PublicKey
 from ledger.merkle import ProofError, verify_consistency
-from ledger.records import KEY_KINDS, ORG_WIDE
+from ledger.records import LEDGER_KINDS, ORG_WIDE
 from ledger.registry import Registry
 from reports.assess import Assessment, assess, coverage_json, first_differences
 from reports.bundle import BUNDLE_NAME, Bundle
@@ -284,7 +284,7 @@ def _check_scope(bundle: Bundle, check: EntryCheck, report: PackageReport) -> No
     for seq in sorted(carried - listed):
         report.fail(f"entry {seq}", "in bundle.json but not listed in the package scope (a record was added)")
     for c in check.checked:
-        if c.leaf.kind in KEY_KINDS:
+        if c.leaf.kind in LEDGER_KINDS:
             continue
         system = getattr(c.record, "system", None)
         if system not in (bundle.system, ORG_WIDE) or c.received_at > bundle.as_of:
