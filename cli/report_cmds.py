@@ -138,6 +138,9 @@ def _print_verification(report: Any) -> None:
     for f in report.coverage:
         click.echo(f"coverage    {f['framework']} {f['percent_covered']}% of {f['applicable']} applicable "
                    "(recomputed from bundle.json)")
+    if report.complete_up_to is not None and report.bundle is not None:
+        click.echo(f"complete    every record of {report.bundle.system}, every organisation-wide record and every "
+                   f"key event up to entry {report.complete_up_to} (scope index)")
     if report.earlier:
         click.echo(f"history     consistent with {report.earlier} earlier checkpoint(s) of this ledger")
     if report.against is not None:

@@ -2,7 +2,8 @@
 
 A *scope* is what a package covers: one system's id, ``*`` (organisation-wide
 records), ``keys`` (key events, which decide whether signatures count) and
-``index`` (scope index entries themselves). The **scope index at size N** is
+``index`` (scope index entries themselves). ``*`` always has a leaf (count 0
+when empty). The **scope index at size N** is
 one leaf per scope, ``{scope, count, last_seq, last_entry_hash}`` over entries
 ``0 … N-1``, sorted by scope; its **root** is the RFC 9162 Merkle root over the
 RFC 8785 bytes of those leaves (the ledger's own leaf and node hashing, so one
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 
 from ledger.canonical import canonical_json
 from ledger.merkle import MemoryTree, leaf_hash, root_from_leaf_hashes
-from ledger.records import KEY_KINDS
+from ledger.records import KEY_KINDS, ORG_WIDE
 
 KEYS_SCOPE = "keys"
 INDEX_SCOPE = "index"
@@ -62,11 +63,17 @@ class ScopeLeaf:
                 "last_entry_hash": self.last_entry_hash}
 
 
+#: Scopes every index has a leaf for, even with no entries (count 0, last_seq -1), so a
+#: package can prove "none" with an inclusion proof instead of revealing its neighbours.
+ALWAYS = (ORG_WIDE,)
+
+
 class ScopeCounter:
     """The scope index, built entry by entry (entries in any order; the last is the highest seq)."""
 
     def __init__(self, leaves: Iterable[ScopeLeaf] = ()) -> None:
-        self._leaves: dict[str, ScopeLeaf] = {leaf.scope: leaf for leaf in leaves}
+        self._leaves: dict[str, ScopeLeaf] = {s: ScopeLeaf(s, 0, -1, "") for s in ALWAYS}
+        self._leaves.update((leaf.scope, leaf) for leaf in leaves)
 
     def add(self, scope: str, seq: int, entry_hash: str) -> None:
         """Count one entry."""

@@ -111,8 +111,14 @@ def entry_scope(leaf: bytes, body: bytes | None) -> str:
     return scope_of(kind, parse_json(body).get("system"))
 
 
-def commit_scope_index(ledger: Any, admin_key: PrivateKey, *, now: dt.datetime | None = None) -> Appended:
+def commit_scope_index(ledger: Any, admin_key: PrivateKey, *, now: dt.datetime | None = None) -> int:
     """Append a ``scope_index`` entry committing the index over every entry before it.
+
+    If the ledger's last entry is such an index already, nothing is appended (the
+    same ledger gives the same package).
+
+    Returns:
+        The seq of the index entry.
 
     Raises:
         InputError: if ``admin_key`` may not sign it.
@@ -123,13 +129,17 @@ def commit_scope_index(ledger: Any, admin_key: PrivateKey, *, now: dt.datetime |
             head = read_head(conn)
             if head is None:
                 raise LedgerStateError("the ledger is not initialised: run 'assure init'")
+            latest = committed_indexes(conn, below=head.size)
+            if latest and latest[0][0] == head.size - 1:
+                return head.size - 1
             counter = index_at(conn, head.size)
         with write_transaction(ledger.engine) as conn:
             store_snapshot(conn, head.size, counter)
         record = {"kind": "scope_index", "observed_at": format_timestamp(now or utcnow()), "size": head.size,
                   "root": counter.root().hex(), "scopes": len(counter.leaves())}
         try:
-            return ledger.append([Document("scope index", record)], signing_key=admin_key, now=now)[0]  # type: ignore[no-any-return]
+            appended: Appended = ledger.append([Document("scope index", record)], signing_key=admin_key, now=now)[0]
+            return appended.seq
         except StaleIndexError:
             continue
     raise StaleIndexError("the ledger kept growing while its scope index was computed; try again")

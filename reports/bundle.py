@@ -12,7 +12,12 @@ A bundle holds, for one system as of one moment:
   that the ledger only grew;
 * ``definitions`` and ``approval_policy``: the exact framework, crosswalk,
   control and policy files the coverage was computed with, with SHA-256;
-* ``coverage``: the computed coverage (the JSON ``assure coverage --json`` prints).
+* ``coverage``: the computed coverage (the JSON ``assure coverage --json`` prints);
+* ``completeness`` (format 2): the seq of a ``scope_index`` entry the bundle
+  carries, and for each package scope (the system, ``*``, ``keys``) its index
+  leaf with an inclusion proof in that index's tree, so an auditor can check
+  the bundle holds every entry of those scopes below the index (see
+  :mod:`ledger.scope_index` and :mod:`reports.completeness`).
 
 The file is JSON with sorted keys and fixed indentation, so the same content is
 always the same bytes. Binary values are lowercase hex (hashes) or standard
@@ -36,10 +41,12 @@ from typing import Any, TypeVar
 from ledger.canonical import CanonicalError, parse_json
 from ledger.dsse import Envelope
 from ledger.errors import InputError
+from ledger.scope_index import ScopeLeaf
 from ledger.timeutil import format_timestamp, parse_timestamp
 from reports.errors import BundleFormatError
 
-BUNDLE_FORMAT = "assure-audit-bundle/1"
+BUNDLE_FORMAT = "assure-audit-bundle/2"
+OLD_FORMATS = ("assure-audit-bundle/1",)  # read, but claim no completeness
 BUNDLE_NAME = "bundle.json"
 
 T = TypeVar("T")
@@ -132,6 +139,66 @@ class EarlierCheckpoint:
 
 
 @dataclass(frozen=True)
+class ScopeProof:
+    """One scope's leaf of the scope index and its inclusion proof in the index tree.
+
+    Attributes:
+        leaf: the scope's leaf (count, last seq and last entry hash below the index size).
+        index: the leaf's position in the index tree (scopes in sorted order).
+        proof: the RFC 9162 audit path to the index root.
+    """
+
+    leaf: ScopeLeaf
+    index: int
+    proof: tuple[bytes, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {**self.leaf.to_json(), "index": self.index, "proof": [h.hex() for h in self.proof]}
+
+    @classmethod
+    def from_json(cls, data: Any, *, where: str) -> ScopeProof:
+        """Parse the JSON form.
+
+        Raises:
+            BundleFormatError: naming the bad field.
+        """
+        obj = _object(data, where, {"scope", "count", "last_seq", "last_entry_hash", "index", "proof"})
+        leaf = ScopeLeaf(_str(obj["scope"], f"{where}.scope"), _int(obj["count"], f"{where}.count"),
+                         _int(obj["last_seq"], f"{where}.last_seq", minimum=-1),
+                         _str(obj["last_entry_hash"], f"{where}.last_entry_hash"))
+        return cls(leaf, _int(obj["index"], f"{where}.index"), tuple(_list(obj["proof"], f"{where}.proof", _hash)))
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """The proof that the bundle holds every entry of its scopes below a committed index.
+
+    Attributes:
+        index_seq: the seq of the ``scope_index`` entry (carried among the entries).
+        scopes: the package scopes' leaves with their proofs.
+    """
+
+    index_seq: int
+    scopes: tuple[ScopeProof, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"index_seq": self.index_seq, "scopes": [p.to_json() for p in self.scopes]}
+
+    @classmethod
+    def from_json(cls, data: Any, *, where: str) -> Completeness:
+        """Parse the JSON form.
+
+        Raises:
+            BundleFormatError: naming the bad field.
+        """
+        obj = _object(data, where, {"index_seq", "scopes"})
+        return cls(_int(obj["index_seq"], f"{where}.index_seq"),
+                   tuple(_list(obj["scopes"], f"{where}.scopes", lambda v, w: ScopeProof.from_json(v, where=w))))
+
+
+@dataclass(frozen=True)
 class DefinitionFile:
     """A definition file (framework, crosswalk, controls, approval policy) and its hash.
 
@@ -195,6 +262,7 @@ class Bundle:
         policy: the approval policy file used.
         coverage: the computed coverage (``CoverageReport.to_json()``).
         generator: what produced the bundle (name and version).
+        completeness: the scope index proof (None in a format 1 bundle: no claim).
     """
 
     origin: str
@@ -209,10 +277,12 @@ class Bundle:
     policy: DefinitionFile
     coverage: dict[str, Any]
     generator: dict[str, str]
+    completeness: Completeness | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
         return {
+            "completeness": self.completeness.to_json() if self.completeness else None,
             "format": BUNDLE_FORMAT,
             "generator": self.generator,
             "origin": self.origin,
@@ -245,12 +315,14 @@ class Bundle:
             obj = parse_json(data)
         except CanonicalError as e:
             raise BundleFormatError(f"not valid JSON: {e}") from e
-        top = _object(obj, "bundle.json", {
-            "format", "generator", "origin", "scope", "checkpoint", "consistency", "entries",
-            "definitions", "approval_policy", "coverage",
-        })
-        if top["format"] != BUNDLE_FORMAT:
+        fields = {"format", "generator", "origin", "scope", "checkpoint", "consistency", "entries",
+                  "definitions", "approval_policy", "coverage"}
+        old = isinstance(obj, dict) and obj.get("format") in OLD_FORMATS
+        top = _object(obj, "bundle.json", fields if old else fields | {"completeness"})
+        if top["format"] != BUNDLE_FORMAT and not old:
             raise BundleFormatError(f"unknown format {top['format']!r} (expected {BUNDLE_FORMAT})", where="format")
+        completeness = None if old or top["completeness"] is None else Completeness.from_json(
+            top["completeness"], where="completeness")
         scope = _object(top["scope"], "scope", {"system", "as_of", "frameworks", "seqs"})
         try:
             as_of = parse_timestamp(_str(scope["as_of"], "scope.as_of"))
@@ -278,6 +350,7 @@ class Bundle:
             policy=DefinitionFile.from_json(top["approval_policy"], where="approval_policy"),
             coverage=coverage,
             generator=dict(generator),
+            completeness=completeness,
         )
 
 
@@ -307,9 +380,9 @@ def _str(value: Any, where: str) -> str:
     return value
 
 
-def _int(value: Any, where: str) -> int:
-    if type(value) is not int or value < 0:
-        raise BundleFormatError("must be a non-negative integer", where=where)
+def _int(value: Any, where: str, *, minimum: int = 0) -> int:
+    if type(value) is not int or value < minimum:
+        raise BundleFormatError(f"must be an integer of at least {minimum}", where=where)
     return value
 
 

@@ -1,21 +1,21 @@
 """Collect what a bundle carries from the ledger database, in one read snapshot.
 
 Reads the entries in scope (with their payloads), builds their inclusion proofs
-against a given checkpoint from the stored Merkle nodes, and the consistency
-proofs from every earlier stored checkpoint. The scope is chosen with the
-``record`` projection (system, kind, received_at), exactly as coverage chooses
-its records; everything taken from it is then carried as the original bytes and
-verified from those, never from the projection.
+against a given checkpoint from the stored Merkle nodes, the consistency proofs
+from every earlier stored checkpoint, and the scope index proof of a committed
+``scope_index`` entry. The scope is chosen with the ``record`` projection
+(system, kind); everything taken from it is then carried as the original bytes
+and verified from those, and the scope index (built from signed payloads) shows
+whether the projection left anything out.
 
 This module computes no coverage and renders nothing (see :mod:`reports.package`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
 
 from ledger import models as m
@@ -27,7 +27,9 @@ from ledger.errors import IntegrityError
 from ledger.head import node_reader
 from ledger.merkle import consistency_proof, inclusion_proof
 from ledger.records import KEY_KINDS, ORG_WIDE
-from reports.bundle import BundleEntry, EarlierCheckpoint
+from ledger.scope_store import index_at
+from reports.bundle import BundleEntry, Completeness, EarlierCheckpoint, ScopeProof
+from reports.completeness import package_scopes
 
 
 @dataclass(frozen=True)
@@ -36,22 +38,26 @@ class Collected:
 
     entries: tuple[BundleEntry, ...]
     earlier: tuple[EarlierCheckpoint, ...]
+    completeness: Completeness
 
 
-def collect(engine: Engine, system: str, *, as_of: dt.datetime, checkpoint: Checkpoint) -> Collected:
-    """Entries in scope with inclusion proofs, and earlier checkpoints with consistency proofs.
+def collect(engine: Engine, system: str, *, checkpoint: Checkpoint, index_seq: int) -> Collected:
+    """Entries in scope with inclusion proofs, earlier checkpoints with consistency proofs,
+    and the scope index proof.
 
     In scope: every entry below the checkpoint's size that is a record of
-    ``system`` or organisation-wide (``*``) received by ``as_of`` (retractions and
-    superseded records included, so coverage recomputes the same), and every key
-    event (``key.trust``, ``key.revoke``, the genesis entry among them), so the
-    signers of all of them can be checked.
+    ``system`` or organisation-wide (``*``), whenever received (retractions and
+    superseded records included, so coverage recomputes the same; those received
+    after the package's as-of are carried so the count is complete, and left out
+    of coverage), every key event (``key.trust``, ``key.revoke``, the genesis
+    entry among them), so the signers of all of them can be checked, and the
+    ``scope_index`` entry ``index_seq``.
 
     Args:
         engine: the ledger database.
         system: the AI system.
-        as_of: the cut-off on ``received_at``.
         checkpoint: the signed checkpoint the proofs lead to.
+        index_seq: a ``scope_index`` entry below the checkpoint's size.
 
     Returns:
         The entries in sequence order and the earlier checkpoints in size order.
@@ -61,8 +67,9 @@ def collect(engine: Engine, system: str, *, as_of: dt.datetime, checkpoint: Chec
     """
     size = checkpoint.size
     in_scope = or_(
-        and_(m.Record.system.in_([system, ORG_WIDE]), m.Record.received_at <= as_of),  # type: ignore[union-attr]
+        m.Record.system.in_([system, ORG_WIDE]),  # type: ignore[union-attr]
         m.Record.kind.in_(sorted(KEY_KINDS)),  # type: ignore[attr-defined]
+        m.Record.seq == index_seq,
     )
     stmt = (
         select(m.Entry.seq, m.Entry.entry_hash, m.Entry.prev_hash, m.Entry.leaf, m.Payload.body)  # type: ignore[call-overload]
@@ -92,4 +99,7 @@ def collect(engine: Engine, system: str, *, as_of: dt.datetime, checkpoint: Chec
         earlier = tuple(
             EarlierCheckpoint(s, note, tuple(consistency_proof(s, size, node))) for s, note in stored
         )
-    return Collected(tuple(entries), earlier)
+        counter = index_at(conn, index_seq)
+        proofs = counter.proofs(package_scopes(system))
+    scopes = tuple(ScopeProof(counter.get(s), i, tuple(p)) for s, (i, p) in proofs.items())  # type: ignore[arg-type]
+    return Collected(tuple(entries), earlier, Completeness(index_seq, scopes))

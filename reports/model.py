@@ -47,6 +47,8 @@ class PackageInfo:
         checkpoint_note: the signed checkpoint note text.
         key_id: the package signing key's fingerprint (hex SHA-256 of the public key).
         entries: how many ledger entries the bundle carries.
+        complete_up_to: the bundle holds every entry of its scopes below this
+            seq (proven by the scope index committed as that entry).
     """
 
     origin: str
@@ -55,6 +57,7 @@ class PackageInfo:
     checkpoint_note: str
     key_id: str
     entries: int
+    complete_up_to: int | None = None
 
 
 def coverage_statement(framework: dict[str, Any]) -> str:

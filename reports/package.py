@@ -38,6 +38,7 @@ from ledger.checkpoint import Checkpoint, add_cosignature
 from ledger.checkpoints import issue_checkpoint
 from ledger.errors import IntegrityError
 from ledger.keys import PrivateKey
+from ledger.scope_store import commit_scope_index
 from ledger.store import Ledger
 from ledger.timeutil import utcnow
 from reports.assess import (
@@ -49,6 +50,7 @@ from reports.assess import (
 )
 from reports.bundle import BUNDLE_NAME, Bundle, DefinitionFile
 from reports.collect import collect
+from reports.completeness import check_completeness
 from reports.entries import EntryCheck, check_entries
 from reports.manifest import MANIFEST_NAME, Manifest, manifest_time, sign_manifest
 from reports.model import PackageInfo, report_context
@@ -134,23 +136,25 @@ def build_package(
     frameworks = service.check_frameworks(graph, frameworks)
     policy, policy_def = policy_file(policy_path)
     db_report = service.coverage(engine, system, graph=graph, policy=policy, frameworks=frameworks, as_of=as_of)
+    # Commit the scope index (every entry so far, from signed bytes), then a checkpoint covering it.
+    index_seq = commit_scope_index(Ledger(engine), admin_key, now=now)
     checkpoint, note = issue_checkpoint(engine, admin_key, now=now)
     # The stored note may carry another admin key's signature; the package key signs it too.
     note = add_cosignature(note, name=checkpoint.origin, key=admin_key)
-    collected = collect(engine, system, as_of=as_of, checkpoint=checkpoint)
+    collected = collect(engine, system, checkpoint=checkpoint, index_seq=index_seq)
     bundle = Bundle(
         origin=checkpoint.origin, system=system, as_of=as_of, frameworks=tuple(frameworks),
         seqs=tuple(e.seq for e in collected.entries), checkpoint_note=note, earlier=collected.earlier,
         entries=collected.entries,
         definitions=tuple(DefinitionFile.of(f.name, f.data, origin=f.origin) for f in graph.definition_files()),
-        policy=policy_def, coverage={}, generator={"name": generator()},
+        policy=policy_def, coverage={}, generator={"name": generator()}, completeness=collected.completeness,
     )
     check, assessment = _self_check(bundle, checkpoint, db_report)
     bundle = replace(bundle, coverage=coverage_json(assessment.report))
     bundle_bytes = bundle.to_bytes()
     info = PackageInfo(origin=checkpoint.origin, checkpoint_size=checkpoint.size,
                        checkpoint_root=checkpoint.root.hex(), checkpoint_note=note,
-                       key_id=admin_key.public.key_id, entries=len(bundle.entries))
+                       key_id=admin_key.public.key_id, entries=len(bundle.entries), complete_up_to=index_seq)
     pdf = render_pdf(assessment, check=check, package=info, bundle_bytes=bundle_bytes)
     files = {BUNDLE_NAME: bundle_bytes, PDF_NAME: pdf}
     manifest = Manifest(
@@ -170,6 +174,10 @@ def _self_check(bundle: Bundle, checkpoint: Checkpoint, db_report: CoverageRepor
     if check.findings:
         first = check.findings[0]
         raise IntegrityError(f"{first}; run 'assure verify'")
+    complete = check_completeness(bundle, check.checked)
+    if complete.findings:
+        raise IntegrityError(f"{complete.findings[0]} (the database's projections hide a record of this system, "
+                             "or its scope index is wrong); run 'assure verify'")
     assessment = assess(bundle, check.checked)
     diffs = first_differences(coverage_figures(coverage_json(db_report)), coverage_figures(coverage_json(assessment.report)))
     if diffs:

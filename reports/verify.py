@@ -48,6 +48,7 @@ from ledger.records import LEDGER_KINDS, ORG_WIDE
 from ledger.registry import Registry
 from reports.assess import Assessment, assess, coverage_json, first_differences
 from reports.bundle import BUNDLE_NAME, Bundle
+from reports.completeness import check_completeness
 from reports.entries import EntryCheck, check_entries
 from reports.errors import BundleFormatError, Finding
 from reports.manifest import MANIFEST_NAME, Manifest, open_manifest
@@ -76,6 +77,7 @@ class PackageReport:
         coverage: recomputed coverage per framework (framework, percent, applicable).
         earlier: earlier ledger checkpoints found consistent with the package's.
         against: the auditor's checkpoint, when it was found consistent.
+        complete_up_to: the bundle holds every entry of its scopes below this seq.
         findings: everything that failed.
     """
 
@@ -92,6 +94,7 @@ class PackageReport:
     coverage: list[dict[str, Any]] = field(default_factory=list)
     earlier: int = 0
     against: Checkpoint | None = None
+    complete_up_to: int | None = None
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -126,6 +129,7 @@ class PackageReport:
             "coverage": self.coverage,
             "earlier_checkpoints_consistent": self.earlier,
             "consistent_with": {"size": self.against.size, "root": self.against.root.hex()} if self.against else None,
+            "complete_up_to": self.complete_up_to,
             "failures": [{"where": f.where, "reason": f.reason} for f in self.findings],
         }
 
@@ -176,6 +180,9 @@ def verify_package(
     report.findings.extend(check.findings)
     report.entries, report.signatures, report.proofs = len(check.checked), check.signatures, check.proofs
     _check_scope(bundle, check, report)
+    complete = check_completeness(bundle, check.checked)
+    report.findings.extend(complete.findings)
+    report.complete_up_to = complete.up_to
     _check_signing_key(key, check.registry, cp, report)
     assessment = _check_coverage(bundle, check, report)
     if PDF_NAME in files and BUNDLE_NAME in files:
@@ -287,9 +294,8 @@ def _check_scope(bundle: Bundle, check: EntryCheck, report: PackageReport) -> No
         if c.leaf.kind in LEDGER_KINDS:
             continue
         system = getattr(c.record, "system", None)
-        if system not in (bundle.system, ORG_WIDE) or c.received_at > bundle.as_of:
-            report.fail(f"entry {c.entry.seq}", f"is outside the package scope (system {system!r}, "
-                        f"received {c.leaf.received_at})")
+        if system not in (bundle.system, ORG_WIDE):  # (records received after as-of count toward completeness)
+            report.fail(f"entry {c.entry.seq}", f"is outside the package scope (system {system!r})")
 
 
 def _check_signing_key(key: PublicKey | None, registry: Registry, cp: Checkpoint | None, report: PackageReport) -> None:

@@ -71,10 +71,12 @@ def test_bundle_scope_proofs_and_checkpoint(world) -> None:
     kinds = [json.loads(e.leaf)["kind"] for e in bundle.entries]
     systems = {json.loads(e.envelope.payload).get("system") for e in bundle.entries}
     # Every key event (genesis, four trusts, one revocation), the retraction and the org-wide record
-    # are in; the other system and the record received after as-of are not.
-    assert kinds.count("key.trust") == 5 and kinds.count("key.revoke") == 1
+    # are in, and so is the record received after as-of (the scope index counts it); the other system is not.
+    assert kinds.count("key.trust") == 5 and kinds.count("key.revoke") == 1 and kinds.count("scope_index") == 1
     assert "retract" in kinds and "*" in systems and "other-system" not in systems
-    assert all(json.loads(e.leaf)["received_at"] <= iso(AS_OF) for e in bundle.entries)
+    assert any(json.loads(e.leaf)["received_at"] > iso(AS_OF) for e in bundle.entries)
+    assert bundle.completeness is not None and bundle.completeness.index_seq == bundle.seqs[-1]
+    assert {p.leaf.scope for p in bundle.completeness.scopes} == {"credit-scoring", "*", "keys"}
     assert [c.size for c in bundle.earlier] == [world.checkpoints["cp1"][0].size, world.checkpoints["cp2"][0].size]
     check = check_entries(bundle.entries, origin=bundle.origin, size=cp.size, root=cp.root)
     assert check.ok and check.signatures == len(bundle.entries)
@@ -200,6 +202,7 @@ def test_bundle_from_each_backend_recomputes_its_coverage(ledger, keys) -> None:
     from controls import service
     from controls.approvals import DEFAULT_POLICY, load_policy
     from ledger.checkpoints import issue_checkpoint
+    from ledger.scope_store import commit_scope_index
     from reports.assess import assess, coverage_figures, coverage_json
     from reports.bundle import DefinitionFile
     from reports.collect import collect
@@ -209,11 +212,12 @@ def test_bundle_from_each_backend_recomputes_its_coverage(ledger, keys) -> None:
     org_policy = {"kind": "document", "system": "*", "observed_at": iso(T0), "doc_type": "policy", "title": "AI policy"}
     ledger.append(docs(org_policy), signing_key=keys.pipeline,
                   now=when + dt.timedelta(hours=2))  # received after as-of: out of scope
-    cp, note = issue_checkpoint(ledger.engine, keys.admin, now=when)
+    index_seq = commit_scope_index(ledger, keys.admin, now=when + dt.timedelta(hours=2))
+    cp, note = issue_checkpoint(ledger.engine, keys.admin, now=when + dt.timedelta(hours=2))
     when += dt.timedelta(minutes=30)
-    got = collect(ledger.engine, "credit-scoring", as_of=when, checkpoint=cp)
-    assert [json.loads(e.leaf)["kind"] for e in got.entries] == ["key.trust"] * 5 + ["system", "model_version",
-                                                                                    "evaluation"]
+    got = collect(ledger.engine, "credit-scoring", checkpoint=cp, index_seq=index_seq)
+    assert [json.loads(e.leaf)["kind"] for e in got.entries] == ["key.trust"] * 5 + [
+        "system", "model_version", "evaluation", "document", "scope_index"]
     check = check_entries(got.entries, origin=cp.origin, size=cp.size, root=cp.root)
     assert check.ok, check.findings
     graph = load_graph(user_dir=None)
@@ -222,7 +226,11 @@ def test_bundle_from_each_backend_recomputes_its_coverage(ledger, keys) -> None:
         seqs=tuple(e.seq for e in got.entries), checkpoint_note=note, earlier=got.earlier, entries=got.entries,
         definitions=tuple(DefinitionFile.of(f.name, f.data) for f in graph.definition_files()),
         policy=DefinitionFile.of(DEFAULT_POLICY.name, DEFAULT_POLICY.read_bytes()), coverage={}, generator={},
+        completeness=got.completeness,
     )
+    from reports.completeness import check_completeness
+
+    assert check_completeness(bundle, check.checked).up_to == index_seq
     offline = assess(bundle, check.checked).report
     db = service.coverage(ledger.engine, "credit-scoring", graph=graph, policy=load_policy(),
                           frameworks=["nist-ai-rmf"], as_of=when)

@@ -205,3 +205,27 @@ def test_malformed_checkpoint_file_is_bad_input(run_cli, write, world, tmp_path)
     r = verify(run_cli, write, world.package, "--checkpoint", str(tmp_path / "cp.txt"))
     assert r.exit_code == 2
     assert "--checkpoint" in r.stderr
+
+
+def _drop_record_and_its_scope_line(bundle: dict) -> None:  # type: ignore[type-arg]
+    """What an insider who re-signs the manifest would do to hide a failing evaluation."""
+    failing = next(e for e in bundle["entries"] if b'"passed":false' in base64.b64decode(e["envelope"]["payload"]))
+    bundle["entries"].remove(failing)
+    bundle["scope"]["seqs"].remove(failing["seq"])
+
+
+def test_a_record_removed_with_its_scope_line_is_caught_by_the_scope_index(run_cli, write, world) -> None:
+    files = resign(edit_bundle(unzip(world.package), _drop_record_and_its_scope_line), world.keys.admin)
+    r = verify(run_cli, write, rezip(files), "--trust-key", str(world.dir / "keys/admin.pem.pub"))
+    assert r.exit_code == 1, r.output
+    assert any(f.startswith("completeness[credit-scoring]:") and "a record was left out" in f
+               for f in failures(r)), failures(r)
+
+
+def test_the_untouched_package_is_complete_and_names_no_other_system(run_cli, write, world) -> None:
+    r = verify(run_cli, write, world.package, "--trust-key", str(world.dir / "keys/admin.pem.pub"), "--json")
+    assert r.exit_code == 0, r.output
+    bundle = json.loads(unzip(world.package)["bundle.json"])
+    assert json.loads(r.stdout)["complete_up_to"] == bundle["completeness"]["index_seq"]
+    # The ledger holds another system; its name is nowhere in the bundle (the index proof is hashes only).
+    assert b"other-system" not in unzip(world.package)["bundle.json"]

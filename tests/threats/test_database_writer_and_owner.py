@@ -116,3 +116,15 @@ def test_history_rewritten_under_a_signed_checkpoint_stops_the_gate(release: Rel
     with pytest.raises(IntegrityError, match="refusing to sign"):
         build_package(release.ledger.engine, SYSTEM, admin_key=release.keys.admin, graph=release.graph,
                       as_of=release.clock + H, now=release.clock + H)
+
+
+def test_a_record_hidden_by_editing_its_projection_stops_the_package(release: Release) -> None:
+    from reports.package import build_package
+
+    _failing_release(release)
+    with release.ledger.engine.begin() as c:  # move the failing run to another system, in the projection only
+        c.execute(sa.text("UPDATE record SET system = 'elsewhere' WHERE kind = 'evaluation' AND passed = :f"),
+                  {"f": False})
+    with pytest.raises(IntegrityError, match="a record was left out"):
+        build_package(release.ledger.engine, SYSTEM, admin_key=release.keys.admin, graph=release.graph,
+                      as_of=release.clock + H, now=release.clock + H)
