@@ -148,9 +148,13 @@ def _print_verification(report: Any) -> None:
     if report.ok:
         click.echo("OK: the package verifies")
         return
-    click.echo(f"FAILED: {len(report.findings)} problem(s)", err=True)
-    for f in report.findings:
-        click.echo(f"  - {f}", err=True)
+    cause = report.root_cause
+    click.echo(f"FAILED: {cause}", err=True)
+    rest = [f for f in report.findings if f is not cause]
+    if rest:
+        click.echo(f"  {len(rest)} further problem(s), most following from it:", err=True)
+        for f in rest:
+            click.echo(f"  - {f}", err=True)
 
 
 @click.command("report")

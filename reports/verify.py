@@ -22,7 +22,16 @@ a doctored package with a key of their own). With that key:
    earlier) a consistency proof from it must be in the bundle and verify.
 
 Everything found wrong is collected as a :class:`~reports.errors.Finding`, so the
-report names every altered, removed or added part at once.
+report names every altered, removed or added part at once; :attr:`PackageReport.root_cause`
+picks the one the others follow from (a manifest that does not verify, not the
+files it no longer vouches for). A package that passes every check but was
+verified against nothing the auditor holds (no pinned key, no checkpoint) is
+*unanchored*, which is a finding: anyone can build an internally consistent
+package under a key of their own.
+
+The zip is read member by member with caps on the number of members, each
+member's size, the total size and the compression ratio, so a zip bomb fails
+in seconds with bounded memory.
 """
 
 from __future__ import annotations
@@ -55,7 +64,17 @@ from reports.manifest import MANIFEST_NAME, Manifest, open_manifest
 from reports.model import coverage_statement
 from reports.pdfcheck import PDF_NAME, check_pdf
 
-MAX_FILE_BYTES = 2 << 30
+MAX_MEMBERS = 16
+"""A package holds three files; a zip with many members is not one."""
+MAX_TOTAL_BYTES = 1 << 30
+"""Uncompressed bytes read from one package, all members together."""
+MAX_RATIO = 20
+"""Uncompressed bytes per compressed byte a member may expand to (bundles compress 3-5x, PDFs ~1x)."""
+_CHUNK = 1 << 20
+
+#: Where a finding is, in the order one failure leads to the next: the first present is the root cause.
+_CAUSE_ORDER = ("zip", "manifest.json", "checkpoint", "bundle.json", "audit.pdf", "entry", "completeness",
+                "coverage", "definition", "consistency", "--checkpoint", "anchor")
 REQUIRED_FILES = (BUNDLE_NAME, PDF_NAME)
 
 
@@ -109,6 +128,16 @@ class PackageReport:
         """Record a finding."""
         self.findings.append(Finding(where, reason))
 
+    @property
+    def root_cause(self) -> Finding | None:
+        """The finding the others follow from (the earliest in :data:`_CAUSE_ORDER`)."""
+        def rank(f: Finding) -> int:
+            for i, prefix in enumerate(_CAUSE_ORDER):
+                if f.where.startswith(prefix):
+                    return i
+            return 0 if f.where == self.path else len(_CAUSE_ORDER)
+        return min(self.findings, key=rank, default=None)
+
     def to_json(self) -> dict[str, Any]:
         """JSON form for ``--json``."""
         b, cp = self.bundle, self.checkpoint
@@ -130,6 +159,7 @@ class PackageReport:
             "earlier_checkpoints_consistent": self.earlier,
             "consistent_with": {"size": self.against.size, "root": self.against.root.hex()} if self.against else None,
             "complete_up_to": self.complete_up_to,
+            "root_cause": {"where": self.root_cause.where, "reason": self.root_cause.reason} if self.root_cause else None,
             "failures": [{"where": f.where, "reason": f.reason} for f in self.findings],
         }
 
@@ -196,6 +226,11 @@ def verify_package(
         _check_earlier(bundle, cp, check.registry, report)
         if checkpoint_note is not None:
             _check_against(checkpoint_note, bundle, cp, trust_key, check.registry, report)
+    if trust_key is None and checkpoint_note is None:
+        report.fail("anchor", "the package is internally consistent, but unanchored: nothing ties it to the "
+                    "ledger you mean (anyone can build such a package under a key of their own). Pin the ledger "
+                    "key obtained out of band with --trust-key PUB, or give a checkpoint of this ledger you hold "
+                    "with --checkpoint FILE")
     return report
 
 
@@ -210,20 +245,43 @@ def _read_zip(path: Path, report: PackageReport) -> dict[str, bytes] | None:
     files: dict[str, bytes] = {}
     with z:
         infos = z.infolist()
+        if len(infos) > MAX_MEMBERS:
+            report.fail("zip", f"holds {len(infos)} members; a package holds {len(REQUIRED_FILES) + 1}")
+            return None
         for name, n in Counter(i.filename for i in infos).items():
             if n > 1:
                 report.fail(name, f"the zip holds {n} files with this name")
+        budget = MAX_TOTAL_BYTES
         for info in infos:
             if info.filename in files:
                 continue
-            if info.file_size > MAX_FILE_BYTES:
-                report.fail(info.filename, f"is {info.file_size} bytes, more than a package file may be")
-                continue
-            try:
-                files[info.filename] = z.read(info)
-            except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as e:
-                report.fail(info.filename, f"cannot be read from the zip: it was altered ({e})")
+            data = _read_member(z, info, budget, report)
+            if data is None:
+                return None
+            budget -= len(data)
+            files[info.filename] = data
     return files
+
+
+def _read_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int, report: PackageReport) -> bytes | None:
+    """A member's bytes, read a chunk at a time and refused past the caps (whatever its header claims)."""
+    cap = min(budget, MAX_RATIO * max(info.compress_size, 1) + _CHUNK)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        with z.open(info) as member:
+            while chunk := member.read(_CHUNK):
+                size += len(chunk)
+                if size > cap:
+                    why = ("the package's total size cap" if cap == budget else
+                           f"{MAX_RATIO} times its compressed size")
+                    report.fail("zip", f"{info.filename} expands past {why}: a zip bomb, or not a package")
+                    return None
+                chunks.append(chunk)
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError) as e:
+        report.fail(info.filename, f"cannot be read from the zip: it was altered ({e})")
+        return b""
+    return b"".join(chunks)
 
 
 def _check_manifest(files: dict[str, bytes], report: PackageReport, trust_key: PublicKey | None) -> Manifest | None:
@@ -235,7 +293,7 @@ def _check_manifest(files: dict[str, bytes], report: PackageReport, trust_key: P
             manifest, _ = open_manifest(files[MANIFEST_NAME])
         except BundleFormatError as e:
             report.fail(MANIFEST_NAME, e.reason.removeprefix(f"{MANIFEST_NAME}: "))
-            manifest = None
+            return None  # the files are not "added": the manifest that would list them does not verify
     if manifest is not None:
         report.manifest = manifest
         if trust_key is not None and manifest.key != trust_key:

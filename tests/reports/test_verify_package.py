@@ -15,8 +15,13 @@ from typing import Any
 
 import pytest
 
+from controls.graph import load_graph
+from ledger import migrate
 from ledger.checkpoint import Checkpoint, sign_checkpoint
-from tests.reports.conftest import edit_bundle, resign, rezip, unzip
+from ledger.db import make_engine
+from ledger.store import Ledger
+from reports.package import build_package
+from tests.reports.conftest import AS_OF, SIGNED_AT, edit_bundle, populate, resign, rezip, unzip
 
 pytestmark = pytest.mark.pdf  # every test here verifies the package the session fixture renders
 
@@ -26,7 +31,10 @@ def verify(run_cli, write, data: bytes, *args: str) -> Any:
 
 
 def failures(result) -> list[str]:
-    return [line.strip()[2:] for line in result.stderr.splitlines() if line.strip().startswith("- ")]
+    """Every finding printed: the root cause on the FAILED line, then the rest."""
+    lines = [line.strip() for line in result.stderr.splitlines()]
+    return ([line.removeprefix("FAILED: ") for line in lines if line.startswith("FAILED: ")]
+            + [line[2:] for line in lines if line.startswith("- ")])
 
 
 def test_untouched_package_verifies_with_pinned_key_and_earlier_checkpoint(run_cli, write, world) -> None:
@@ -42,11 +50,36 @@ def test_untouched_package_verifies_with_pinned_key_and_earlier_checkpoint(run_c
         assert f"coverage    {f.framework_id} {f.percent}% of {f.applicable} applicable" in r.stdout
 
 
-def test_unpinned_key_is_printed_with_a_warning(run_cli, write, world) -> None:
+def test_an_unanchored_package_is_not_ok(run_cli, write, world) -> None:
     r = verify(run_cli, write, world.package)
-    assert r.exit_code == 0, r.output
-    assert world.keys.admin.public.key_id in r.stdout
-    assert "WARNING: the key was not pinned" in r.stderr and "out of band" in r.stderr
+    assert r.exit_code == 1, r.output
+    assert world.keys.admin.public.key_id in r.stdout  # the fingerprint to compare out of band
+    (cause,) = failures(r)  # one line, and nothing else failed
+    assert cause.startswith("anchor: the package is internally consistent, but unanchored")
+    assert "--trust-key PUB" in cause and "--checkpoint FILE" in cause
+    # Anchored by a checkpoint the auditor holds, without pinning the key, it verifies.
+    assert verify(run_cli, write, world.package, "--checkpoint", str(world.dir / "cp1.txt")).exit_code == 0
+
+
+@pytest.mark.pdf
+def test_a_package_forged_end_to_end_under_a_new_key_is_refused(run_cli, write, world, tmp_path) -> None:
+    """A fresh ledger with the same origin, built by someone holding only a key of their own."""
+    from tests.conftest import Keys, fixed_key
+
+    forger = Keys(*(fixed_key("forged-" + n) for n in ("admin", "pipeline", "approver", "approver2", "auditor",
+                                                        "stranger")))
+    engine = make_engine(f"sqlite:///{tmp_path / 'forged.db'}")
+    migrate.upgrade(engine)
+    populate(Ledger(engine), forger)
+    forged = build_package(engine, "credit-scoring", admin_key=forger.admin, graph=load_graph(user_dir=None),
+                           as_of=AS_OF, now=SIGNED_AT).data
+    engine.dispose()
+    r = verify(run_cli, write, forged)
+    assert r.exit_code == 1 and failures(r)[0].startswith("anchor: ")  # consistent in itself, and not OK
+    r = verify(run_cli, write, forged, "--trust-key", str(world.dir / "keys/admin.pem.pub"))
+    assert r.exit_code == 1 and failures(r)[0].startswith("manifest.json: signed by key")
+    r = verify(run_cli, write, forged, "--checkpoint", str(world.dir / "cp1.txt"))
+    assert r.exit_code == 1 and any(f.startswith("--checkpoint: does not verify") for f in failures(r))
 
 
 def _entry_index(bundle: dict[str, Any], kind: str) -> int:
