@@ -263,8 +263,56 @@ def checkpoint_cmd(app: AppContext, key_path: str, out: str | None, passphrase_e
     click.echo(note, nl=False)
 
 
+@click.group("proof")
+def proof_group() -> None:
+    """Merkle proofs on demand (RFC 9162), e.g. for a receipt kept without a checkpoint."""
+
+
+@proof_group.command("inclusion")
+@click.argument("seq", type=click.IntRange(min=0))
+@click.option("--size", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Prove it in the tree of the first N entries (default: the whole ledger).")
+@json_option
+@pass_app
+def proof_inclusion_cmd(app: AppContext, seq: int, size: int | None, as_json: bool) -> None:
+    """Prove entry SEQ is in the ledger's tree: leaf hash, audit path, root (hex and base64)."""
+    from ledger.proofs import prove_inclusion
+
+    proof = prove_inclusion(app.ledger_engine(), seq, size=size)
+    _print_proof(proof.to_json(), as_json, f"entry {seq} in the tree of {proof.tree_size} entries")
+
+
+@proof_group.command("consistency")
+@click.option("--from", "old", type=click.IntRange(min=0), required=True, metavar="N",
+              help="The earlier tree size (a checkpoint's or a receipt's tree_size).")
+@click.option("--to", "new", type=click.IntRange(min=0), default=None, metavar="M",
+              help="The later tree size (default: the whole ledger).")
+@json_option
+@pass_app
+def proof_consistency_cmd(app: AppContext, old: int, new: int | None, as_json: bool) -> None:
+    """Prove the ledger of M entries extends the ledger of N entries: both roots and the proof."""
+    from ledger.proofs import prove_consistency
+
+    proof = prove_consistency(app.ledger_engine(), old, new=new)
+    _print_proof(proof.to_json(), as_json, f"the tree of {proof.new_size} entries extends the tree of "
+                 f"{proof.old_size}")
+
+
+def _print_proof(data: dict[str, Any], as_json: bool, what: str) -> None:
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"{what} (verified)")
+    for k, v in data.items():
+        if k.endswith("_base64") or k == "checkpoint":
+            continue
+        click.echo(f"  {k:14} {' '.join(v) if isinstance(v, list) else v}")
+    if data.get("checkpoint"):
+        click.echo("  a signed checkpoint of that size:\n" + data["checkpoint"])
+
+
 COMMANDS: list[click.Command] = [
-    init_cmd, key_cmds.keys_group, sign_cmd, append_cmd, log_cmd, show_cmd, verify_cmd, checkpoint_cmd,
+    init_cmd, key_cmds.keys_group, sign_cmd, append_cmd, log_cmd, show_cmd, verify_cmd, checkpoint_cmd, proof_group,
 ]
 
 

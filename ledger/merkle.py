@@ -331,6 +331,11 @@ def _range_hash(start: int, end: int, node: NodeReader) -> bytes:
     return h
 
 
+def root_from_nodes(size: int, node: NodeReader) -> bytes:
+    """MTH of the first ``size`` leaves, from stored perfect-subtree nodes (O(log n) reads)."""
+    return _range_hash(0, size, node) if size else EMPTY_ROOT
+
+
 def inclusion_proof(index: int, size: int, node: NodeReader) -> list[bytes]:
     """Build the inclusion proof PATH(index, D[size]) of RFC 9162 §2.1.3.1.
 

@@ -20,3 +20,38 @@ def test_prefetched_proofs_equal_proofs_read_node_by_node(ledger: Ledger, keys) 
                 proof = inclusion_proof(seq, head.size, warm)
                 assert proof == inclusion_proof(seq, head.size, plain)
                 verify_inclusion(leaf_hash(ledger.get(seq).leaf), seq, head.size, proof, head.root)
+
+
+def test_a_receipt_kept_without_a_checkpoint_is_proven_later(ledger: Ledger, keys, run_cli, db_url) -> None:
+    import base64
+    import json
+
+    import sqlalchemy as sa
+
+    from ledger.checkpoints import receipts
+    from ledger.merkle import verify_consistency
+
+    (first,) = ledger.append(docs(eval_record(suite="kept")), signing_key=keys.pipeline)
+    receipt = receipts(ledger.engine, [first])  # what the pipeline kept: no checkpoint
+    for i in range(7):
+        ledger.append(docs(eval_record(suite=f"later-{i}")), signing_key=keys.pipeline)
+    r = run_cli("proof", "consistency", "--from", str(receipt["tree_size"]), "--json", db=db_url)
+    assert r.exit_code == 0, r.output
+    c = json.loads(r.stdout)
+    assert c["old_root"] == receipt["root"] and c["new_size"] == ledger.head().size
+    b64 = [base64.b64decode(h) for h in c["proof_base64"]]  # the form C2SP tools take
+    verify_consistency(c["old_size"], c["new_size"], base64.b64decode(c["old_root_base64"]),
+                       base64.b64decode(c["new_root_base64"]), b64)
+    r = run_cli("proof", "inclusion", str(first.seq), "--json", db=db_url)
+    p = json.loads(r.stdout)
+    verify_inclusion(base64.b64decode(p["leaf_hash_base64"]), first.seq, p["tree_size"],
+                     [base64.b64decode(h) for h in p["proof_base64"]], base64.b64decode(p["root_base64"]))
+    assert p["root"] == c["new_root"]
+    r = run_cli("proof", "inclusion", "9999", db=db_url)
+    assert r.exit_code == 2 and "is not in a tree of" in r.stderr
+    r = run_cli("proof", "consistency", "--from", "5", "--to", "3", db=db_url)
+    assert r.exit_code == 2 and "--from 5 is after --to 3" in r.stderr
+    with ledger.engine.begin() as conn:  # a stored node altered: no proof is printed
+        conn.execute(sa.text("UPDATE tree_node SET hash = :h"), {"h": bytes(32)})
+    r = run_cli("proof", "inclusion", str(first.seq), db=db_url)
+    assert r.exit_code == 1 and "give no valid proof" in r.stderr
