@@ -118,6 +118,27 @@ step "An auditor verifies it offline (no database), pinning the ledger key and a
 env -u ASSURE_DB assure verify-package "$OUT/audit-package.zip" \
   --trust-key "$OUT/keys/admin.pem.pub" --checkpoint "$OUT/checkpoint.txt"
 
+step "Verified against nothing the auditor holds, the same package is not OK (exit 1): it is unanchored"
+if env -u ASSURE_DB assure verify-package "$OUT/audit-package.zip" >/dev/null 2>"$OUT/unanchored.err"; then
+  echo "  unexpected: unanchored package accepted" && exit 1
+fi
+grep '^FAILED' "$OUT/unanchored.err" | cut -c1-160 | sed 's/^/  /'
+
+step "A database owner hides the failing run by editing its projection row: the package is refused"
+python3 - "$OUT/ledger.db" <<'PY'
+import sqlite3, sys
+with sqlite3.connect(sys.argv[1]) as db:
+    db.execute("UPDATE record SET system = 'elsewhere' WHERE kind = 'evaluation' AND passed = 0")
+PY
+if assure package --system credit-scoring --key "$OUT/keys/admin.pem" -o "$OUT/hidden.zip" 2>"$OUT/hidden.err"; then
+  echo "  unexpected: a package was built over a hidden record" && exit 1
+fi
+sed 's/^/  /' "$OUT/hidden.err" | cut -c1-200
+assure verify >/dev/null 2>&1 && { echo "  unexpected: verify accepted the edited projection"; exit 1; }
+echo "  'assure verify' names the edited row too; 'assure reindex' rebuilds the projections from the entries:"
+assure reindex | sed 's/^/  /'
+assure verify | head -1 | sed 's/^/  /'
+
 step "A package altered after signing is refused (exit 1, naming what changed)"
 python3 - "$OUT/audit-package.zip" "$OUT/tampered-package.zip" <<'PY'
 import re, sys, zipfile
