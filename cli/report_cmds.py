@@ -141,6 +141,13 @@ def _print_verification(report: Any) -> None:
     if report.complete_up_to is not None and report.bundle is not None:
         click.echo(f"complete    every record of {report.bundle.system}, every organisation-wide record and every "
                    f"key event up to entry {report.complete_up_to} (scope index)")
+    if report.bundle is not None:
+        if report.definitions:
+            click.echo("definitions not the ones this Assure ships (read them: they decide what 'covered' means):")
+            for d in report.definitions:
+                click.echo(f"            {d['name']} (sha256 {d['sha256'][:16]}…): {d['why']}")
+        else:
+            click.echo("definitions frameworks, controls and approval policy as shipped with this Assure")
     if report.earlier:
         click.echo(f"history     consistent with {report.earlier} earlier checkpoint(s) of this ledger")
     if report.against is not None:

@@ -97,6 +97,8 @@ class PackageReport:
         earlier: earlier ledger checkpoints found consistent with the package's.
         against: the auditor's checkpoint, when it was found consistent.
         complete_up_to: the bundle holds every entry of its scopes below this seq.
+        definitions: the definition files and approval policy that are not the
+            ones this Assure ships (name, sha256, why): what the auditor should read.
         findings: everything that failed.
     """
 
@@ -114,6 +116,7 @@ class PackageReport:
     earlier: int = 0
     against: Checkpoint | None = None
     complete_up_to: int | None = None
+    definitions: list[dict[str, str]] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -159,6 +162,7 @@ class PackageReport:
             "earlier_checkpoints_consistent": self.earlier,
             "consistent_with": {"size": self.against.size, "root": self.against.root.hex()} if self.against else None,
             "complete_up_to": self.complete_up_to,
+            "non_default_definitions": self.definitions,
             "root_cause": {"where": self.root_cause.where, "reason": self.root_cause.reason} if self.root_cause else None,
             "failures": [{"where": f.where, "reason": f.reason} for f in self.findings],
         }
@@ -213,6 +217,7 @@ def verify_package(
     complete = check_completeness(bundle, check.checked)
     report.findings.extend(complete.findings)
     report.complete_up_to = complete.up_to
+    report.definitions = non_default_definitions(bundle)
     _check_signing_key(key, check.registry, cp, report)
     assessment = _check_coverage(bundle, check, report)
     if PDF_NAME in files and BUNDLE_NAME in files:
@@ -232,6 +237,28 @@ def verify_package(
                     "key obtained out of band with --trust-key PUB, or give a checkpoint of this ledger you hold "
                     "with --checkpoint FILE")
     return report
+
+
+def non_default_definitions(bundle: Bundle) -> list[dict[str, str]]:
+    """The bundle's framework, control and policy files that differ from the ones this Assure ships.
+
+    A user-supplied catalog or a non-default approval policy changes what
+    "covered" means; the auditor should know, whatever the producer labelled them.
+    """
+    from controls.approvals import DEFAULT_POLICY
+    from frameworks.loader import BUILTIN_DIR, builtin_files
+
+    shipped = {p.relative_to(BUILTIN_DIR).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+               for p in builtin_files()}
+    shipped[DEFAULT_POLICY.name] = hashlib.sha256(DEFAULT_POLICY.read_bytes()).hexdigest()
+    out = []
+    for d in (*bundle.definitions, bundle.policy):
+        if shipped.get(d.name) == d.sha256:
+            continue
+        why = ("labelled built-in, but not this Assure's file of that name (another version, or edited)"
+               if d.origin == "builtin" else "supplied by the organisation")
+        out.append({"name": d.name, "sha256": d.sha256, "why": why})
+    return out
 
 
 def _read_zip(path: Path, report: PackageReport) -> dict[str, bytes] | None:

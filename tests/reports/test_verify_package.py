@@ -9,6 +9,7 @@ catch the change, or with a stranger's key (a forger) to show pinning.
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 from typing import Any
@@ -21,7 +22,15 @@ from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.db import make_engine
 from ledger.store import Ledger
 from reports.package import build_package
-from tests.reports.conftest import AS_OF, SIGNED_AT, edit_bundle, populate, resign, rezip, unzip
+from tests.reports.conftest import (
+    AS_OF,
+    SIGNED_AT,
+    edit_bundle,
+    populate,
+    resign,
+    rezip,
+    unzip,
+)
 
 pytestmark = pytest.mark.pdf  # every test here verifies the package the session fixture renders
 
@@ -262,3 +271,22 @@ def test_the_untouched_package_is_complete_and_names_no_other_system(run_cli, wr
     assert json.loads(r.stdout)["complete_up_to"] == bundle["completeness"]["index_seq"]
     # The ledger holds another system; its name is nowhere in the bundle (the index proof is hashes only).
     assert b"other-system" not in unzip(world.package)["bundle.json"]
+
+
+def test_a_non_default_policy_is_reported(run_cli, write, world, db_copy, tmp_path) -> None:
+    import yaml
+
+    r = verify(run_cli, write, world.package, "--trust-key", str(world.dir / "keys/admin.pem.pub"))
+    assert "as shipped with this Assure" in r.stdout
+    engine = make_engine(db_copy)
+    policy = tmp_path / "lenient.yaml"
+    rule = {"approvers": 1, "roles": ["approver"]}
+    policy.write_text(yaml.safe_dump({"format": "assure-approval-policy/1", "decisions": {
+        "other": {"low": rule, "medium": rule, "high": rule}}}))
+    lenient = build_package(engine, "credit-scoring", admin_key=world.keys.admin, graph=load_graph(user_dir=None),
+                            policy_path=policy, as_of=AS_OF, now=SIGNED_AT).data
+    engine.dispose()
+    r = verify(run_cli, write, lenient, "--trust-key", str(world.dir / "keys/admin.pem.pub"), "--json")
+    assert json.loads(r.stdout)["non_default_definitions"] == [
+        {"name": "lenient.yaml", "sha256": hashlib.sha256(policy.read_bytes()).hexdigest(),
+         "why": "supplied by the organisation"}]
