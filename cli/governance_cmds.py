@@ -96,6 +96,8 @@ def coverage_cmd(app: AppContext, system: str, frameworks: tuple[str, ...], fail
     """
     from controls import service
 
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv are two output formats: give one")
     graph, policy = _setup(frameworks_dir, policy_path)
     report = service.coverage(app.ledger_engine(), system, graph=graph, policy=policy,
                               frameworks=list(frameworks), as_of=_as_of(as_of))
@@ -452,6 +454,9 @@ def _pct(r: dict[str, Any]) -> str:
 
 
 def _print_kpis(d: dict[str, Any]) -> None:
+    if not d["systems"]:
+        click.echo(f"no system was registered as of {d['as_of']}: there is nothing to measure yet")
+        return
     click.echo(f"KPIs as of {d['as_of']} over {d['systems']} system(s)")
     click.echo("\nevidence coverage (% covered+excepted of applicable requirements)")
     fws = sorted({f for per in d["evidence_coverage"].values() for f in per})

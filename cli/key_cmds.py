@@ -12,6 +12,7 @@ from cli.output import echo_json, echo_table
 from ledger.keys import PrivateKey, load_public_key, write_key_pair
 from ledger.records import ROLES
 from ledger.store import Ledger, revoke_key, trust_key
+from ledger.timeutil import format_timestamp
 
 
 @click.group("keys")
@@ -82,8 +83,8 @@ def list_cmd(app: AppContext, as_json: bool) -> None:
         echo_json([
             {
                 "key_id": k.key_id, "role": k.role, "owner": k.owner, "status": k.status(),
-                "trusted_seq": k.trusted_seq, "trusted_at": k.trusted_at.isoformat(),
-                "valid_until": k.valid_until.isoformat() if k.valid_until else None,
+                "trusted_seq": k.trusted_seq, "trusted_at": format_timestamp(k.trusted_at),
+                "valid_until": format_timestamp(k.valid_until) if k.valid_until else None,
                 "revoked_seq": k.revoked_seq, "revoke_reason": k.revoke_reason,
                 "systems": list(k.systems) if k.systems is not None else None,
             }

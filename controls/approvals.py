@@ -194,7 +194,7 @@ def decide(
             continue
         voices = [s for s in a.signers if s.role in rule.roles]
         if not voices:
-            d.ignored.append((a, f"role {a.signer_role!r} cannot approve a {decision_type}"))
+            d.ignored.append((a, f"role {a.signer_role!r} cannot approve {a(decision_type)}"))
         for s in voices:
             latest[s.owner] = a  # one voice per approver: their latest decision
     votes = sorted(latest.items(), key=lambda kv: kv[1].seq)

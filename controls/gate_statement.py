@@ -28,6 +28,7 @@ from ledger.errors import InputError
 from ledger.keys import PrivateKey, PublicKey
 from ledger.merkle import ProofError, verify_consistency
 from ledger.registry import Registry
+from ledger.wording import a
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -43,7 +44,7 @@ def require_gate_signer(registry: Registry, key: PrivateKey) -> None:
     """
     state = registry.get(key.public.key_id)
     if state is None or state.role not in SIGNING_ROLES or state.status() != "active":
-        what = "not trusted in this ledger" if state is None else f"a {state.status()} {state.role} key"
+        what = "not trusted in this ledger" if state is None else a(f"{state.status()} {state.role} key")
         raise InputError(
             f"key {key.public.key_id[:16]}… is {what}: a gate verdict is signed with an active admin or approver key",
             field="--sign",

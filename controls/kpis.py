@@ -38,6 +38,7 @@ def _is_evaluation_control(report: CoverageReport, control_id: str) -> bool:
 def compute_kpis(
     graph: ControlGraph, views: list[SystemView], *, policy: ApprovalPolicy, frameworks: list[str],
     signer_roles: Counter[str], expiring_window: dt.timedelta = dt.timedelta(days=30),
+    as_of: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Every KPI for the given systems (their views share one ``as_of``).
 
@@ -48,8 +49,9 @@ def compute_kpis(
         frameworks: frameworks for the coverage figures.
         signer_roles: evidence records per signer role (for the automation ratio).
         expiring_window: what "expiring soon" means.
+        as_of: the moment the figures describe (default: the views', else now).
     """
-    as_of = views[0].as_of if views else dt.datetime.now(dt.UTC)
+    as_of = views[0].as_of if views else (as_of or dt.datetime.now(dt.UTC))
     reports = {v.system: compute_coverage(graph, v, policy=policy, frameworks=frameworks) for v in views}
     out: dict[str, Any] = {"as_of": format_timestamp(as_of), "systems": len(views)}
 

@@ -37,6 +37,7 @@ from ledger.append_policy import TIER_ORDER, strictest_tier
 from ledger.errors import NotFoundError
 from ledger.records import CLASSIFICATION_FIELDS
 from ledger.references import EntryFacts, reference_problem
+from ledger.wording import a
 
 
 @dataclass
@@ -208,4 +209,4 @@ def _label(e: Evidence) -> str:
         return f"failing {e.fields.get('suite')} evaluation"
     if e.kind == "approval":
         return "a rejection" if e.fields.get("decision") == "reject" else "an approval"
-    return "an " + e.kind if e.kind[0] in "aeiou" else "a " + e.kind
+    return a(e.kind)

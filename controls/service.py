@@ -197,4 +197,4 @@ def kpis(
         })
     views = [coverage_view(engine, s, graph=graph, policy=policy, as_of=as_of, any_version=False) for s in ids]
     return compute_kpis(graph, views, policy=policy, frameworks=check_frameworks(graph, frameworks),
-                        signer_roles=roles, expiring_window=expiring_window)
+                        signer_roles=roles, expiring_window=expiring_window, as_of=as_of)

@@ -8,6 +8,7 @@ from typing import Any
 
 from controls.approvals import ApprovalPolicy
 from controls.state import Evidence, SystemView
+from ledger.errors import NotFoundError
 
 
 def _ref(e: Evidence, **extra: Any) -> dict[str, Any]:
@@ -15,8 +16,16 @@ def _ref(e: Evidence, **extra: Any) -> dict[str, Any]:
 
 
 def trace(view: SystemView, *, policy: ApprovalPolicy, model_version: str | None = None) -> dict[str, Any]:
-    """The traceability chain of a system (one model version, or all of them)."""
+    """The traceability chain of a system (one model version, or all of them).
+
+    Raises:
+        NotFoundError: if ``model_version`` is not registered for the system.
+    """
     registered = {mv.model_version for mv in view.model_versions}
+    if model_version is not None and model_version not in registered:
+        known = ", ".join(sorted(v for v in registered if v)) or "none"
+        raise NotFoundError(f"model version {model_version!r} is not registered for {view.system} "
+                            f"(registered: {known})", field="--model-version")
     versions = [mv for mv in view.model_versions if model_version in (None, mv.model_version)]
     chain = []
     for mv in versions:

@@ -49,6 +49,7 @@ from frameworks.schema import (
     CrosswalkFile,
     FrameworkFile,
 )
+from ledger.wording import a
 
 log = logging.getLogger(__name__)
 
@@ -480,7 +481,7 @@ class _Builder:
                     self.problem(
                         source,
                         path,
-                        f"{node} is a {req.type} that controls cannot satisfy "
+                        f"{node} is {a(req.type)} that controls cannot satisfy "
                         "(map its assessable children instead)",
                     )
         return Catalog(model.catalog, source, tuple(model.controls))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from ledger.time_rules import DEFAULT_MAX_SKEW
+from ledger.wording import a
 
 TIER_ORDER = {"low": 0, "medium": 1, "high": 2}
 DEFAULT_EXCEPTION_MAX_DAYS: Mapping[str, int] = MappingProxyType({"low": 365, "medium": 365, "high": 180})
@@ -53,5 +54,5 @@ def exception_problem(
         days = (expires_at - observed_at).days
         return "expires_at", f"runs {days} days; exceptions for {tier}-tier systems may run at most {limit} days"
     if tier in policy.compensating_required and not compensating:
-        return "compensating_controls", f"an exception for a {tier}-tier system must name compensating controls"
+        return "compensating_controls", f"an exception for {a(tier)}-tier system must name compensating controls"
     return None

@@ -14,6 +14,8 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from ledger.timeutil import format_timestamp
+
 ORG_WIDE = "*"
 
 #: Kinds that are always about one system: ``system: "*"`` is refused for them.
@@ -62,7 +64,7 @@ def evaluation_problem(
 def after_problem(later: dt.datetime, earlier: dt.datetime, *, later_name: str, earlier_name: str) -> str | None:
     """Why ``later`` is not after ``earlier``, or None."""
     if later <= earlier:
-        return f"{later_name} must be after {earlier_name} ({earlier.isoformat()})"
+        return f"{later_name} must be after {earlier_name} ({format_timestamp(earlier)})"
     return None
 
 

@@ -383,12 +383,16 @@ def parse_record(data: Any, *, source: str = "record") -> AnyRecord:
     try:
         return _ADAPTER.validate_python(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = f"unknown field for kind {kind!r}"
-        more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
-        raise InputError(msg + more, source=source, field=_loc(err["loc"])) from e
+        problems = [(_loc(err["loc"]), _message(err, kind)) for err in e.errors()]
+        (field, first), rest = problems[0], problems[1:]
+        more = "".join(f"; field '{f}': {m}" for f, m in rest)  # every problem, so one fix round is enough
+        raise InputError(first + more, source=source, field=field) from e
+
+
+def _message(err: Any, kind: str) -> str:
+    if err["type"] == "extra_forbidden":
+        return f"unknown field for kind {kind!r}"
+    return str(err["msg"]).removeprefix("Value error, ")
 
 
 def parse_record_bytes(data: bytes, *, source: str = "record") -> AnyRecord:

@@ -32,6 +32,7 @@ from ledger.canonical import parse_json
 from ledger.entry import Leaf
 from ledger.records import LEDGER_KINDS, ORG_WIDE
 from ledger.registry import KeyState, Registry
+from ledger.wording import a
 
 #: Fields of which kinds name a model version that must be registered.
 MODEL_VERSION_REFS = frozenset({"evaluation", "risk_assessment", "incident", "document"})
@@ -102,7 +103,7 @@ def reference_problem(
         scope = "organisation-wide ('*')" if system == ORG_WIDE else f"of system {system!r}"
         return f"a record {scope} cannot {verb} {where}: only records of the target's own system can"
     if field == "supersedes" and ref.kind != kind:
-        return f"a {kind} record cannot supersede {where}: a correction must be of the same kind"
+        return f"{a(kind)} record cannot supersede {where}: a correction must be of the same kind"
     if any(s.role == "admin" for s in signers):
         return None
     if not set(target_owners) & {s.owner for s in signers}:

@@ -14,6 +14,8 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from ledger.timeutil import format_timestamp
+
 ALL_EVIDENCE = ("model_version", "evaluation", "risk_assessment", "incident", "document")
 
 #: Which roles may sign which kinds. Approvals need an approver (never the
@@ -123,9 +125,9 @@ class Registry:
                 + (f": {key.revoke_reason}" if key.revoke_reason else "")
             )
         if key.valid_from is not None and at < key.valid_from:
-            raise SignerError(f"key {short}… is not valid before {key.valid_from.isoformat()}")
+            raise SignerError(f"key {short}… is not valid before {format_timestamp(key.valid_from)}")
         if key.valid_until is not None and at > key.valid_until:
-            raise SignerError(f"key {short}… expired at {key.valid_until.isoformat()}")
+            raise SignerError(f"key {short}… expired at {format_timestamp(key.valid_until)}")
         if kind not in ROLE_KINDS.get(key.role, frozenset()):
             raise SignerError(
                 f"key {short}… has role '{key.role}', which may not sign '{kind}' records "

@@ -202,3 +202,14 @@ def test_gate_verdicts_are_signed_by_decision_keys_and_verified_offline(run_cli,
     (tmp_path / "edited.json").write_text(json.dumps(env))
     r = run_cli("verify-gate", "edited.json", "--trust-key", "a1.pem.pub", "--json")
     assert r.exit_code == 1 and json.loads(r.stdout)["problems"][0].startswith("not signed by the pinned key")
+
+
+def test_small_things_users_hit(run_cli, world) -> None:
+    r = run_cli("trace", "--system", "credit-scoring", "--model-version", "9.9", db=world)
+    assert r.exit_code == 2 and "model version '9.9' is not registered for credit-scoring (registered: 2.1.0)" in r.stderr
+    r = run_cli("coverage", "--system", "credit-scoring", "--json", "--csv", db=world)
+    assert r.exit_code == 2 and "--json and --csv" in r.stderr
+    r = run_cli("kpis", "--as-of", "2020-01-01", db=world)
+    assert r.exit_code == 0 and "no system was registered as of 2020-01-01T00:00:00Z" in r.stdout
+    keys = json.loads(run_cli("keys", "list", "--json", db=world).stdout)
+    assert all(k["trusted_at"].endswith("Z") for k in keys)
