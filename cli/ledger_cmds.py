@@ -6,7 +6,7 @@ import base64
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 
@@ -60,7 +60,7 @@ def sign_cmd(record_file: str, key_path: str, out: str | None, passphrase_env: s
     (JSON Lines). Feed the output to 'assure append'.
     """
     key = require_key(key_path, passphrase_env)
-    docs = read_documents(record_file, stdin_bytes=_stdin(record_file))
+    docs = read_documents(record_file, stdin=_stdin(record_file))
     envelopes = []
     for doc in docs:
         envelopes.append(sign_record(parse_record(doc.data, source=doc.source), key, source=doc.source))
@@ -74,8 +74,8 @@ def sign_cmd(record_file: str, key_path: str, out: str | None, passphrase_env: s
         click.echo(text, nl=False)
 
 
-def _stdin(path: str) -> bytes | None:
-    return sys.stdin.buffer.read() if path == "-" else None
+def _stdin(path: str) -> BinaryIO | None:
+    return sys.stdin.buffer if path == "-" else None
 
 
 @click.command("append")
@@ -108,7 +108,7 @@ def append_cmd(app: AppContext, files: tuple[str, ...], key_path: str | None, cp
     engine = app.ledger_engine()
     key = load_key(key_path, passphrase_env)
     cp_key = load_key(cp_key_path, passphrase_env, what="--checkpoint-key")
-    docs = [d for f in files for d in read_documents(f, stdin_bytes=_stdin(f))]
+    docs = [d for f in files for d in read_documents(f, stdin=_stdin(f))]
     if cp_key is not None:
         require_admin_key(engine, cp_key)  # refuse before writing, not after
     led = Ledger(engine, control_exists=_control_exists(), policy=_append_policy(policy_path))
