@@ -14,6 +14,7 @@ from cli import key_cmds
 from cli.context import AppContext, pass_app
 from cli.options import json_option, load_key, max_clock_skew, passphrase_option, require_key
 from cli.output import echo_json, echo_table, progress_line, short
+from cli.present import echo_safe
 from ledger import migrate
 from ledger.canonical import parse_json
 from ledger.checkpoints import issue_checkpoint, receipts, require_admin_key
@@ -194,10 +195,10 @@ def show_cmd(app: AppContext, ref: str, as_json: bool) -> None:
         echo_json(data)
         return
     for k in ("seq", "entry_hash", "prev_hash", "leaf_hash", "received_at", "payload_sha256"):
-        click.echo(f"{k:15} {data[k]}")
+        echo_safe(f"{k:15} {data[k]}")
     for s in leaf.signatures:
-        click.echo(f"{'signed by':15} {s.keyid}")
-    click.echo("record:")
+        echo_safe(f"{'signed by':15} {s.keyid}")
+    click.echo("record:")  # json.dumps escapes every control and non-ASCII character
     click.echo(json.dumps(record, indent=2))
 
 
@@ -228,12 +229,13 @@ def verify_cmd(app: AppContext, against: str | None, trust_key: str | None, work
     elif report.ok:
         click.echo(f"ok: {report.size} entries, {report.signatures} signatures, "
                    f"{report.checkpoints} stored checkpoint(s) verified")
-        click.echo(f"origin {report.origin}\nroot   {report.root.hex()}")
+        echo_safe(f"origin {report.origin}")
+        click.echo(f"root   {report.root.hex()}")
         if report.against is not None:
             click.echo(f"extends the checkpoint of size {report.against.size} ({report.against.root.hex()[:16]}…)")
     else:
         assert report.failure is not None
-        click.echo(f"FAILED: {report.failure}", err=True)
+        echo_safe(f"FAILED: {report.failure}", err=True)
     if not report.ok:
         sys.exit(1)
 

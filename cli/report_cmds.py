@@ -13,6 +13,7 @@ from cli.context import AppContext, pass_app
 from cli.governance_cmds import _as_of, _setup, common_options
 from cli.options import json_option, passphrase_option, require_key
 from cli.output import echo_json
+from cli.present import echo_safe
 from ledger.errors import InputError
 from ledger.timeutil import format_timestamp
 
@@ -117,7 +118,7 @@ def verify_package_cmd(package: Path, trust_key: Path | None, checkpoint: Path |
 def _print_verification(report: Any) -> None:
     b, cp = report.bundle, report.checkpoint
     if b is not None:
-        click.echo(f"package     {b.system} as of {format_timestamp(b.as_of)} ({report.path})")
+        echo_safe(f"package     {b.system} as of {format_timestamp(b.as_of)} ({report.path})")
     if report.key_id:
         click.echo("signed by key (fingerprint: SHA-256 of the Ed25519 public key):")
         click.echo(f"    {report.key_id}")
@@ -130,14 +131,15 @@ def _print_verification(report: Any) -> None:
                        "own: compare this fingerprint with one obtained out of band (not from this package), or "
                        "pass --trust-key PUB.", err=True)
     if cp is not None:
-        click.echo(f"checkpoint  {cp.origin} size {cp.size}\n            root {cp.root.hex()}")
+        echo_safe(f"checkpoint  {cp.origin} size {cp.size}")
+        click.echo(f"            root {cp.root.hex()}")
     if report.files:
-        click.echo(f"files       {', '.join(report.files)}: match the signed manifest")
+        echo_safe(f"files       {', '.join(report.files)}: match the signed manifest")
     click.echo(f"entries     {report.entries} verified: {report.proofs} inclusion proofs, "
                f"{report.signatures} signatures, signers trusted for their kind when they signed")
     for f in report.coverage:
-        click.echo(f"coverage    {f['framework']} {f['percent_covered']}% of {f['applicable']} applicable "
-                   "(recomputed from bundle.json)")
+        echo_safe(f"coverage    {f['framework']} {f['percent_covered']}% of {f['applicable']} applicable "
+                  "(recomputed from bundle.json)")
     if report.earlier:
         click.echo(f"history     consistent with {report.earlier} earlier checkpoint(s) of this ledger")
     if report.against is not None:
@@ -147,7 +149,7 @@ def _print_verification(report: Any) -> None:
         return
     click.echo(f"FAILED: {len(report.findings)} problem(s)", err=True)
     for f in report.findings:
-        click.echo(f"  - {f}", err=True)
+        echo_safe(f"  - {f}", err=True)
 
 
 @click.command("report")
