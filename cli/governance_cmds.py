@@ -19,6 +19,7 @@ from cli.options import json_option, passphrase_option, require_key
 from cli.output import echo_json, echo_table, short
 from cli.present import echo_safe
 from ledger.errors import InputError
+from ledger.output_file import atomic_write
 from ledger.timeutil import parse_timestamp, utcnow
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -212,7 +213,7 @@ def gate_cmd(app: AppContext, system: str, model_version: str, sign_key: str | N
     verdict, anchor = service.release_gate(engine, system, model_version=model_version, graph=graph, policy=policy,
                                            as_of=_as_of(as_of))
     if key is not None:
-        Path(out).write_text(service.sign_gate(engine, verdict, anchor=anchor, key=key).to_text())
+        atomic_write(out, service.sign_gate(engine, verdict, anchor=anchor, key=key).to_text().encode("utf-8"))
     if as_json:
         echo_json(verdict.to_json())
     else:

@@ -21,6 +21,7 @@ from ledger.checkpoints import issue_checkpoint, receipts, require_admin_key
 from ledger.ingest import read_documents
 from ledger.keys import load_public_key
 from ledger.merkle import leaf_hash
+from ledger.output_file import atomic_write
 from ledger.records import parse_record
 from ledger.store import Ledger, init_ledger, sign_record
 from ledger.verify import verify_ledger
@@ -69,7 +70,7 @@ def sign_cmd(record_file: str, key_path: str, out: str | None, passphrase_env: s
         json.dumps(e.to_json()) + "\n" for e in envelopes
     )
     if out:
-        Path(out).write_text(text)
+        atomic_write(out, text.encode("utf-8"))
         click.echo(f"signed {len(envelopes)} record(s) with key {key.public.key_id[:16]}… -> {out}", err=True)
     else:
         click.echo(text, nl=False)
@@ -255,7 +256,7 @@ def checkpoint_cmd(app: AppContext, key_path: str, out: str | None, passphrase_e
     key = require_key(key_path, passphrase_env)
     _, note = issue_checkpoint(app.ledger_engine(), key)
     if out:
-        Path(out).write_text(note)
+        atomic_write(out, note.encode("utf-8"))
     click.echo(note, nl=False)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,24 +13,8 @@ from cli.governance_cmds import _as_of, _setup, common_options
 from cli.options import json_option, passphrase_option, require_key
 from cli.output import echo_json
 from cli.present import echo_safe
-from ledger.errors import InputError
+from ledger.output_file import atomic_write
 from ledger.timeutil import format_timestamp
-
-
-def _write(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (a half-written package is never left behind).
-
-    Raises:
-        InputError: if the file cannot be written there.
-    """
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        tmp.replace(target)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise InputError(e.strerror or "cannot write", source=path) from e
 
 
 @click.command("package")
@@ -61,7 +44,7 @@ def package_cmd(app: AppContext, system: str, frameworks: tuple[str, ...], key_p
     graph, _ = _setup(frameworks_dir, policy_path)
     result = build_package(app.ledger_engine(), system, admin_key=key, graph=graph, policy_path=policy_path,
                            frameworks=list(frameworks), as_of=_as_of(as_of))
-    _write(out, result.data)
+    atomic_write(out, result.data)
     m, cp = result.manifest, result.checkpoint
     if as_json:
         echo_json({
@@ -171,7 +154,7 @@ def report_cmd(app: AppContext, system: str, frameworks: tuple[str, ...], fmt: s
     graph, policy = _setup(frameworks_dir, policy_path)
     data = build_report(app.ledger_engine(), system, graph=graph, policy=policy, frameworks=list(frameworks),
                         as_of=_as_of(as_of), fmt=fmt)
-    _write(out, data)
+    atomic_write(out, data)
     click.echo(f"report written: {out} ({len(data):,} bytes)")
 
 
