@@ -7,6 +7,8 @@ Nothing here validates record fields; see ``ledger.records``.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -24,6 +26,11 @@ MAX_YAML_BYTES = 1024 * 1024
 value: a dense 1 MiB flow list (``[1,1,...]``) takes about 2 s and 200 MB to
 parse with LibYAML, five times as long with the pure-Python parser, and both
 grow linearly. Large batches go in JSON Lines, read in a fraction of that."""
+MAX_DOCUMENTS = 100_000
+"""The most records or envelopes one input may hold (no batch may hold more:
+``ledger.append.MAX_BATCH``). Checked before a document is built, so a dense list
+(``[1,1,...]``, 33 million values in 64 MiB) is refused in seconds, not after
+building 33 million of them (53 s and 6.7 GB)."""
 
 
 @dataclass(frozen=True)
@@ -97,9 +104,32 @@ def _too_large(cap: int) -> str:
     return f"is larger than {cap >> 20} MiB" if cap % (1 << 20) == 0 else f"is larger than {cap:,} bytes"
 
 
+def _lines(text: str) -> Iterator[tuple[int, str]]:
+    """(line number, line) of each non-blank line, read lazily.
+
+    JSON Lines are separated by LF (CRLF too: JSON allows the CR); not by U+2028,
+    U+0085 or the other breaks ``str.splitlines`` knows, which may sit inside a string.
+    """
+    start, lineno = 0, 0
+    while start <= len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        lineno += 1
+        line = text[start:end]
+        if line and not line.isspace():
+            yield lineno, line
+        start = end + 1
+
+
+_NOT_AN_OBJECT_LINE = re.compile(r"^[ \t\r]*[^ \t\r\n{]", re.MULTILINE)
+_OBJECT_LINE = re.compile(r"^[ \t\r]*\{", re.MULTILINE)
+
+
 def _looks_like_jsonl(text: str) -> bool:
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    return len(lines) > 1 and all(ln.lstrip().startswith("{") for ln in lines)
+    """Two or more non-blank lines, each starting with ``{`` (decided without splitting the text)."""
+    first = _OBJECT_LINE.search(text)
+    return (first is not None and _OBJECT_LINE.search(text, first.end()) is not None
+            and _NOT_AN_OBJECT_LINE.search(text) is None)
 
 
 def _parse_json(text: str, label: str) -> Any:
@@ -110,10 +140,10 @@ def _parse_json(text: str, label: str) -> Any:
 
 
 def _parse_jsonl(text: str, label: str) -> list[Document]:
-    docs = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            docs.append(Document(f"{label}:{lineno}", _parse_json(line, f"{label}:{lineno}")))
+    docs: list[Document] = []
+    for lineno, line in _lines(text):
+        _check_count(len(docs) + 1, label)
+        docs.append(Document(f"{label}:{lineno}", _parse_json(line, f"{label}:{lineno}")))
     return docs
 
 
@@ -153,5 +183,12 @@ def _parse_yaml(text: str, label: str, *, size: int) -> Any:
 
 def _as_list(data: Any, label: str) -> list[Document]:
     if isinstance(data, list):
+        _check_count(len(data), label)
         return [Document(f"{label}[{i}]", d) for i, d in enumerate(data)]
     return [Document(label, data)]
+
+
+def _check_count(count: int, label: str) -> None:
+    if count > MAX_DOCUMENTS:
+        raise InputError(f"holds more than {MAX_DOCUMENTS:,} records or envelopes, the most one batch may hold",
+                         source=label)
