@@ -69,7 +69,7 @@ def read_documents(path: str, *, stdin: BinaryIO | None = None) -> list[Document
         docs = _parse_jsonl(text, label)
     elif suffix == ".json":
         docs = _as_list(_parse_json(text, label), label)
-    elif suffix == "" and (data := _json_or_none(text)) is not None:
+    elif suffix == "" and (data := _json_or_none(text, label)) is not None:
         docs = _as_list(data, label)
     else:
         docs = _as_list(_parse_yaml(text, label, size=len(raw)), label)
@@ -147,13 +147,19 @@ def _parse_jsonl(text: str, label: str) -> list[Document]:
     return docs
 
 
-def _json_or_none(text: str) -> Any:
-    """``text`` parsed as strict JSON if it is a JSON array or object, else None."""
+def _json_or_none(text: str, label: str) -> Any:
+    """``text`` parsed as strict JSON if it is a JSON array or object, else None.
+
+    Raises:
+        InputError: for broken JSON too large to be read as YAML instead.
+    """
     if not text.lstrip().startswith(("{", "[")):
         return None
     try:
         return parse_json(text, exact_integers=True)
-    except CanonicalError:
+    except CanonicalError as e:
+        if len(text) > MAX_YAML_BYTES:
+            raise InputError(str(e), source=label) from e
         return None  # flow-style YAML, or broken JSON: the YAML reader says why
 
 

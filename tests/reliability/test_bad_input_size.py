@@ -131,6 +131,13 @@ def test_json_on_standard_input_is_read_as_json_beyond_the_yaml_cap(target: Targ
     assert "appended 600 entries" in result.stdout
 
 
+def test_broken_json_on_standard_input_beyond_the_yaml_cap_gets_the_json_error(target: Target) -> None:
+    text = json.dumps([eval_record(suite=f"s{i}", notes="n" * 2000) for i in range(600)])[:-1] + ",]"
+    result = target.run_cli("append", "-", "--key", "pipeline.pem", db=target.db_url, input=text)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("Error: <stdin>: invalid JSON: Expecting value at line 1 column"), result.stderr
+
+
 @pytest.mark.parametrize("command", ["append", "sign"])
 def test_standard_input_over_the_cap_is_refused(target: Target, monkeypatch: pytest.MonkeyPatch,
                                                 command: str) -> None:
