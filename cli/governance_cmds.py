@@ -17,7 +17,9 @@ from cli.context import AppContext, pass_app
 from cli.framework_cmds import frameworks_dir_option
 from cli.options import json_option, passphrase_option, require_key
 from cli.output import echo_json, echo_table, short
+from cli.present import echo_safe
 from ledger.errors import InputError
+from ledger.output_file import atomic_write
 from ledger.timeutil import parse_timestamp, utcnow
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -123,8 +125,8 @@ def coverage_cmd(app: AppContext, system: str, frameworks: tuple[str, ...], fail
 
 def _print_coverage(report: Any, *, details: bool) -> None:
     v = report.view
-    click.echo(f"{v.system} ({v.name}) · tier {v.risk_tier} · EU {v.eu_class}/{v.eu_role} · "
-               f"model {report.model_version or '-'} · as of {report.as_of:%Y-%m-%d %H:%M}Z")
+    echo_safe(f"{v.system} ({v.name}) · tier {v.risk_tier} · EU {v.eu_class}/{v.eu_role} · "
+              f"model {report.model_version or '-'} · as of {report.as_of:%Y-%m-%d %H:%M}Z")
     rows = []
     for f in report.frameworks:
         c = f.counts
@@ -186,9 +188,10 @@ def _print_gaps(items: list[Any]) -> None:
         click.echo("(none)")
     for gap in items:
         data = gap.to_json()
-        click.echo(f"{gap.requirement}  {gap.status}{'  (' + gap.lapses_at + ')' if gap.lapses_at else ''}  {gap.title[:70]}")
+        echo_safe(f"{gap.requirement}  {gap.status}{'  (' + gap.lapses_at + ')' if gap.lapses_at else ''}  {gap.title[:70]}")
         for c in data["to_close"]:
-            click.echo(f"    {c['control']} {c['status']}: {c['reason']}\n      needs {c['evidence_needed']}")
+            echo_safe(f"    {c['control']} {c['status']}: {c['reason']}")
+            echo_safe(f"      needs {c['evidence_needed']}")
 
 
 @click.command("gate")
@@ -216,15 +219,15 @@ def gate_cmd(app: AppContext, system: str, model_version: str, sign_key: str | N
     verdict, anchor = service.release_gate(engine, system, model_version=model_version, graph=graph, policy=policy,
                                            as_of=_as_of(as_of))
     if key is not None:
-        Path(out).write_text(service.sign_gate(engine, verdict, anchor=anchor, key=key).to_text())
+        atomic_write(out, service.sign_gate(engine, verdict, anchor=anchor, key=key).to_text().encode("utf-8"))
     if as_json:
         echo_json(verdict.to_json())
     else:
-        click.echo(f"{'PASS' if verdict.passed else 'FAIL'}: {system} {model_version}")
+        echo_safe(f"{'PASS' if verdict.passed else 'FAIL'}: {system} {model_version}")
         for r in verdict.reasons:
-            click.echo(f"  - {r}")
+            echo_safe(f"  - {r}")
         for n in verdict.notes:
-            click.echo(f"  note: {n}")
+            echo_safe(f"  note: {n}")
         if sign_key:
             click.echo(f"signed verdict: {out}")
     if not verdict.passed:
@@ -265,13 +268,13 @@ def verify_gate_cmd(statement: str, trust_key: str, checkpoint: str | None, ledg
                    if check.anchored_to else None})
     else:
         for p in check.problems:
-            click.echo(f"FAILED: {p}", err=True)
+            echo_safe(f"FAILED: {p}", err=True)
         if check.ok:
-            click.echo(f"{predicate.get('verdict', '?').upper()}: {predicate.get('system')} "
-                       f"{predicate.get('model_version')}, decided {predicate.get('evaluated_at')}, "
-                       f"signed by {load_public_key(Path(trust_key)).key_id[:16]}…")
+            echo_safe(f"{predicate.get('verdict', '?').upper()}: {predicate.get('system')} "
+                      f"{predicate.get('model_version')}, decided {predicate.get('evaluated_at')}, "
+                      f"signed by {load_public_key(Path(trust_key)).key_id[:16]}…")
             for r in predicate.get("reasons", []):
-                click.echo(f"  - {r}")
+                echo_safe(f"  - {r}")
             if check.anchored_to is not None:
                 click.echo(f"the ledger it was decided on extends your checkpoint of size {check.anchored_to.size}")
     if not check.passed:
@@ -353,7 +356,7 @@ def systems_show_cmd(app: AppContext, system: str, as_of: str | None, policy_pat
         echo_json(s)
         return
     for k in ("system", "name", "owner", "purpose", "risk_tier", "eu_class", "eu_role", "current_model_version"):
-        click.echo(f"{k:22} {s[k]}")
+        echo_safe(f"{k:22} {s[k]}")
     click.echo("\nmodel versions")
     echo_table(["version", "seq", "hash", "observed"], [[m["version"], m["seq"], short(m["entry_hash"]), m["observed_at"]] for m in s["model_versions"]])
     click.echo("\nlatest evaluation per suite")
@@ -361,9 +364,11 @@ def systems_show_cmd(app: AppContext, system: str, as_of: str | None, policy_pat
     click.echo("\napprovals")
     echo_table(["seq", "decision", "target", "by"], [[a["seq"], a["decision"], short(a["target"]), a["signer"]] for a in s["approvals"]])
     for r in view.pending_reclassifications:
-        click.echo(f"\npending: {r.describe()}")
+        click.echo("")
+        echo_safe(f"pending: {r.describe()}")
     for c in view.pending_corrections:
-        click.echo(f"\npending: {c.action} of entry {c.target.seq} by entry {c.record.seq}: {c.reason}")
+        click.echo("")
+        echo_safe(f"pending: {c.action} of entry {c.target.seq} by entry {c.record.seq}: {c.reason}")
 
 
 @click.command("trace")
@@ -395,9 +400,9 @@ def trace_cmd(app: AppContext, system: str, model_version: str | None, as_of: st
 
 def _print_trace(data: dict[str, Any]) -> None:
     def line(indent: int, label: str, e: dict[str, Any], extra: str = "") -> None:
-        click.echo(f"{' ' * indent}{label} #{e['seq']} {e['entry_hash'][:16]} {e['observed_at'][:10]} {extra}".rstrip())
+        echo_safe(f"{' ' * indent}{label} #{e['seq']} {e['entry_hash'][:16]} {e['observed_at'][:10]} {extra}".rstrip())
 
-    click.echo(f"system {data['system']}")
+    echo_safe(f"system {data['system']}")
     for link in data["chain"]:
         mv = link["model_version"]
         line(0, f"model {mv['version']}", mv, f"sha256:{(mv['artifact_sha256'] or '')[:12]}")
@@ -408,7 +413,7 @@ def _print_trace(data: dict[str, Any]) -> None:
         for e in link["risk_assessments"]:
             line(2, "risk assessment", e, f"residual {e['residual_risk']}")
         ra = link["release_approval"]
-        click.echo(f"  release approval: {ra['status']} ({len(ra['approved_by'])}/{ra['required_approvers']})")
+        echo_safe(f"  release approval: {ra['status']} ({len(ra['approved_by'])}/{ra['required_approvers']})")
         for a in ra["approved_by"]:
             line(4, "approved by " + a["signer"], a)
         for a in ra["not_counted"]:

@@ -9,6 +9,7 @@ import click
 from cli.context import AppContext, pass_app
 from cli.options import json_option, passphrase_option, read_passphrase, require_key
 from cli.output import echo_json, echo_table
+from cli.present import echo_safe
 from ledger.keys import PrivateKey, load_public_key, write_key_pair
 from ledger.records import ROLES
 from ledger.store import Ledger, revoke_key, trust_key
@@ -54,7 +55,7 @@ def trust_cmd(app: AppContext, public_key: str, role: str, owner: str, valid_unt
     entry = trust_key(Ledger(app.ledger_engine()), admin, pub, role=role, owner=owner, valid_until=valid_until,
                       systems=list(systems) or None)
     scope = f" for {', '.join(systems)}" if systems else ""
-    click.echo(f"trusted {pub.key_id} as {role} ({owner}){scope} at entry {entry.seq}")
+    echo_safe(f"trusted {pub.key_id} as {role} ({owner}){scope} at entry {entry.seq}")
 
 
 @keys_group.command("revoke")

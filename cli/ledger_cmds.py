@@ -6,7 +6,7 @@ import base64
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 
@@ -20,12 +20,14 @@ from cli.options import (
     require_key,
 )
 from cli.output import echo_json, echo_table, progress_line, short
+from cli.present import echo_safe
 from ledger import migrate
 from ledger.canonical import parse_json
 from ledger.checkpoints import issue_checkpoint, receipts, require_admin_key
 from ledger.ingest import read_documents
 from ledger.keys import load_public_key
 from ledger.merkle import leaf_hash
+from ledger.output_file import atomic_write
 from ledger.records import parse_record
 from ledger.store import Ledger, init_ledger, sign_record
 from ledger.verify import verify_ledger
@@ -66,7 +68,7 @@ def sign_cmd(record_file: str, key_path: str, out: str | None, passphrase_env: s
     (JSON Lines). Feed the output to 'assure append'.
     """
     key = require_key(key_path, passphrase_env)
-    docs = read_documents(record_file, stdin_bytes=_stdin(record_file))
+    docs = read_documents(record_file, stdin=_stdin(record_file))
     envelopes = []
     for doc in docs:
         envelopes.append(sign_record(parse_record(doc.data, source=doc.source), key, source=doc.source))
@@ -74,14 +76,14 @@ def sign_cmd(record_file: str, key_path: str, out: str | None, passphrase_env: s
         json.dumps(e.to_json()) + "\n" for e in envelopes
     )
     if out:
-        Path(out).write_text(text)
+        atomic_write(out, text.encode("utf-8"))
         click.echo(f"signed {len(envelopes)} record(s) with key {key.public.key_id[:16]}… -> {out}", err=True)
     else:
         click.echo(text, nl=False)
 
 
-def _stdin(path: str) -> bytes | None:
-    return sys.stdin.buffer.read() if path == "-" else None
+def _stdin(path: str) -> BinaryIO | None:
+    return sys.stdin.buffer if path == "-" else None
 
 
 @click.command("append")
@@ -114,7 +116,7 @@ def append_cmd(app: AppContext, files: tuple[str, ...], key_path: str | None, cp
     engine = app.ledger_engine()
     key = load_key(key_path, passphrase_env)
     cp_key = load_key(cp_key_path, passphrase_env, what="--checkpoint-key")
-    docs = [d for f in files for d in read_documents(f, stdin_bytes=_stdin(f))]
+    docs = [d for f in files for d in read_documents(f, stdin=_stdin(f))]
     if cp_key is not None:
         require_admin_key(engine, cp_key)  # refuse before writing, not after
     led = Ledger(engine, control_exists=_control_exists(), policy=_append_policy(policy_path))
@@ -200,10 +202,10 @@ def show_cmd(app: AppContext, ref: str, as_json: bool) -> None:
         echo_json(data)
         return
     for k in ("seq", "entry_hash", "prev_hash", "leaf_hash", "received_at", "payload_sha256"):
-        click.echo(f"{k:15} {data[k]}")
+        echo_safe(f"{k:15} {data[k]}")
     for s in leaf.signatures:
-        click.echo(f"{'signed by':15} {s.keyid}")
-    click.echo("record:")
+        echo_safe(f"{'signed by':15} {s.keyid}")
+    click.echo("record:")  # json.dumps escapes every control and non-ASCII character
     click.echo(json.dumps(record, indent=2))
 
 
@@ -234,12 +236,13 @@ def verify_cmd(app: AppContext, against: str | None, trust_key: str | None, work
     elif report.ok:
         click.echo(f"ok: {report.size} entries, {report.signatures} signatures, "
                    f"{report.checkpoints} stored checkpoint(s) verified")
-        click.echo(f"origin {report.origin}\nroot   {report.root.hex()}")
+        echo_safe(f"origin {report.origin}")
+        click.echo(f"root   {report.root.hex()}")
         if report.against is not None:
             click.echo(f"extends the checkpoint of size {report.against.size} ({report.against.root.hex()[:16]}…)")
     else:
         assert report.failure is not None
-        click.echo(f"FAILED: {report.failure}", err=True)
+        echo_safe(f"FAILED: {report.failure}", err=True)
     if not report.ok:
         sys.exit(1)
 
@@ -259,7 +262,7 @@ def checkpoint_cmd(app: AppContext, key_path: str, out: str | None, passphrase_e
     key = require_key(key_path, passphrase_env)
     _, note = issue_checkpoint(app.ledger_engine(), key)
     if out:
-        Path(out).write_text(note)
+        atomic_write(out, note.encode("utf-8"))
     click.echo(note, nl=False)
 
 

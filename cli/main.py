@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cli import db_cmds, framework_cmds, governance_cmds, ledger_cmds, report_cmds
 from cli.context import AppContext
+from cli.present import safe
 from ledger.errors import AssureError
 
 
@@ -28,14 +29,14 @@ class AssureGroup(click.Group):
         except AssureError as e:
             if ctx.obj is not None and getattr(ctx.obj, "verbose", False):
                 raise
-            click.echo(f"Error: {e.diagnostics()}", err=True)
+            click.echo(f"Error: {safe(e.diagnostics())}", err=True)
             sys.exit(e.exit_code)
         except SQLAlchemyError as e:
             # An unreachable or unusable database is a usage problem (wrong --db / ASSURE_DB).
             if ctx.obj is not None and getattr(ctx.obj, "verbose", False):
                 raise
             reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
-            click.echo(f"Error: database {ctx.obj.display_url if ctx.obj else ''}: {reason}", err=True)
+            click.echo(safe(f"Error: database {ctx.obj.display_url if ctx.obj else ''}: {reason}"), err=True)
             sys.exit(2)
         except click.exceptions.Exit:
             raise

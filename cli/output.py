@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from cli.present import safe
+
 
 def echo_json(data: Any) -> None:
     """Print ``data`` as indented JSON on stdout."""
@@ -17,11 +19,15 @@ def echo_json(data: Any) -> None:
 
 
 def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Print rows as a plain aligned table (no borders), or a note if empty."""
+    """Print rows as a plain aligned table (no borders), or a note if empty.
+
+    Every cell is escaped with :func:`cli.present.safe`: a value cannot start a
+    row of its own or send the terminal an escape sequence.
+    """
     if not rows:
         click.echo("(none)")
         return
-    cells = [[("" if v is None else str(v)) for v in r] for r in rows]
+    cells = [[safe(v) for v in r] for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
     click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for r in cells:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,24 +12,9 @@ from cli.context import AppContext, pass_app
 from cli.governance_cmds import _as_of, _setup, common_options
 from cli.options import json_option, passphrase_option, require_key
 from cli.output import echo_json
-from ledger.errors import InputError
+from cli.present import echo_safe
+from ledger.output_file import atomic_write
 from ledger.timeutil import format_timestamp
-
-
-def _write(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (a half-written package is never left behind).
-
-    Raises:
-        InputError: if the file cannot be written there.
-    """
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        tmp.replace(target)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise InputError(e.strerror or "cannot write", source=path) from e
 
 
 @click.command("package")
@@ -60,7 +44,7 @@ def package_cmd(app: AppContext, system: str, frameworks: tuple[str, ...], key_p
     graph, _ = _setup(frameworks_dir, policy_path)
     result = build_package(app.ledger_engine(), system, admin_key=key, graph=graph, policy_path=policy_path,
                            frameworks=list(frameworks), as_of=_as_of(as_of))
-    _write(out, result.data)
+    atomic_write(out, result.data)
     m, cp = result.manifest, result.checkpoint
     if as_json:
         echo_json({
@@ -117,7 +101,7 @@ def verify_package_cmd(package: Path, trust_key: Path | None, checkpoint: Path |
 def _print_verification(report: Any) -> None:
     b, cp = report.bundle, report.checkpoint
     if b is not None:
-        click.echo(f"package     {b.system} as of {format_timestamp(b.as_of)} ({report.path})")
+        echo_safe(f"package     {b.system} as of {format_timestamp(b.as_of)} ({report.path})")
     if report.key_id:
         click.echo("signed by key (fingerprint: SHA-256 of the Ed25519 public key):")
         click.echo(f"    {report.key_id}")
@@ -130,22 +114,23 @@ def _print_verification(report: Any) -> None:
                        "own: compare this fingerprint with one obtained out of band (not from this package), or "
                        "pass --trust-key PUB.", err=True)
     if cp is not None:
-        click.echo(f"checkpoint  {cp.origin} size {cp.size}\n            root {cp.root.hex()}")
+        echo_safe(f"checkpoint  {cp.origin} size {cp.size}")
+        click.echo(f"            root {cp.root.hex()}")
     if report.files:
-        click.echo(f"files       {', '.join(report.files)}: match the signed manifest")
+        echo_safe(f"files       {', '.join(report.files)}: match the signed manifest")
     click.echo(f"entries     {report.entries} verified: {report.proofs} inclusion proofs, "
                f"{report.signatures} signatures, signers trusted for their kind when they signed")
     for f in report.coverage:
-        click.echo(f"coverage    {f['framework']} {f['percent_covered']}% of {f['applicable']} applicable "
-                   "(recomputed from bundle.json)")
+        echo_safe(f"coverage    {f['framework']} {f['percent_covered']}% of {f['applicable']} applicable "
+                  "(recomputed from bundle.json)")
     if report.complete_up_to is not None and report.bundle is not None:
-        click.echo(f"complete    every record of {report.bundle.system}, every organisation-wide record and every "
-                   f"key event up to entry {report.complete_up_to} (scope index)")
+        echo_safe(f"complete    every record of {report.bundle.system}, every organisation-wide record and every "
+                  f"key event up to entry {report.complete_up_to} (scope index)")
     if report.bundle is not None:
         if report.definitions:
             click.echo("definitions not the ones this Assure ships (read them: they decide what 'covered' means):")
             for d in report.definitions:
-                click.echo(f"            {d['name']} (sha256 {d['sha256'][:16]}…): {d['why']}")
+                echo_safe(f"            {d['name']} (sha256 {d['sha256'][:16]}…): {d['why']}")
         else:
             click.echo("definitions frameworks, controls and approval policy as shipped with this Assure")
     if report.earlier:
@@ -156,12 +141,12 @@ def _print_verification(report: Any) -> None:
         click.echo("OK: the package verifies")
         return
     cause = report.root_cause
-    click.echo(f"FAILED: {cause}", err=True)
+    echo_safe(f"FAILED: {cause}", err=True)
     rest = [f for f in report.findings if f is not cause]
     if rest:
         click.echo(f"  {len(rest)} further problem(s), most following from it:", err=True)
         for f in rest:
-            click.echo(f"  - {f}", err=True)
+            echo_safe(f"  - {f}", err=True)
 
 
 @click.command("report")
@@ -183,7 +168,7 @@ def report_cmd(app: AppContext, system: str, frameworks: tuple[str, ...], fmt: s
     graph, policy = _setup(frameworks_dir, policy_path)
     data = build_report(app.ledger_engine(), system, graph=graph, policy=policy, frameworks=list(frameworks),
                         as_of=_as_of(as_of), fmt=fmt)
-    _write(out, data)
+    atomic_write(out, data)
     click.echo(f"report written: {out} ({len(data):,} bytes)")
 
 

@@ -10,6 +10,8 @@ times slower.
 ``parse_json`` is the strict reader used before anything is verified: UTF-8 only,
 duplicate object keys rejected (Python would silently keep the last one, which
 allows parser-differential attacks), NaN and Infinity rejected.
+:func:`unsafe_number_problem` is the rule by which records refuse integral values
+beyond ±(2**53-1), which JSON readers would round.
 
 This module does not decide *what* is hashed; see ``ledger.records`` and
 ``ledger.entry``.
@@ -288,11 +290,36 @@ def _reject_constant(name: str) -> Any:
 
 def _parse_int(text: str) -> int | float:
     # JSON numbers are IEEE doubles: an integer numeral beyond 2**53 means the double.
+    value = _parse_exact_int(text)
     try:
-        value = int(text)
         return float(value) if abs(value) > MAX_SAFE_INT else value
-    except (OverflowError, ValueError) as e:  # beyond a double, or beyond Python's digit limit
+    except OverflowError as e:  # beyond a double
         raise CanonicalError(f"number {text[:20]}… ({len(text)} digits) is too large for JSON") from e
+
+
+def _parse_exact_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError as e:  # beyond Python's digit limit
+        raise CanonicalError(f"number {text[:20]}… ({len(text)} digits) is too large for JSON") from e
+
+
+def unsafe_number_problem(value: float) -> str | None:
+    """Why ``value`` is a number JSON readers may not hold exactly, or None.
+
+    JSON numbers are IEEE doubles for most readers, which hold every integer
+    within ±(2**53-1) exactly and no others reliably (I-JSON, RFC 7493): an
+    integral value beyond that range (``9007199254740993``, ``1e30``) would be
+    read back as a different number, so it is refused rather than rounded.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if (isinstance(value, int) or value.is_integer()) and abs(value) > MAX_SAFE_INT:
+        digits = str(value)
+        shown = digits if len(digits) <= 30 else f"{digits[:20]}… ({len(digits.lstrip('-'))} digits)"
+        return (f"{shown} is an integral value beyond ±{MAX_SAFE_INT} (2**53-1), which JSON numbers "
+                "do not hold exactly; give it in larger units (e.g. millions)")
+    return None
 
 
 STRICT_DECODER = json.JSONDecoder(
@@ -300,10 +327,20 @@ STRICT_DECODER = json.JSONDecoder(
 )
 """The strict reader (built once). Its ``scan_once`` parses a value without the
 whitespace handling of ``decode``, for callers that read many canonical payloads."""
+_EXACT_DECODER = json.JSONDecoder(
+    object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant, parse_int=_parse_exact_int
+)
 
 
-def parse_json(data: bytes | str) -> Any:
+def parse_json(data: bytes | str, *, exact_integers: bool = False) -> Any:
     """Parse strict JSON: UTF-8, no duplicate keys, no NaN/Infinity.
+
+    Args:
+        data: the JSON text.
+        exact_integers: keep an integer numeral beyond ±(2**53-1) as the exact
+            integer written, for input that is checked before it is signed
+            (records refuse such numbers by value, see :func:`unsafe_number_problem`);
+            by default it is the double it denotes, as RFC 8785 reads it.
 
     Raises:
         CanonicalError: with the reason (and position for syntax errors).
@@ -316,7 +353,7 @@ def parse_json(data: bytes | str) -> Any:
     else:
         text = data
     try:
-        return STRICT_DECODER.decode(text)
+        return (_EXACT_DECODER if exact_integers else STRICT_DECODER).decode(text)
     except json.JSONDecodeError as e:
         raise CanonicalError(f"invalid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
     except RecursionError as e:

@@ -12,9 +12,11 @@ This module does no I/O and knows nothing about the database.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -32,10 +34,12 @@ from ledger.canonical import (
     canonical_json,
     is_canonical_json_of,
     parse_json,
+    unsafe_number_problem,
 )
 from ledger.errors import InputError
 from ledger.record_rules import ORG_WIDE as ORG_WIDE
 from ledger.record_rules import after_problem, evaluation_problem, org_wide_problem
+from ledger.text_rules import multi_line_problem, single_line_problem
 from ledger.timeutil import normalize_timestamp, parse_timestamp
 
 PAYLOAD_TYPE = "application/vnd.assure.record+json"
@@ -79,11 +83,35 @@ SystemRef = Annotated[
 ControlId = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9._-]{0,63}$")]
 EntryHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Text = Annotated[str, StringConstraints(max_length=20_000)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=2_000)]
-Number = Annotated[float | int, Field(allow_inf_nan=False)]
-MetricName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+def _raise_problem(problem: Callable[[Any], str | None]) -> Callable[[Any], Any]:
+    """A validator function raising ``problem(value)`` when there is one."""
+
+    def check(value: Any) -> Any:
+        if (why := problem(value)) is not None:
+            raise ValueError(why)
+        return value
+
+    return check
+
+
+# Text fields refuse control characters, bidi overrides and isolates
+# (ledger.text_rules); only multi-line prose keeps LF and TAB.
+_SingleLine = AfterValidator(_raise_problem(single_line_problem))
+_MultiLine = AfterValidator(_raise_problem(multi_line_problem))
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), _SingleLine]
+Text = Annotated[str, StringConstraints(max_length=20_000), _MultiLine]
+"""Multi-line prose: notes, descriptions, summaries."""
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=2_000), _SingleLine]
+ShortProse = Annotated[str, StringConstraints(min_length=1, max_length=2_000), _MultiLine]
+"""A required explanation that may run over several lines (an exception's rationale and remediation)."""
+Commit = Annotated[str, StringConstraints(max_length=128), _SingleLine]
+Uri = Annotated[str, StringConstraints(min_length=1, max_length=2048), _SingleLine]
+# Before the type checks, whose finiteness test overflows on huge integers.
+Number = Annotated[float | int, Field(allow_inf_nan=False), BeforeValidator(_raise_problem(unsafe_number_problem))]
+"""A finite number; an integral value must lie within ±(2**53-1), where every JSON reader holds it exactly."""
+MetricName = Annotated[str, StringConstraints(min_length=1, max_length=128), _SingleLine]
 
 
 class _Model(BaseModel):
@@ -94,7 +122,7 @@ class Artifact(_Model):
     """A file the record refers to, pinned by its SHA-256."""
 
     name: Name
-    uri: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    uri: Uri
     sha256: Sha256Hex
 
 
@@ -156,7 +184,7 @@ class ModelVersionRecord(_Evidence):
     artifact_sha256: Sha256Hex
     parent: Ident | None = None
     datasets: Annotated[list[Ident], Field(max_length=100, default_factory=list)]
-    commit: Annotated[str, StringConstraints(max_length=128)] | None = None
+    commit: Commit | None = None
 
 
 class Threshold(_Model):
@@ -231,11 +259,11 @@ class ExceptionRecord(_Evidence):
 
     kind: Literal["exception"]
     controls: Annotated[list[ControlId], Field(min_length=1, max_length=200)]
-    rationale: ShortText
+    rationale: ShortProse
     compensating_controls: Annotated[list[ControlId], Field(max_length=200, default_factory=list)]
     owner: Name
     expires_at: Timestamp
-    remediation: ShortText
+    remediation: ShortProse
 
     @field_validator("expires_at")
     @classmethod

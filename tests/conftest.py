@@ -228,14 +228,16 @@ def cut_tail(conn: sa.Connection, keep: int) -> None:
                  {"n": keep, "r": fr.root(), "h": last or GENESIS_PREV_HASH, "f": fr.to_bytes()})
 
 
-def append_behind_the_back(conn: sa.Connection, key: PrivateKey, *, suite: str = "fairness", received_at: str,
+def append_behind_the_back(conn: sa.Connection, key: PrivateKey, *, suite: str = "behind", received_at: str,
                            record: dict[str, Any] | None = None, project: bool = False,
-                           claim_key_id: str | None = None, validate: bool = True) -> int:
-    """A perfectly chained entry (an evaluation of ``suite``, or ``record``) signed by ``key``, written
-    straight into the tables with the head updated too (and, with ``project``, its ``record`` row),
-    as someone with database access could; ``claim_key_id`` puts another key's id on the signature;
-    without ``validate`` the record is signed as given, even if append would refuse its form.
-    Returns its seq."""
+                           claim_key_id: str | None = None) -> int:
+    """A perfectly chained evaluation entry signed by ``key``, written straight into the tables
+    with the head updated too (and, with ``project``, its ``record`` row), as someone with database
+    access could; ``claim_key_id`` puts another key's id on the signature. Returns its seq.
+
+    With ``record``, the entry holds that record's canonical bytes instead, unvalidated: what a
+    ledger written before a rule existed may hold, or what append would refuse."""
+    from ledger.canonical import canonical_json
     from ledger.dsse import sign_envelope
     from ledger.entry import Leaf, entry_hash, idempotency_key
     from ledger.merkle import leaf_hash
@@ -244,14 +246,8 @@ def append_behind_the_back(conn: sa.Connection, key: PrivateKey, *, suite: str =
 
     head = read_head(conn)
     assert head is not None
-    raw = record or eval_record(suite=suite)
-    if validate:
-        rec = parse_record(raw)
-        kind, payload = rec.kind, record_bytes(rec)
-    else:
-        from ledger.canonical import canonical_json
-
-        kind, payload = raw["kind"], canonical_json(raw)
+    payload = canonical_json(record) if record else record_bytes(parse_record(eval_record(suite=suite)))
+    kind = record["kind"] if record else "evaluation"
     env = sign_envelope(PAYLOAD_TYPE, payload, key)
     if claim_key_id is not None:
         from ledger.dsse import Envelope, Signature
@@ -271,12 +267,14 @@ def append_behind_the_back(conn: sa.Connection, key: PrivateKey, *, suite: str =
     conn.execute(sa.text("UPDATE ledger_head SET size = :n, root = :r, last_hash = :h, frontier = :f"),
                  {"n": fr.size, "r": fr.root(), "h": h, "f": fr.to_bytes()})
     if project:
+        from ledger.canonical import parse_json
         from ledger.models import Record
         from ledger.projection import projection_row
         from ledger.registry import KeyState
 
         signer = KeyState(key.public.key_id, key.public.raw, "approver", "?", 0, dt.datetime.now(dt.UTC))
         at = dt.datetime.fromisoformat(received_at.replace("Z", "+00:00"))
-        conn.execute(sa.insert(Record), projection_row(rec.__dict__, seq=head.size, entry_hash=h, received_at=at,
+        fields = parse_json(payload)
+        conn.execute(sa.insert(Record), projection_row(fields, seq=head.size, entry_hash=h, received_at=at,
                                                        signer=signer))
     return head.size

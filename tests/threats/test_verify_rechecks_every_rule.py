@@ -106,7 +106,7 @@ def test_append_refuses_and_verify_catches(release: Release, case: Case) -> None
         release.ledger.append([Document("attack.json", record)], signing_key=key, now=release.clock)
     with release.ledger.engine.begin() as conn:
         drop_append_only_triggers(conn)
-        seq = append_behind_the_back(conn, key, record=record, received_at=iso(release.clock), validate=False)
+        seq = append_behind_the_back(conn, key, record=record, received_at=iso(release.clock))
     report = verify_ledger(release.ledger.engine, derived=False)
     assert report.failure is not None and report.failure.seq == seq, report.failure
     assert verify_says in report.failure.reason
