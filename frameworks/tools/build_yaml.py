@@ -91,6 +91,20 @@ def _nist_source(s: dict[str, Any], name: str, notes: list[str]) -> dict[str, An
     }
 
 
+# PDF hyphenation artefacts in the staged Core text, fixed here (MAP 1.1 was fixed
+# in the staged data itself, see its corrections_applied).
+NIST_TEXT_FIXES = {"MEASURE 4.3": ("contextrelevant", "context-relevant")}
+
+
+def _nist_text(sub: dict[str, Any]) -> str:
+    text: str = sub["text"]
+    fix = NIST_TEXT_FIXES.get(sub["id"])
+    if fix is not None:
+        assert fix[0] in text, sub["id"]
+        text = text.replace(*fix)
+    return text
+
+
 def build_nist(src: dict[str, Any]) -> None:
     s = src["source"]
     requirements: list[dict[str, Any]] = []
@@ -122,7 +136,7 @@ def build_nist(src: dict[str, Any]) -> None:
                         "id": nist_id(sub["id"]),
                         "type": "subcategory",
                         "parent": nist_id(cat["id"]),
-                        "text": sub["text"],
+                        "text": _nist_text(sub),
                         "reference": sub["id"],
                         "aliases": [sub["id"], sub["short_id"]],
                         "tags": {"topic": sub.get("topics"), "ai_actor": sub.get("ai_actors")},
@@ -143,6 +157,7 @@ def build_nist(src: dict[str, Any]) -> None:
             "AI RMF 1.0 (NIST AI 100-1)",
             [
                 *s.get("corrections_applied", []),
+                *(f"{sid}: '{a}' -> '{b}' (PDF hyphenation artefact)" for sid, (a, b) in NIST_TEXT_FIXES.items()),
                 ("Topics and AI actors per subcategory come from the NIST AI RMF Playbook "
                 "(2023-04 snapshot); MAP 1.1-1.6, 2.1 and 2.2 list no actors there."),
             ],
@@ -274,6 +289,27 @@ def _natural(text: str) -> list[Any]:
 # --- ISO/IEC 42001 -------------------------------------------------------------
 
 
+# Our own one-line wording for Annex A controls whose staged paraphrase kept the
+# standard's sentence structure ("The organization shall ..." turned imperative).
+# ISO/IEC 42001 is copyrighted: ids and headings only, plus our own words.
+ISO_PARAPHRASES = {
+    "A.2.2": "The organization's position on building and using AI is set down in a written policy.",
+    "A.3.3": "Anyone with a worry about how the organization handles an AI system, at any stage, "
+    "knows where to raise it.",
+    "A.4.5": "Each AI system's hardware, infrastructure and compute are on record.",
+    "A.6.2.2": "What a new AI system (or a major change to one) must do is set out in writing.",
+    "A.6.2.4": "How each AI system will be checked and confirmed fit for purpose, and when those checks "
+    "apply, is decided in writing.",
+    "A.8.3": "People outside the organization can tell it when one of its AI systems harms them or others.",
+    "A.8.5": "The organization knows, and records, what it must disclose about its AI systems and to whom "
+    "(regulators included).",
+}
+
+
+def _iso_summary(item: dict[str, Any]) -> str | None:
+    return ISO_PARAPHRASES.get(item["id"], item.get("paraphrase"))
+
+
 def build_iso(src: dict[str, Any]) -> None:
     requirements: list[dict[str, Any]] = []
     for clause in src["clauses"]:
@@ -321,7 +357,7 @@ def build_iso(src: dict[str, Any]) -> None:
                     "type": "control",
                     "parent": parent,
                     "title": c["title"],
-                    "summary": c["paraphrase"],
+                    "summary": _iso_summary(c),
                 }
             )
 
@@ -372,6 +408,8 @@ def build_iso(src: dict[str, Any]) -> None:
                 "Paraphrases are not reviewed by ISO and are not the standard's requirements.",
                 ("Headings cross-checked against CISO Assistant, FINOS AIGF and the NIST/Microsoft "
                 "crosswalk (FDIS wording)."),
+                (f"Reworded by the Assure team so as not to follow the standard's sentences: "
+                f"{', '.join(ISO_PARAPHRASES)}."),
             ],
         },
         "requirements": requirements,
