@@ -307,8 +307,17 @@ class CrosswalkInfo(_Model):
     relation_semantics: Text | None = None
 
 
+REVIEW_FLAGS = frozenset({"needs_review", "suspected_source_error"})
+"""Flags that put a mapping in doubt: coverage inferred through it is at most partial."""
+
+
 class CrosswalkMapping(_Model):
-    """One requirement-to-requirement mapping, read from ``from`` to ``to``."""
+    """One requirement-to-requirement mapping, read from ``from`` to ``to``.
+
+    ``flags`` qualify the mapping: ``needs_review`` (a reviewer doubts it; the
+    ``note`` says why), ``suspected_source_error`` (the source contradicts
+    itself), ``unreviewed`` (nobody has reviewed it yet).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -320,6 +329,17 @@ class CrosswalkMapping(_Model):
     flags: list[Slug] = []
     note: Text | None = None
     via: list[Text] = []
+
+    @property
+    def needs_review(self) -> bool:
+        """Whether the mapping is in doubt (see :data:`REVIEW_FLAGS`)."""
+        return bool(REVIEW_FLAGS & set(self.flags))
+
+    @model_validator(mode="after")
+    def _doubt_has_a_reason(self) -> CrosswalkMapping:
+        if "needs_review" in self.flags and not self.note:
+            raise ValueError("a mapping flagged needs_review needs a note with the rationale")
+        return self
 
 
 class CrosswalkFile(_Model):

@@ -812,6 +812,31 @@ def build_eu(src: dict[str, Any]) -> dict[str, str]:
 # --- crosswalks ----------------------------------------------------------------
 
 
+# Pairs of the Microsoft/AIRC crosswalk a review found doubtful: kept, flagged
+# needs_review, with the reason. Coverage inferred through them is at most partial.
+AIRC_NEEDS_REVIEW = {
+    ("GOVERN 4.1", "A.10.3"): "GOVERN 4.1 is about policies that foster a critical-thinking, "
+    "safety-first mindset in designing, developing and using AI; A.10.3 is about processes for suppliers. "
+    "Third parties are GOVERN 6, not GOVERN 4.1, so the pair is at best indirect.",
+    ("GOVERN 3.2", "A.5.3"): "GOVERN 3.2 defines roles and responsibilities for human-AI "
+    "configurations and oversight; A.5.3 documents the results of AI system impact assessments. They share "
+    "no subject; the row's other cell (B.3.2) is already a suspected source error.",
+    ("MEASURE 3.2", "10.1"): "MEASURE 3.2 asks for risk-tracking approaches where AI risks "
+    "cannot yet be measured; clause 10.1 is continual improvement of the management system as a whole. "
+    "Related only in that tracking can feed improvement.",
+}
+
+# Edges the sources lack, added by the Assure team, each with its reason.
+AIRMF_ISO_EDITORIAL = [
+    ("MANAGE 4.3", "A.8.4", "intersect", "high",
+     ("MANAGE 4.3 has incidents and errors communicated to relevant AI actors, including affected "
+     "communities; A.8.4 has the organization plan and document how incidents are communicated to users. "
+     "Both cover telling people about incidents; MANAGE 4.3 also covers tracking, response and recovery, "
+     "A.8.4 names users as the audience. The Microsoft/AIRC crosswalk maps MANAGE 4.3 to 9.3.2, A.8.5 and "
+     "A.6.2.6 but not A.8.4.")),
+]
+
+
 def build_crosswalks(src: dict[str, Any], gai_rows: list[dict[str, Any]], eu_ids: dict[str, str]) -> None:
     sets = {s["id"]: s for s in src["mapping_sets"]}
 
@@ -828,7 +853,12 @@ def build_crosswalks(src: dict[str, Any], gai_rows: list[dict[str, Any]], eu_ids
             row["via"] = [f"source cell {m['source_cell']['id']} {m['source_cell']['title']}"]
         if notes:
             row["note"] = "; ".join(notes)
+        review = AIRC_NEEDS_REVIEW.get((m["from"]["id"], m["to"]["id"]))
+        if review is not None:
+            row["flags"] = [*row.get("flags", []), "needs_review"]
+            row["note"] = "; ".join(filter(None, [row.get("note"), review]))
         rows.append(row)
+    assert sum("needs_review" in r.get("flags", []) for r in rows) == len(AIRC_NEEDS_REVIEW)
     src_info = ms["source"]
     _write(
         "crosswalks/nist-ai-rmf-to-iso-42001.yaml",
@@ -850,9 +880,42 @@ def build_crosswalks(src: dict[str, Any], gai_rows: list[dict[str, Any]], eu_ids
                 "url": src_info["url"],
                 "published": src_info["date"],
                 "licence": src_info["license"],
-                "notes": [src_info["nist_disclaimer"]],
+                "notes": [
+                    src_info["nist_disclaimer"],
+                    (f"{len(AIRC_NEEDS_REVIEW)} pairs are flagged needs_review by the Assure team, "
+                    "with the reason in their note."),
+                ],
             },
             "mappings": rows,
+        },
+    )
+
+    _write(
+        "crosswalks/nist-ai-rmf-to-iso-42001-editorial.yaml",
+        ["NIST AI RMF 1.0 -> ISO/IEC 42001: edges the Assure team added where the published",
+         "crosswalk has none. Editorial, not from NIST, Microsoft or ISO; each row says why."],
+        {
+            "format": "assure-crosswalk/1",
+            "crosswalk": {
+                "id": "nist-ai-rmf-to-iso-42001-editorial",
+                "title": "NIST AI RMF to ISO/IEC 42001: editorial additions",
+                "reviewed": False,
+                "relation_semantics": "NIST IR 8477 set relations judged by the Assure team from the AI "
+                "RMF text and the ISO/IEC 42001 headings; the note gives the reasoning.",
+            },
+            "source": {
+                "title": "Assure editorial mapping, NIST AI RMF 1.0 to ISO/IEC 42001:2023",
+                "publisher": "Assure team",
+                "published": "2026-12",
+                "licence": "Project-internal; free to reuse and modify.",
+                "notes": [("Supplements the Microsoft/AIRC crosswalk (nist-ai-rmf-to-iso-42001); "
+                          "not part of it.")],
+            },
+            "mappings": [
+                _Flow({"from": f"nist-ai-rmf:{nist_id(a)}", "to": f"iso-42001:{b}", "relation": rel,
+                       "confidence": conf, "flags": ["unreviewed"], "note": why})
+                for a, b, rel, conf, why in AIRMF_ISO_EDITORIAL
+            ],
         },
     )
 

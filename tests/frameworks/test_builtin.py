@@ -15,7 +15,8 @@ import pytest
 
 from controls.graph import ControlGraph
 from frameworks import vocab
-from frameworks.loader import BUILTIN_DIR
+from frameworks.errors import FrameworkLoadError
+from frameworks.loader import BUILTIN_DIR, validate_files
 from frameworks.schema import json_schema
 
 STAGED = Path(os.environ.get("ASSURE_FRAMEWORK_SOURCES", "/work/shared/docs/frameworks"))
@@ -246,3 +247,46 @@ def test_annex_iii_points_match_the_staged_annex() -> None:
         f"{item['point']}{sub['point']}" for item in annex["items"] for sub in item.get("subpoints") or []
     ] + [item["point"] for item in annex["items"] if not item.get("subpoints")]
     assert sorted(points) == sorted(vocab.ANNEX_III_POINTS)
+
+
+def test_doubtful_airc_pairs_are_flagged_with_a_rationale(graph: ControlGraph) -> None:
+    airc = {(m.source, m.target): m for m in {c.id: c for c in graph.crosswalks()}["nist-ai-rmf-to-iso-42001"].mappings}
+    doubtful = {pair for pair, m in airc.items() if "needs_review" in m.flags}
+    assert doubtful == {
+        ("nist-ai-rmf:GOVERN-4.1", "iso-42001:A.10.3"),
+        ("nist-ai-rmf:GOVERN-3.2", "iso-42001:A.5.3"),
+        ("nist-ai-rmf:MEASURE-3.2", "iso-42001:10.1"),
+    }
+    for pair in doubtful:
+        m = airc[pair]
+        assert m.needs_review and m.note and pair[0].split(":")[1].replace("-", " ") in m.note
+    # Suspected source errors are in doubt too; ordinary pairs are not.
+    assert airc[("nist-ai-rmf:MAP-1.4", "iso-42001:A.2.2")].needs_review
+    assert not airc[("nist-ai-rmf:GOVERN-1.1", "iso-42001:4.1")].needs_review
+    assert len(airc) == 280
+
+
+def test_editorial_edge_manage_4_3_to_a_8_4_has_its_own_source(graph: ControlGraph) -> None:
+    cws = {c.id: c for c in graph.crosswalks()}
+    editorial = cws["nist-ai-rmf-to-iso-42001-editorial"]
+    (edge,) = editorial.mappings
+    assert (edge.source, edge.target, edge.relation) == ("nist-ai-rmf:MANAGE-4.3", "iso-42001:A.8.4", "intersect")
+    assert edge.note and "unreviewed" in edge.flags and not editorial.info.reviewed
+    assert editorial.source.publisher == "Assure team" and editorial.source.title != cws["nist-ai-rmf-to-iso-42001"].source.title
+    assert ("nist-ai-rmf:MANAGE-4.3", "iso-42001:A.8.4") not in {
+        (m.source, m.target) for m in cws["nist-ai-rmf-to-iso-42001"].mappings
+    }
+    links = graph.crosswalk("nist-ai-rmf:MANAGE-4.3", "iso-42001", include_hierarchy=False)
+    assert any(link.target == "iso-42001:A.8.4" and link.crosswalk == editorial.id for link in links)
+
+
+def test_needs_review_without_a_rationale_is_a_load_error(write) -> None:
+    path = write("cw.yaml", """\
+        format: assure-crosswalk/1
+        crosswalk: {id: my-cw, title: Mine}
+        source: {title: Mine, licence: internal}
+        mappings:
+          - {from: 'nist-ai-rmf:GOVERN-1.1', to: 'iso-42001:4.1', relation: related, flags: [needs_review]}
+        """)
+    with pytest.raises(FrameworkLoadError, match="needs a note with the rationale"):
+        validate_files([path])
