@@ -107,13 +107,21 @@ class SourceInfo(_Model):
 
 
 class FrameworkInfo(_Model):
-    """Identity of a framework: the ``framework`` block of a framework file."""
+    """Identity of a framework: the ``framework`` block of a framework file.
+
+    ``assessable: false`` marks guidance that coverage does not assess, such as
+    a profile of another framework (``profile_of``) whose suggested actions are
+    reached through a crosswalk to that framework's outcomes. Such a framework
+    has no assessable requirements.
+    """
 
     id: FrameworkId
     name: Text
     short_name: Text | None = None
     version: Text
     description: Text | None = None
+    assessable: bool = True
+    profile_of: FrameworkId | None = None
 
 
 class VocabularyEntry(_Model):

@@ -245,8 +245,14 @@ def build_nist_gai(src: dict[str, Any]) -> list[dict[str, Any]]:
             "short_name": "NIST AI 600-1",
             "version": "2024-07-26",
             "description": "Suggested actions of the Generative AI Profile, grouped by the AI RMF "
-            "subcategory they carry out, tagged with the 12 GAI risks. Actions are guidance, "
-            "not assessable requirements: coverage reaches them through the crosswalk to AI RMF.",
+            "subcategory they carry out, tagged with the 12 GAI risks. A profile, not assessed on "
+            "its own: NIST calls it a 'cross-sectoral profile of and companion resource for' AI RMF "
+            "1.0 whose suggested actions are 'organized by relevant AI RMF subcategories' and cover "
+            "only some of them (49 of 72). Assess a generative system against nist-ai-rmf; its "
+            "actions are reached through the crosswalk to AI RMF.",
+            # The CLI reads these two: list it as a profile, refuse coverage on it.
+            "assessable": False,
+            "profile_of": "nist-ai-rmf",
         },
         "source": _nist_source(s, "NIST AI 600-1", s.get("cleaning", [])),
         "vocabularies": {

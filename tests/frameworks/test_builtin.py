@@ -290,3 +290,36 @@ def test_needs_review_without_a_rationale_is_a_load_error(write) -> None:
         """)
     with pytest.raises(FrameworkLoadError, match="needs a note with the rationale"):
         validate_files([path])
+
+
+def test_ai_600_1_is_a_profile_not_assessed_on_its_own(graph: ControlGraph) -> None:
+    gai = graph.framework("nist-ai-600-1")
+    assert not gai.assessable and gai.profile_of == "nist-ai-rmf"
+    assert graph.requirements("nist-ai-600-1", assessable_only=True) == []
+    # What is assessed instead: the AI RMF outcomes its actions carry out.
+    targets = {m.target for m in {c.id: c for c in graph.crosswalks()}["nist-ai-600-1-to-ai-rmf"].mappings}
+    assert all(graph.requirement(t).assessable for t in targets) and len(targets) == 49
+    for fw in graph.frameworks():
+        assert fw.assessable == bool(graph.requirements(fw.id, assessable_only=True)), fw.id
+
+
+def test_a_framework_that_is_not_assessable_has_no_assessable_requirement(write) -> None:
+    path = write("p.yaml", """\
+        format: assure-framework/1
+        framework: {id: my-profile, name: P, version: '1', assessable: false, profile_of: nist-ai-rmf}
+        source: {title: P, licence: internal}
+        requirements: [{id: R1, type: rule, title: One}]
+        """)
+    with pytest.raises(FrameworkLoadError, match="R1 is assessable, but framework my-profile is not"):
+        validate_files([path])
+
+
+def test_a_profile_names_a_loaded_framework(write) -> None:
+    path = write("p.yaml", """\
+        format: assure-framework/1
+        framework: {id: my-profile, name: P, version: '1', assessable: false, profile_of: nist-csf}
+        source: {title: P, licence: internal}
+        requirements: [{id: R1, type: rule, title: One, assessable: false}]
+        """)
+    with pytest.raises(FrameworkLoadError, match="profile of 'nist-csf', which is not loaded"):
+        validate_files([path])
