@@ -7,8 +7,11 @@
   :class:`~frameworks.errors.FrameworkLoadError` with file, line and path;
 * :mod:`frameworks.library`: the loaded :class:`~frameworks.library.Library`,
   :class:`~frameworks.library.Framework` and :class:`~frameworks.library.Requirement`;
-* :mod:`frameworks.applicability`: whether an EU AI Act provision binds a system
-  of a given class and role on a given day;
+* :mod:`frameworks.applicability`: whether a requirement binds a system of a
+  given EU class, roles and facts on a given day, with the reason
+  (:func:`~frameworks.applicability.assess`);
+* :mod:`frameworks.penalties`: the fines of Arts 99-101 a breach of an EU AI Act
+  provision exposes the organisation to (information, not requirements);
 * :mod:`frameworks.vocab`: the closed vocabularies shared by all of the above.
 
 The graph over all of this, with its queries, is :mod:`controls.graph`.

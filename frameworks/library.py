@@ -138,6 +138,16 @@ class Framework:
         """Content hash of the framework file."""
         return self.file.sha256
 
+    @property
+    def assessable(self) -> bool:
+        """Whether coverage assesses it (false for a profile such as NIST AI 600-1)."""
+        return self.info.assessable
+
+    @property
+    def profile_of(self) -> str | None:
+        """The framework this one is a profile of, if it is one (``nist-ai-rmf``)."""
+        return self.info.profile_of
+
     def roots(self) -> list[Requirement]:
         """Requirements without a parent, in document order."""
         return [r for r in self.requirements if r.parent is None]

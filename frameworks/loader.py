@@ -273,6 +273,7 @@ class _Builder:
                 fw = self._framework(item.source, item.model)
                 frameworks[fw.id] = fw
         requirements = {r.node_id: r for fw in frameworks.values() for r in fw.requirements}
+        self._check_profiles(chosen, frameworks)
         crosswalks = {
             item.model.crosswalk.id: self._crosswalk(item.source, item.model, requirements)
             for item in chosen
@@ -413,6 +414,28 @@ class _Builder:
             for i, spec in enumerate(model.requirements)
         )
         return Framework(model.framework, model.source, source, model.vocabularies, requirements)
+
+    def _check_profiles(self, chosen: list[_Parsed], frameworks: dict[str, Framework]) -> None:
+        """A framework that is not assessable has no assessable requirement; a profile's base exists."""
+        for item in chosen:
+            if not isinstance(item.model, FrameworkFile):
+                continue
+            info = item.model.framework
+            if info.profile_of is not None and info.profile_of not in frameworks:
+                self.problem(
+                    item.source,
+                    ("framework", "profile_of"),
+                    f"profile of {info.profile_of!r}, which is not loaded (known: {', '.join(frameworks)})",
+                )
+            if not info.assessable:
+                for i, spec in enumerate(item.model.requirements):
+                    if spec.assessable:
+                        self.problem(
+                            item.source,
+                            ("requirements", i, "assessable"),
+                            f"{spec.id} is assessable, but framework {info.id} is not "
+                            "(set assessable: false on it, or on neither)",
+                        )
 
     def _check_cycles(self, source: SourceFile, model: FrameworkFile, index: dict[str, int]) -> None:
         parent = {s.id: s.parent for s in model.requirements if s.parent in index}

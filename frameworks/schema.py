@@ -17,6 +17,7 @@ that must exist, cycles) are checked by :mod:`frameworks.loader`.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -106,13 +107,21 @@ class SourceInfo(_Model):
 
 
 class FrameworkInfo(_Model):
-    """Identity of a framework: the ``framework`` block of a framework file."""
+    """Identity of a framework: the ``framework`` block of a framework file.
+
+    ``assessable: false`` marks guidance that coverage does not assess, such as
+    a profile of another framework (``profile_of``) whose suggested actions are
+    reached through a crosswalk to that framework's outcomes. Such a framework
+    has no assessable requirements.
+    """
 
     id: FrameworkId
     name: Text
     short_name: Text | None = None
     version: Text
     description: Text | None = None
+    assessable: bool = True
+    profile_of: FrameworkId | None = None
 
 
 class VocabularyEntry(_Model):
@@ -123,11 +132,58 @@ class VocabularyEntry(_Model):
     reference: Text | None = None
 
 
-class Condition(_Model):
-    """A fact about a system without which a provision does not bind it."""
+_POINT_VALUES = frozenset(vocab.ANNEX_III_POINTS) | {p[0] for p in vocab.ANNEX_III_POINTS}
 
-    fact: Slug
-    text: Text
+
+class Condition(_Model):
+    """Facts about a system without which a provision does not bind it.
+
+    A leaf names one ``fact`` of :data:`frameworks.vocab.FACTS`. A boolean fact
+    holds when it is true; an Annex III point fact holds when its value is one of
+    ``values`` (or none of ``excluding``), where a bare point number (``"5"``)
+    stands for all its letters (``"5a"`` ... ``"5d"``). ``all_of`` and ``any_of``
+    combine conditions. ``text`` says in words what the condition requires; the
+    top-level condition of a provision must have one.
+    """
+
+    text: Text | None = None
+    fact: Slug | None = None
+    values: list[Text] = []
+    excluding: list[Text] = []
+    all_of: list[Condition] = []
+    any_of: list[Condition] = []
+
+    @model_validator(mode="after")
+    def _well_formed(self) -> Condition:
+        forms = [self.fact is not None, bool(self.all_of), bool(self.any_of)]
+        if sum(forms) != 1:
+            raise ValueError("a condition has exactly one of: fact, all_of, any_of")
+        if self.fact is None:
+            if self.values or self.excluding:
+                raise ValueError("values and excluding go with a fact")
+            return self
+        known = vocab.FACTS.get(self.fact)
+        if known is None:
+            raise ValueError(
+                f"unknown fact {self.fact!r} (one of: {', '.join(vocab.FACTS)})"
+            )
+        if known.kind == "bool":
+            if self.values or self.excluding:
+                raise ValueError(f"{self.fact} is true or false: it takes no values")
+            return self
+        if bool(self.values) == bool(self.excluding):
+            raise ValueError(f"{self.fact} needs either values or excluding")
+        bad = sorted(set(self.values + self.excluding) - _POINT_VALUES)
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: not an Annex III point (e.g. 5, 5b, 2)")
+        return self
+
+    def facts(self) -> list[str]:
+        """The fact names this condition reads, in order, without repeats."""
+        if self.fact is not None:
+            return [self.fact]
+        names = [f for c in (*self.all_of, *self.any_of) for f in c.facts()]
+        return list(dict.fromkeys(names))
 
 
 class Transitional(_Model):
@@ -191,6 +247,8 @@ class Applicability(_Model):
 
     @model_validator(mode="after")
     def _dates_cover_scope(self) -> Applicability:
+        if self.condition is not None and self.condition.text is None:
+            raise ValueError("a provision's condition needs a text saying what it requires")
         _check_dates(self.applies_from, self.classes, "applies_from")
         _check_dates(self.original_applies_from, self.classes, "original_applies_from")
         return self
@@ -257,8 +315,17 @@ class CrosswalkInfo(_Model):
     relation_semantics: Text | None = None
 
 
+REVIEW_FLAGS = frozenset({"needs_review", "suspected_source_error"})
+"""Flags that put a mapping in doubt: coverage inferred through it is at most partial."""
+
+
 class CrosswalkMapping(_Model):
-    """One requirement-to-requirement mapping, read from ``from`` to ``to``."""
+    """One requirement-to-requirement mapping, read from ``from`` to ``to``.
+
+    ``flags`` qualify the mapping: ``needs_review`` (a reviewer doubts it; the
+    ``note`` says why), ``suspected_source_error`` (the source contradicts
+    itself), ``unreviewed`` (nobody has reviewed it yet).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -270,6 +337,17 @@ class CrosswalkMapping(_Model):
     flags: list[Slug] = []
     note: Text | None = None
     via: list[Text] = []
+
+    @property
+    def needs_review(self) -> bool:
+        """Whether the mapping is in doubt (see :data:`REVIEW_FLAGS`)."""
+        return bool(REVIEW_FLAGS & set(self.flags))
+
+    @model_validator(mode="after")
+    def _doubt_has_a_reason(self) -> CrosswalkMapping:
+        if "needs_review" in self.flags and not self.note:
+            raise ValueError("a mapping flagged needs_review needs a note with the rationale")
+        return self
 
 
 class CrosswalkFile(_Model):
@@ -447,15 +525,20 @@ class AppliesTo(_Model):
         self,
         *,
         risk_tier: str | None = None,
-        eu_role: str | None = None,
+        eu_role: str | Collection[str] | None = None,
         eu_class: str | None = None,
     ) -> bool:
-        """Whether a system with these attributes is in scope (None = unknown, matches)."""
-        checks = (
-            (self.risk_tiers, risk_tier),
-            (self.eu_roles, eu_role),
-            (self.eu_classes, eu_class),
-        )
+        """Whether a system with these attributes is in scope (None = unknown, matches).
+
+        ``eu_role`` may be one role or the system's several roles; a control
+        scoped to some roles matches when the system holds any of them, counting
+        a product manufacturer of an Annex I system as its provider (Art 25(3)).
+        """
+        if self.eu_roles and eu_role is not None:
+            held = vocab.effective_roles(eu_role, eu_class)
+            if held and not held & set(self.eu_roles):
+                return False
+        checks = ((self.risk_tiers, risk_tier), (self.eu_classes, eu_class))
         return all(not allowed or value is None or value in allowed for allowed, value in checks)
 
 

@@ -63,7 +63,7 @@ def _write(name: str, header: list[str], data: dict[str, Any]) -> None:
     path = OUT / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + text, encoding="utf-8")
-    print(f"wrote {path} ({path.stat().st_size} bytes)")  # noqa: T201
+    print(f"wrote {path} ({path.stat().st_size} bytes)")
 
 
 def _d(text: str | None) -> date | None:
@@ -89,6 +89,20 @@ def _nist_source(s: dict[str, Any], name: str, notes: list[str]) -> dict[str, An
         "attribution": f"National Institute of Standards and Technology, {name}, {s['doi']}",
         "notes": notes,
     }
+
+
+# PDF hyphenation artefacts in the staged Core text, fixed here (MAP 1.1 was fixed
+# in the staged data itself, see its corrections_applied).
+NIST_TEXT_FIXES = {"MEASURE 4.3": ("contextrelevant", "context-relevant")}
+
+
+def _nist_text(sub: dict[str, Any]) -> str:
+    text: str = sub["text"]
+    fix = NIST_TEXT_FIXES.get(sub["id"])
+    if fix is not None:
+        assert fix[0] in text, sub["id"]
+        text = text.replace(*fix)
+    return text
 
 
 def build_nist(src: dict[str, Any]) -> None:
@@ -122,7 +136,7 @@ def build_nist(src: dict[str, Any]) -> None:
                         "id": nist_id(sub["id"]),
                         "type": "subcategory",
                         "parent": nist_id(cat["id"]),
-                        "text": sub["text"],
+                        "text": _nist_text(sub),
                         "reference": sub["id"],
                         "aliases": [sub["id"], sub["short_id"]],
                         "tags": {"topic": sub.get("topics"), "ai_actor": sub.get("ai_actors")},
@@ -143,8 +157,9 @@ def build_nist(src: dict[str, Any]) -> None:
             "AI RMF 1.0 (NIST AI 100-1)",
             [
                 *s.get("corrections_applied", []),
-                "Topics and AI actors per subcategory come from the NIST AI RMF Playbook "
-                "(2023-04 snapshot); MAP 1.1-1.6, 2.1 and 2.2 list no actors there.",
+                *(f"{sid}: '{a}' -> '{b}' (PDF hyphenation artefact)" for sid, (a, b) in NIST_TEXT_FIXES.items()),
+                ("Topics and AI actors per subcategory come from the NIST AI RMF Playbook "
+                "(2023-04 snapshot); MAP 1.1-1.6, 2.1 and 2.2 list no actors there."),
             ],
         ),
         "vocabularies": {
@@ -230,8 +245,14 @@ def build_nist_gai(src: dict[str, Any]) -> list[dict[str, Any]]:
             "short_name": "NIST AI 600-1",
             "version": "2024-07-26",
             "description": "Suggested actions of the Generative AI Profile, grouped by the AI RMF "
-            "subcategory they carry out, tagged with the 12 GAI risks. Actions are guidance, "
-            "not assessable requirements: coverage reaches them through the crosswalk to AI RMF.",
+            "subcategory they carry out, tagged with the 12 GAI risks. A profile, not assessed on "
+            "its own: NIST calls it a 'cross-sectoral profile of and companion resource for' AI RMF "
+            "1.0 whose suggested actions are 'organized by relevant AI RMF subcategories' and cover "
+            "only some of them (49 of 72). Assess a generative system against nist-ai-rmf; its "
+            "actions are reached through the crosswalk to AI RMF.",
+            # The CLI reads these two: list it as a profile, refuse coverage on it.
+            "assessable": False,
+            "profile_of": "nist-ai-rmf",
         },
         "source": _nist_source(s, "NIST AI 600-1", s.get("cleaning", [])),
         "vocabularies": {
@@ -272,6 +293,27 @@ def _natural(text: str) -> list[Any]:
 
 
 # --- ISO/IEC 42001 -------------------------------------------------------------
+
+
+# Our own one-line wording for Annex A controls whose staged paraphrase kept the
+# standard's sentence structure ("The organization shall ..." turned imperative).
+# ISO/IEC 42001 is copyrighted: ids and headings only, plus our own words.
+ISO_PARAPHRASES = {
+    "A.2.2": "The organization's position on building and using AI is set down in a written policy.",
+    "A.3.3": "Anyone with a worry about how the organization handles an AI system, at any stage, "
+    "knows where to raise it.",
+    "A.4.5": "Each AI system's hardware, infrastructure and compute are on record.",
+    "A.6.2.2": "What a new AI system (or a major change to one) must do is set out in writing.",
+    "A.6.2.4": "How each AI system will be checked and confirmed fit for purpose, and when those checks "
+    "apply, is decided in writing.",
+    "A.8.3": "People outside the organization can tell it when one of its AI systems harms them or others.",
+    "A.8.5": "The organization knows, and records, what it must disclose about its AI systems and to whom "
+    "(regulators included).",
+}
+
+
+def _iso_summary(item: dict[str, Any]) -> str | None:
+    return ISO_PARAPHRASES.get(item["id"], item.get("paraphrase"))
 
 
 def build_iso(src: dict[str, Any]) -> None:
@@ -321,7 +363,7 @@ def build_iso(src: dict[str, Any]) -> None:
                     "type": "control",
                     "parent": parent,
                     "title": c["title"],
-                    "summary": c["paraphrase"],
+                    "summary": _iso_summary(c),
                 }
             )
 
@@ -370,8 +412,10 @@ def build_iso(src: dict[str, Any]) -> None:
             "written by the Assure team. Buy the standard for the normative requirements.",
             "notes": [
                 "Paraphrases are not reviewed by ISO and are not the standard's requirements.",
-                "Headings cross-checked against CISO Assistant, FINOS AIGF and the NIST/Microsoft "
-                "crosswalk (FDIS wording).",
+                ("Headings cross-checked against CISO Assistant, FINOS AIGF and the NIST/Microsoft "
+                "crosswalk (FDIS wording)."),
+                (f"Reworded by the Assure team so as not to follow the standard's sentences: "
+                f"{', '.join(ISO_PARAPHRASES)}."),
             ],
         },
         "requirements": requirements,
@@ -395,46 +439,103 @@ SCOPE_OF = {
     "high-risk AI system": ["high_risk"],
     "general-purpose AI model": ["gpai"],
     "any AI system (prohibited practices)": ["all"],
+    # Art 50 binds providers and deployers of the systems it names whatever their
+    # risk class, high-risk included (Art 50(6)); a prohibited practice may not be
+    # placed on the market at all, so that class is left out.
     "certain AI systems (interaction, synthetic content, emotion recognition/biometric "
-    "categorisation, deep fakes)": ["limited"],
+    "categorisation, deep fakes)": ["not_prohibited"],
     "any AI system": ["all"],
     "general-purpose AI model with systemic risk": ["gpai_systemic"],
     "high-risk AI system listed in Annex III (except point 2)": ["high_risk_annex_iii"],
     "any AI system or model; deployers of high-risk AI systems": ["all"],
 }
 
-# Provisions that only bind a system with a particular feature. The fact names
-# are what a caller passes to applicability.applies(facts=...).
-CONDITIONS = {
-    "Art 5(3)": ("real_time_rbi_law_enforcement", "Only for real-time remote biometric identification in publicly accessible spaces for law enforcement."),
-    "Art 5(4)": ("real_time_rbi_law_enforcement", "Only for real-time remote biometric identification in publicly accessible spaces for law enforcement."),
-    "Art 6(4)": ("annex_iii_derogation", "Only for an Annex III system the provider has assessed as not high-risk under Art 6(3)."),
-    "Art 49(2)": ("annex_iii_derogation", "Only for an Annex III system the provider has assessed as not high-risk under Art 6(3)."),
-    "Art 8(2)": ("annex_i_product", "Only for AI systems in products covered by Annex I Section A legislation."),
-    "Art 11(2)": ("annex_i_product", "Only for AI systems in products covered by Annex I Section A legislation."),
-    "Art 43(3)": ("annex_i_product", "Only for AI systems in products covered by Annex I Section A legislation."),
-    "Art 12(3)": ("remote_biometric_identification", "Only for remote biometric identification systems (Annex III point 1(a))."),
-    "Art 14(5)": ("remote_biometric_identification", "Only for remote biometric identification systems (Annex III point 1(a))."),
-    "Art 43(1)": ("annex_iii_biometrics", "Only for biometric systems (Annex III point 1)."),
-    "Art 43(2)": ("annex_iii_points_2_8", "Only for Annex III points 2 to 8."),
-    "Art 49(5)": ("critical_infrastructure", "Only for critical-infrastructure systems (Annex III point 2)."),
-    "Art 49(3)": ("public_authority_deployer", "Only for deployers that are public authorities or Union bodies."),
-    "Art 26(8)": ("public_authority_deployer", "Only for deployers that are public authorities or Union bodies."),
-    "Art 49(4)": ("law_enforcement_migration", "Only for law enforcement, migration, asylum and border control systems."),
-    "Art 22(1)": ("non_eu_provider", "Only for providers established outside the Union."),
-    "Art 22(2)": ("non_eu_provider", "Only for providers established outside the Union."),
-    "Art 54(1)": ("non_eu_provider", "Only for providers established outside the Union."),
-    "Art 54(2)": ("non_eu_provider", "Only for providers established outside the Union."),
-    "Art 54(4)": ("non_eu_provider", "Only for providers established outside the Union."),
-    "Art 26(7)": ("workplace_use", "Only for deployers that are employers using the system at the workplace."),
-    "Art 26(10)": ("post_remote_rbi_law_enforcement", "Only for post-remote biometric identification in criminal investigations."),
-    "Art 27(1)": ("fria_required", "Only for deployers that are public bodies or provide public services, and deployers of Annex III points 5(b) and (c) systems."),
-    "Art 27(2)": ("fria_required", "Only for deployers that must carry out a fundamental rights impact assessment (Art 27(1))."),
-    "Art 27(3)": ("fria_required", "Only for deployers that must carry out a fundamental rights impact assessment (Art 27(1))."),
-    "Art 50(1)": ("interacts_with_persons", "Only for systems intended to interact directly with natural persons."),
-    "Art 50(2)": ("generates_synthetic_content", "Only for systems generating synthetic audio, image, video or text."),
-    "Art 50(3)": ("emotion_recognition_or_biometric_categorisation", "Only for emotion recognition or biometric categorisation systems."),
-    "Art 50(4)": ("deep_fake_or_public_interest_text", "Only for deep fakes, or AI-generated text published to inform the public on matters of public interest."),
+
+def _fact(name: str) -> dict[str, Any]:
+    return {"fact": name}
+
+
+def _point(*values: str) -> dict[str, Any]:
+    return {"fact": "annex_iii_area", "values": list(values)}
+
+
+def _not_point(*values: str) -> dict[str, Any]:
+    return {"fact": "annex_iii_area", "excluding": list(values)}
+
+
+def _all(*conditions: dict[str, Any]) -> dict[str, Any]:
+    return {"all_of": list(conditions)}
+
+
+def _any(*conditions: dict[str, Any]) -> dict[str, Any]:
+    return {"any_of": list(conditions)}
+
+
+_RBI = _fact("remote_biometric_identification")
+_NOT_POINT_2 = _not_point("2")
+_FRIA = (
+    ("Only for deployers that are bodies governed by public law or private entities providing "
+    "public services, and deployers of Annex III point 5(b) or 5(c) systems; not for Annex III "
+    "point 2 (critical infrastructure)."),
+    _all(
+        _NOT_POINT_2,
+        _any(_fact("public_sector_deployer"), _fact("provides_public_service"), _point("5b", "5c")),
+    ),
+)
+_NON_EU = ("Only for providers established outside the Union.", _fact("non_eu_provider"))
+_DEROGATION = (
+    "Only for an Annex III system the provider has assessed as not high-risk under Art 6(3).",
+    _fact("annex_iii_derogation"),
+)
+_ART_50 = ["interacts_with_persons", "generates_synthetic_content", "emotion_recognition",
+           "biometric_categorisation", "deep_fake", "published_ai_text"]
+
+# Provisions that only bind a system with particular features, as (text, condition)
+# over the system facts of frameworks.vocab.FACTS. A caller passes the facts to
+# applicability.assess(facts=...); a fact it does not state makes the verdict
+# needs_review, never not_applicable.
+CONDITIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "Art 5(3)": ("Only for real-time remote biometric identification in publicly accessible spaces for law enforcement.",
+                 _all(_RBI, _fact("real_time_rbi_law_enforcement"))),
+    "Art 5(4)": ("Only for real-time remote biometric identification in publicly accessible spaces for law enforcement.",
+                 _all(_RBI, _fact("real_time_rbi_law_enforcement"))),
+    "Art 6(4)": _DEROGATION,
+    "Art 49(2)": _DEROGATION,
+    "Art 12(3)": ("Only for remote biometric identification systems (Annex III point 1(a)).", _RBI),
+    "Art 14(5)": ("Only for remote biometric identification systems (Annex III point 1(a)).", _RBI),
+    "Art 16(i)": ("Only for Annex III systems outside point 2 (those register under Art 49(1)).", _NOT_POINT_2),
+    "Art 49(1)": ("Only for Annex III systems outside point 2 (critical infrastructure registers nationally, Art 49(5)).",
+                  _NOT_POINT_2),
+    "Art 43(1)": ("Only for biometric systems (Annex III point 1).", _point("1")),
+    "Art 43(2)": ("Only for Annex III points 2 to 8.", _point("2", "3", "4", "5", "6", "7", "8")),
+    "Art 49(5)": ("Only for critical-infrastructure systems (Annex III point 2).", _point("2")),
+    "Art 49(3)": ("Only for deployers that are public authorities or Union bodies, of Annex III systems outside point 2.",
+                  _all(_fact("public_sector_deployer"), _NOT_POINT_2)),
+    "Art 26(8)": ("Only for deployers that are public authorities or Union bodies.", _fact("public_sector_deployer")),
+    "Art 49(4)": ("Only for Annex III points 1, 6 and 7 in law enforcement, migration, asylum and border control management.",
+                  _any(_point("6", "7"), _all(_point("1"), _fact("law_enforcement_use")))),
+    "Art 22(1)": _NON_EU,
+    "Art 22(2)": _NON_EU,
+    "Art 54(1)": _NON_EU,
+    "Art 54(2)": _NON_EU,
+    "Art 54(4)": _NON_EU,
+    "Art 26(7)": ("Only for deployers that are employers using the system at the workplace.", _fact("workplace_use")),
+    "Art 26(10)": ("Only for post-remote biometric identification in the targeted search for a criminal suspect or convict.",
+                   _all(_RBI, _fact("post_remote_rbi_law_enforcement"))),
+    "Art 26(11)": ("Only for Annex III systems that make or assist decisions about natural persons.",
+                   _fact("decides_about_persons")),
+    "Art 27(1)": _FRIA,
+    "Art 27(2)": _FRIA,
+    "Art 27(3)": _FRIA,
+    "Art 50(1)": ("Only for systems intended to interact directly with natural persons.", _fact("interacts_with_persons")),
+    "Art 50(2)": ("Only for systems generating synthetic audio, image, video or text.", _fact("generates_synthetic_content")),
+    "Art 50(3)": ("Only for emotion recognition or biometric categorisation systems.",
+                  _any(_fact("emotion_recognition"), _fact("biometric_categorisation"))),
+    "Art 50(4)": ("Only for deep fakes, or AI-generated text published to inform the public on matters of public interest.",
+                  _any(_fact("deep_fake"), _fact("published_ai_text"))),
+    "Art 50(5)": ("Only for systems under Art 50(1) to (4).", _any(*map(_fact, _ART_50))),
+    "Art 86(1)": (("Only for decisions about natural persons taken on the basis of the output of an Annex III system "
+                  "outside point 2."), _all(_NOT_POINT_2, _fact("decides_about_persons"))),
 }
 
 # Chapter III Section 5 (Arts 43, 47-49) and Chapter IX (Arts 72, 73, 86) formally
@@ -443,9 +544,43 @@ CONDITIONS = {
 # to them. We use the later, effective date and keep the formal one in the note.
 EFFECTIVE_ARTICLES = {43, 47, 48, 49, 72, 73, 86}
 
-# Scope overrides: Art 6(4)/49(2) concern Annex III systems the provider has
-# classed as not high-risk, i.e. systems recorded as minimal or limited.
-SCOPE_OVERRIDE = {"Art 6(4)": ["minimal", "limited"], "Art 49(2)": ["minimal", "limited"]}
+# Scope overrides, from each provision's own words:
+# * Art 6(4)/49(2) concern Annex III systems the provider has classed as not
+#   high-risk, i.e. systems recorded as minimal or limited;
+# * "high-risk AI system(s) listed in / referred to in Annex III": registration
+#   (Art 49(1), (3)-(5) and 16(i), which points to 49(1)), Art 26(11), the
+#   fundamental rights impact assessment (Art 27(1): "referred to in Article 6(2)")
+#   and the Annex III conformity routes (Art 43(1), (2));
+# * Annex I (Section A) products only: Art 8(2), 11(2), 43(3), 72(4).
+SCOPE_OVERRIDE = {
+    "Art 6(4)": ["minimal", "limited"],
+    "Art 49(2)": ["minimal", "limited"],
+    **{
+        pid: ["high_risk_annex_iii"]
+        for pid in ("Art 16(i)", "Art 26(11)", "Art 27(1)", "Art 27(2)", "Art 27(3)", "Art 27(4)",
+                    "Art 27(5)", "Art 43(1)", "Art 43(2)", "Art 49(1)", "Art 49(3)", "Art 49(4)", "Art 49(5)")
+    },
+    **{pid: ["high_risk_annex_i"] for pid in ("Art 8(2)", "Art 11(2)", "Art 43(3)", "Art 72(4)")},
+}
+
+# Actor overrides: Art 73(2)-(4) all run the deadline from when "the provider or,
+# where applicable, the deployer" becomes aware (the deployer reports where it
+# cannot reach the provider, Art 26(5)), so they name the same actors.
+ACTORS_OVERRIDE = {f"Art 73({n})": ["provider", "deployer"] for n in (2, 3, 4)}
+
+# The legal basis of each start date, short enough for a reason line; the staged
+# data's longer explanations stay in the note.
+OMNIBUS_SHORT = "Reg. (EU) 2026/1744"
+BASIS = {
+    "Art 113(a)": "Art 113(a)",
+    "Art 113(a) as replaced by Reg. (EU) 2026/1744": f"Art 113(a) as amended by {OMNIBUS_SHORT}",
+    "Art 113 general date": "Art 113 (general date)",
+    "Art 113 general date; Art 111(4) (inserted by Reg. (EU) 2026/1744)": "Art 113 (general date)",
+    "Art 113(b); Art 111(3)": "Art 113(b)",
+}
+HIGH_RISK_BASIS = f"Art 113(c) as amended by {OMNIBUS_SHORT}"
+TRANSITIONAL_BASIS = {"Art 111(3)": "Art 111(3)", "Art 111(4)": f"Art 111(4), inserted by {OMNIBUS_SHORT}"}
+CLASS_NAMES = {"high_risk_annex_iii": "Annex III", "high_risk_annex_i": "Annex I"}
 
 DATE_KEYS = {"annex_iii_high_risk": "high_risk_annex_iii", "annex_i_high_risk": "high_risk_annex_i", "all": "all"}
 TRANSITIONAL = {
@@ -502,7 +637,20 @@ def _current_text(p: dict[str, Any]) -> str | None:
     raise ValueError(f"unhandled partial replacement {p['id']}: {action}")
 
 
+def _basis(p: dict[str, Any]) -> str:
+    raw = p["applies_from"].get("basis") or ""
+    if raw.startswith("Art 113(c)"):
+        return HIGH_RISK_BASIS
+    if raw.startswith("Replacement of Art 4"):
+        return f"Art 4 as replaced by {OMNIBUS_SHORT} (in force 2026-07-27)"
+    if p["id"].startswith("Art 4a"):
+        return f"Art 4a inserted by {OMNIBUS_SHORT} (in force 2026-07-27)"
+    return BASIS.get(raw, raw)
+
+
 def _applicability(p: dict[str, Any], article: dict[str, Any]) -> dict[str, Any]:
+    from frameworks import vocab
+
     pid = p["id"]
     af = p["applies_from"]
     current, transitional = _dates(af["current"])
@@ -511,30 +659,47 @@ def _applicability(p: dict[str, Any], article: dict[str, Any]) -> dict[str, Any]
         if rule not in original_transitional:
             rule["in_original"] = False
     scope = SCOPE_OVERRIDE.get(pid) or SCOPE_OF[p["system_scope"]]
+    classes = frozenset().union(*(vocab.SCOPES[s] for s in scope))
+    basis = _basis(p)
     notes = [af.get("note"), af.get("legacy_systems")]
-    if p["article"] in EFFECTIVE_ARTICLES and scope != ["gpai"] and current == {"all": date(2026, 8, 2)}:
-        notes.insert(0, "Formally applies from 2026-08-02; encoded from the date the high-risk "
-                     "requirements it depends on apply to the system.")
-        if pid in SCOPE_OVERRIDE:
-            current, original = {"all": HIGH_RISK["high_risk_annex_iii"]}, {"all": HIGH_RISK_ORIGINAL["high_risk_annex_iii"]}
-        else:
-            keys = ["high_risk_annex_iii"] if scope == ["high_risk_annex_iii"] else list(HIGH_RISK)
-            current = {k: HIGH_RISK[k] for k in keys}
-            original = {k: HIGH_RISK_ORIGINAL[k] for k in keys}
-    elif pid in SCOPE_OVERRIDE:
+    if pid in ("Art 6(4)", "Art 49(2)"):
         current = {"all": HIGH_RISK["high_risk_annex_iii"]}
         original = {"all": HIGH_RISK_ORIGINAL["high_risk_annex_iii"]}
+        basis = HIGH_RISK_BASIS
+        notes.insert(0, "Concerns Annex III systems, so starts when Chapter III applies to them.")
+    elif p["article"] in EFFECTIVE_ARTICLES and scope != ["gpai"] and current == {"all": date(2026, 8, 2)}:
+        keys = [k for k in HIGH_RISK if k in classes]
+        current = {k: HIGH_RISK[k] for k in keys}
+        original = {k: HIGH_RISK_ORIGINAL[k] for k in keys}
+        basis = HIGH_RISK_BASIS
+        when = ", ".join(f"{HIGH_RISK[k]} for {CLASS_NAMES[k]} systems" for k in keys)
+        # The staged note on Chapter IX names both annexes; say only what is encoded.
+        notes = [
+            ("Formally applies from 2026-08-02 (Art 113, general date); encoded from the date "
+            f"Chapter III applies to the system it concerns ({when}, {HIGH_RISK_BASIS})."),
+            # The staged note on Chapter IX names both annexes whatever the scope;
+            # the sentence above says what is encoded instead.
+            af.get("note") if article["chapter"] != "IX" else None,
+            af.get("legacy_systems"),
+        ]
+    else:
+        # A narrowed scope keeps only the dates of the classes it covers.
+        current = {k: v for k, v in current.items() if k == "all" or k in classes}
+        if original is not None:
+            original = {k: v for k, v in original.items() if k == "all" or k in classes}
+    for rule in transitional:
+        rule["basis"] = TRANSITIONAL_BASIS.get(rule["basis"], rule["basis"])
     condition = CONDITIONS.get(pid)
     return {
         "kind": p["kind"],
-        "actors": p["actors"],
+        "actors": ACTORS_OVERRIDE.get(pid, p["actors"]),
         "scope": scope,
         "applies_from": current,
         "original_applies_from": original,
         "applies_until": OMNIBUS_IN_FORCE if p["status"] in ("deleted_by_2026_1744",) or pid == "Art 4" else None,
         "transitional": transitional,
-        "condition": {"fact": condition[0], "text": condition[1]} if condition else None,
-        "basis": af.get("basis"),
+        "condition": {"text": condition[0], **condition[1]} if condition else None,
+        "basis": basis,
         "note": " ".join(n for n in notes if n) or None,
     }
 
@@ -610,9 +775,10 @@ def build_eu(src: dict[str, Any]) -> dict[str, str]:
         "format": "assure-framework/1",
         "framework": {
             "id": "eu-ai-act",
+            # name + " " + version is how listings title it: no number twice.
             "name": "EU Artificial Intelligence Act, Regulation (EU) 2024/1689",
             "short_name": "EU AI Act",
-            "version": "2024/1689 as amended by 2026/1744",
+            "version": "as amended by Regulation (EU) 2026/1744",
             "description": "Operator obligations at paragraph level for Arts 4, 4a, 5, 6, 8-27, "
             "43, 47-55, 72, 73 and 86, as amended by Regulation (EU) 2026/1744 (in force "
             "2026-07-27), with the original 2024 dates kept beside the current ones. Articles "
@@ -630,10 +796,10 @@ def build_eu(src: dict[str, Any]) -> dict[str, str]:
             "attribution": "© European Union, https://eur-lex.europa.eu",
             "notes": [
                 "Amending act: " + s["amending_act"]["title"] + " (CELEX 32026R1744, in force 2026-07-27).",
-                "Text of Art 11(1) and 25(4) after partial replacement is assembled from the OJ text and the "
-                "replacement subparagraph; the consolidated text 02024R1689-20260727 was not available.",
-                "Arts 43, 47-49, 72, 73 and 86 formally apply from 2026-08-02 but are encoded from the date "
-                "the high-risk requirements they depend on apply (2027-12-02 Annex III, 2028-08-02 Annex I).",
+                ("Text of Art 11(1) and 25(4) after partial replacement is assembled from the OJ text and the "
+                "replacement subparagraph; the consolidated text 02024R1689-20260727 was not available."),
+                ("Arts 43, 47-49, 72, 73 and 86 formally apply from 2026-08-02 but are encoded from the date "
+                "the high-risk requirements they depend on apply (2027-12-02 Annex III, 2028-08-02 Annex I)."),
                 "Art 4 as adopted is kept as Art-4.orig (applied 2025-02-02 until its replacement on 2026-07-27).",
             ],
         },
@@ -652,6 +818,31 @@ def build_eu(src: dict[str, Any]) -> dict[str, str]:
 # --- crosswalks ----------------------------------------------------------------
 
 
+# Pairs of the Microsoft/AIRC crosswalk a review found doubtful: kept, flagged
+# needs_review, with the reason. Coverage inferred through them is at most partial.
+AIRC_NEEDS_REVIEW = {
+    ("GOVERN 4.1", "A.10.3"): "GOVERN 4.1 is about policies that foster a critical-thinking, "
+    "safety-first mindset in designing, developing and using AI; A.10.3 is about processes for suppliers. "
+    "Third parties are GOVERN 6, not GOVERN 4.1, so the pair is at best indirect.",
+    ("GOVERN 3.2", "A.5.3"): "GOVERN 3.2 defines roles and responsibilities for human-AI "
+    "configurations and oversight; A.5.3 documents the results of AI system impact assessments. They share "
+    "no subject; the row's other cell (B.3.2) is already a suspected source error.",
+    ("MEASURE 3.2", "10.1"): "MEASURE 3.2 asks for risk-tracking approaches where AI risks "
+    "cannot yet be measured; clause 10.1 is continual improvement of the management system as a whole. "
+    "Related only in that tracking can feed improvement.",
+}
+
+# Edges the sources lack, added by the Assure team, each with its reason.
+AIRMF_ISO_EDITORIAL = [
+    ("MANAGE 4.3", "A.8.4", "intersect", "high",
+     ("MANAGE 4.3 has incidents and errors communicated to relevant AI actors, including affected "
+     "communities; A.8.4 has the organization plan and document how incidents are communicated to users. "
+     "Both cover telling people about incidents; MANAGE 4.3 also covers tracking, response and recovery, "
+     "A.8.4 names users as the audience. The Microsoft/AIRC crosswalk maps MANAGE 4.3 to 9.3.2, A.8.5 and "
+     "A.6.2.6 but not A.8.4.")),
+]
+
+
 def build_crosswalks(src: dict[str, Any], gai_rows: list[dict[str, Any]], eu_ids: dict[str, str]) -> None:
     sets = {s["id"]: s for s in src["mapping_sets"]}
 
@@ -668,7 +859,12 @@ def build_crosswalks(src: dict[str, Any], gai_rows: list[dict[str, Any]], eu_ids
             row["via"] = [f"source cell {m['source_cell']['id']} {m['source_cell']['title']}"]
         if notes:
             row["note"] = "; ".join(notes)
+        review = AIRC_NEEDS_REVIEW.get((m["from"]["id"], m["to"]["id"]))
+        if review is not None:
+            row["flags"] = [*row.get("flags", []), "needs_review"]
+            row["note"] = "; ".join(filter(None, [row.get("note"), review]))
         rows.append(row)
+    assert sum("needs_review" in r.get("flags", []) for r in rows) == len(AIRC_NEEDS_REVIEW)
     src_info = ms["source"]
     _write(
         "crosswalks/nist-ai-rmf-to-iso-42001.yaml",
@@ -690,9 +886,42 @@ def build_crosswalks(src: dict[str, Any], gai_rows: list[dict[str, Any]], eu_ids
                 "url": src_info["url"],
                 "published": src_info["date"],
                 "licence": src_info["license"],
-                "notes": [src_info["nist_disclaimer"]],
+                "notes": [
+                    src_info["nist_disclaimer"],
+                    (f"{len(AIRC_NEEDS_REVIEW)} pairs are flagged needs_review by the Assure team, "
+                    "with the reason in their note."),
+                ],
             },
             "mappings": rows,
+        },
+    )
+
+    _write(
+        "crosswalks/nist-ai-rmf-to-iso-42001-editorial.yaml",
+        ["NIST AI RMF 1.0 -> ISO/IEC 42001: edges the Assure team added where the published",
+         "crosswalk has none. Editorial, not from NIST, Microsoft or ISO; each row says why."],
+        {
+            "format": "assure-crosswalk/1",
+            "crosswalk": {
+                "id": "nist-ai-rmf-to-iso-42001-editorial",
+                "title": "NIST AI RMF to ISO/IEC 42001: editorial additions",
+                "reviewed": False,
+                "relation_semantics": "NIST IR 8477 set relations judged by the Assure team from the AI "
+                "RMF text and the ISO/IEC 42001 headings; the note gives the reasoning.",
+            },
+            "source": {
+                "title": "Assure editorial mapping, NIST AI RMF 1.0 to ISO/IEC 42001:2023",
+                "publisher": "Assure team",
+                "published": "2026-12",
+                "licence": "Project-internal; free to reuse and modify.",
+                "notes": [("Supplements the Microsoft/AIRC crosswalk (nist-ai-rmf-to-iso-42001); "
+                          "not part of it.")],
+            },
+            "mappings": [
+                _Flow({"from": f"nist-ai-rmf:{nist_id(a)}", "to": f"iso-42001:{b}", "relation": rel,
+                       "confidence": conf, "flags": ["unreviewed"], "note": why})
+                for a, b, rel, conf, why in AIRMF_ISO_EDITORIAL
+            ],
         },
     )
 
