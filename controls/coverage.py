@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from controls.approvals import ApprovalPolicy, approved_votes
@@ -44,11 +44,14 @@ from controls.exceptions import (
 )
 from controls.graph import ControlGraph
 from controls.state import SystemView
-from frameworks.schema import AllOf, AnyOf, Control, EvidenceRequirement
+from frameworks.schema import REVIEW_FLAGS, AllOf, AnyOf, Control, EvidenceRequirement
 from ledger.records import ORG_WIDE
 from ledger.timeutil import format_timestamp
 
-STATUSES = ("covered", "excepted", "partial", "failing", "stale", "missing", "not_applicable")
+STATUSES = ("covered", "excepted", "partial", "failing", "stale", "missing", "needs_review", "upcoming",
+            "not_applicable")
+NOT_BINDING = frozenset({"not_applicable", "upcoming"})
+"""Statuses of requirements that do not bind the system on the day (the rest count as applicable)."""
 _BEST = {"covered": 5, "partial": 4, "stale": 3, "failing": 2, "missing": 1}
 _TELLING = ("failing", "stale", "partial", "missing")
 _FULL_RELATIONS = frozenset({"equivalent", "subset"})  # read from the requirement to the covered one
@@ -94,6 +97,11 @@ class RequirementResult:
     controls: list[ControlResult] = field(default_factory=list)
     inferred: str | None = None
     inferred_via: list[dict[str, Any]] = field(default_factory=list)
+    reason: str = ""
+    """Why: for not_applicable, upcoming and needs_review the applicability verdict (condition,
+    date, missing fact); otherwise the deciding rule and entry of each control that is not covered."""
+    applies_from: dt.date | None = None
+    missing_facts: tuple[str, ...] = ()
 
     @property
     def evidence(self) -> list[Evidence]:
@@ -111,6 +119,9 @@ class RequirementResult:
             "id": self.requirement_id,
             "title": self.title,
             "status": self.status,
+            "reason": self.reason,
+            "applies_from": self.applies_from.isoformat() if self.applies_from else None,
+            "missing_facts": list(self.missing_facts),
             "controls": [{"control": c.control.id, "status": c.status} for c in self.controls],
             "evidence": [{"seq": e.seq, "entry_hash": e.entry_hash} for e in self.evidence],
             "inferred": self.inferred,
@@ -135,8 +146,14 @@ class FrameworkCoverage:
 
     @property
     def applicable(self) -> int:
-        """Requirements that bind the system."""
-        return sum(1 for r in self.requirements if r.status != "not_applicable")
+        """Requirements that bind the system (needs_review ones included: they bind unless a fact rules them out)."""
+        return sum(1 for r in self.requirements if r.status not in NOT_BINDING)
+
+    @property
+    def upcoming(self) -> list[RequirementResult]:
+        """Requirements that start to bind the system within the horizon asked for, soonest first."""
+        return sorted((r for r in self.requirements if r.status == "upcoming"),
+                      key=lambda r: (r.applies_from or dt.date.max, r.node_id))
 
     @property
     def percent(self) -> float:
@@ -180,6 +197,8 @@ class CoverageReport:
     frameworks: list[FrameworkCoverage]
     controls: dict[str, ControlResult]
     exceptions: list[ExceptionStatus]
+    requirements: dict[str, RequirementResult] = field(default_factory=dict, repr=False)
+    """Every assessable requirement of every loaded framework, by node id (the gate reads them)."""
 
     def framework(self, framework_id: str) -> FrameworkCoverage:
         """One framework's coverage."""
@@ -239,6 +258,20 @@ class Scope:
         (``system: "*"``) only for an organisation-level control."""
         records = self.approvals if kind == "approval" else self.view.of_kind(kind)
         return records if organisation_level else [e for e in records if e.system != ORG_WIDE]
+
+
+def _as_evidence(view: SystemView, approvals: list[Evidence]) -> list[Evidence]:
+    """Approvals as rules read them: with the kind of entry each approves (``target_kind``) and,
+    for a release approval, the model version it approves (so a rule can bind to it)."""
+    out = []
+    for a in approvals:
+        target = view.by_hash.get(a.target or "")
+        if target is None:
+            out.append(a)
+            continue
+        version = target.model_version if target.kind == "model_version" else None
+        out.append(replace(a, model_version=version, fields={**a.fields, "target_kind": target.kind}))
+    return out
 
 
 def evaluate_leaf(
@@ -332,7 +365,7 @@ def evaluate_controls(
     waived = active_exceptions_by_control([_at(x, scope.at) for x in exceptions])
     out = {}
     for control in graph.controls():
-        if not control.applies_to.matches(risk_tier=view.risk_tier, eu_role=view.eu_role, eu_class=view.eu_class):
+        if not control.applies_to.matches(risk_tier=view.risk_tier, eu_role=view.eu_roles, eu_class=view.eu_class):
             continue
         status, reason, evidence = evaluate_rule(control.evidence, control.id, scope,
                                                  organisation_level=control.organisation_level)
@@ -387,6 +420,7 @@ def compute_coverage(
     frameworks: list[str] | None = None,
     at: dt.datetime | None = None,
     model_version: str | None = None,
+    horizon_days: int | None = None,
 ) -> CoverageReport:
     """Coverage of ``view.system`` for ``frameworks`` (default: all loaded).
 
@@ -397,6 +431,8 @@ def compute_coverage(
         frameworks: framework ids to report; crosswalk inference always looks at all.
         at: when freshness and expiry are judged (default ``view.as_of``).
         model_version: the version evaluations must be bound to (default: current).
+        horizon_days: list requirements that start to bind within this many days as
+            ``upcoming`` (with their date) rather than ``not_applicable``.
 
     Raises:
         ValueError: if ``view`` was loaded for other model versions.
@@ -406,50 +442,67 @@ def compute_coverage(
     if view.versions is not None and model_version is not None and model_version not in view.versions:
         raise ValueError(f"the view holds the deciding records for model versions {sorted(view.versions)}, "
                          f"not {model_version!r}")
-    scope = Scope(view, at, model_version, approved_votes(view, policy=policy))
+    scope = Scope(view, at, model_version, _as_evidence(view, approved_votes(view, policy=policy)))
     exceptions = exception_statuses(view, policy=policy)
     controls = evaluate_controls(graph, scope, exceptions=exceptions)
     all_ids = [f.id for f in graph.frameworks()]
     wanted = frameworks or all_ids
-    per_fw = {fid: _framework(graph, fid, view, controls, at) for fid in all_ids}
+    per_fw = {fid: _framework(graph, fid, view, controls, at, horizon_days) for fid in all_ids}
     direct = {r.node_id: r.status for fc in per_fw.values() for r in fc.requirements}
     for fid in wanted:
         _infer(graph, per_fw[fid], direct)
     return CoverageReport(
         system=view.system, as_of=view.as_of, at=at, model_version=model_version, view=view,
         frameworks=[per_fw[f] for f in wanted], controls=controls, exceptions=exceptions,
+        requirements={r.node_id: r for fc in per_fw.values() for r in fc.requirements},
     )
 
 
 def _framework(
-    graph: ControlGraph, framework_id: str, view: SystemView, controls: dict[str, ControlResult], at: dt.datetime
+    graph: ControlGraph, framework_id: str, view: SystemView, controls: dict[str, ControlResult], at: dt.datetime,
+    horizon_days: int | None,
 ) -> FrameworkCoverage:
     fw = graph.framework(framework_id)
-    applicable = {
-        r.node_id
-        for r in graph.applicable_requirements(framework_id, eu_class=view.eu_class, eu_role=view.eu_role, as_of=at.date())
-    }
+    verdicts = graph.assess_requirements(framework_id, eu_class=view.eu_class, eu_roles=view.eu_roles,
+                                         facts=view.facts, as_of=at.date(), horizon_days=horizon_days)
     results = []
-    for req in graph.requirements(framework_id, assessable_only=True):
-        if req.node_id not in applicable:
-            results.append(RequirementResult(req.node_id, req.id, req.display_title, "not_applicable"))
+    for req, verdict in verdicts:
+        base = RequirementResult(req.node_id, req.id, req.display_title, verdict.status, reason=verdict.reason,
+                                 applies_from=verdict.applies_from, missing_facts=verdict.missing_facts)
+        if verdict.status in NOT_BINDING:
+            results.append(base)
             continue
-        mapped = [controls[c.id] for c in graph.controls_for(req.node_id) if c.id in controls]
-        results.append(RequirementResult(req.node_id, req.id, req.display_title, requirement_status(mapped), mapped))
+        base.controls = [controls[c.id] for c in graph.controls_for(req.node_id) if c.id in controls]
+        if verdict.status == "applicable":  # needs_review stays so, until the record states the fact
+            base.status = requirement_status(base.controls)
+            base.reason = requirement_reason(base.controls, base.status)
+        results.append(base)
     return FrameworkCoverage(framework_id, fw.info.name, fw.info.version, results)
+
+
+def requirement_reason(results: list[ControlResult], status: str) -> str:
+    """Why a requirement has its status: each control that holds it back, with its reason."""
+    if not results:
+        return "no control in the catalog satisfies it"
+    if status in ("covered", "excepted"):
+        return "; ".join(f"{c.control.id}: {c.reason}" for c in results)
+    return "; ".join(f"{c.control.id} {c.status}: {c.reason}" for c in results if c.status not in ("covered",
+                                                                                               "excepted"))
 
 
 def _infer(graph: ControlGraph, fc: FrameworkCoverage, direct: dict[str, str]) -> None:
     for r in fc.requirements:
-        if r.status in ("covered", "excepted", "not_applicable"):
+        if r.status in ("covered", "excepted") or r.status in NOT_BINDING:
             continue
         best: str | None = None
         for link in graph.crosswalk(r.node_id, include_hierarchy=False):
             if direct.get(link.target) not in ("covered", "excepted"):
                 continue
-            level = "covered" if link.relation in _FULL_RELATIONS else "partial"
+            doubted = bool(REVIEW_FLAGS & set(link.flags))  # never more than partial through a doubted edge
+            level = "covered" if link.relation in _FULL_RELATIONS and not doubted else "partial"
             r.inferred_via.append({"requirement": link.target, "relation": link.relation,
-                                   "crosswalk": link.crosswalk, "reviewed": link.reviewed})
+                                   "crosswalk": link.crosswalk, "reviewed": link.reviewed,
+                                   "needs_review": doubted})
             if best != "covered":
                 best = level
         r.inferred = best

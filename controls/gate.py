@@ -2,8 +2,10 @@
 
 A version passes when (1) it is registered for the system, (2) every applicable
 control whose evidence is bound to a model version (the per-release controls:
-evaluations, model cards, …) is covered by evidence for *that* version or by an
-active exception, (3) no open high or critical incident names that version,
+evaluations, model cards, …) and that serves at least one requirement binding
+the system on the day is covered by evidence for *that* version or by an
+active exception (one whose requirements all start later is a warning with
+their date), (3) no open high or critical incident names that version,
 unless an active exception waives the incident-management control, and (4) its
 release approval meets the approval policy. The classification in force decides
 (a pending reclassification is reported, never applied). The verdict can be
@@ -19,6 +21,7 @@ from typing import Any
 
 from controls.approvals import ApprovalPolicy, Decision
 from controls.coverage import (
+    NOT_BINDING,
     ControlResult,
     CoverageReport,
     compute_coverage,
@@ -91,8 +94,16 @@ def release_gate(
         c for c in report.controls.values()
         if any(leaf.binds_model_version for leaf in rule_leaves(c.control.evidence))
     ]
-    reasons = [f"{c.control.id} ({c.control.title}): {c.status}: {c.reason}"
-               for c in release if c.status not in ("covered", "excepted")]
+    reasons, notes = [], []
+    for c in release:
+        if c.status in ("covered", "excepted"):
+            continue
+        line = f"{c.control.id} ({c.control.title}): {c.status}: {c.reason}"
+        starts = _starts_later(graph, report, c.control.id)
+        if starts is None:
+            reasons.append(line)
+        else:  # every requirement it serves starts to bind later: a warning, not a blocker
+            notes.append(f"{line} (not blocking: what it serves applies from {starts})")
     reasons += _incident_reasons(view, report, model_version)
     approval = view.decide(mv, policy=policy)
     if approval.status != "approved":
@@ -101,11 +112,21 @@ def release_gate(
             f"distinct approver(s) with role {'/'.join(approval.roles)} approved entry {mv.seq}"
             + "".join(f"; entry {a.seq} not counted: {why}" for a, why in approval.ignored)
         )
-    notes = [r.describe() for r in view.pending_reclassifications]
+    notes += [r.describe() for r in view.pending_reclassifications]
     notes += [f"{c.action} of entry {c.target.seq} by entry {c.record.seq} is {c.state}: {c.reason}"
               for c in view.pending_corrections]
     return GateVerdict(view.system, model_version, not reasons, reasons, release, approval,
                        mv.fields.get("artifact_sha256"), view.as_of, notes)
+
+
+def _starts_later(graph: ControlGraph, report: CoverageReport, control_id: str) -> str | None:
+    """The earliest start date of the requirements a control serves, if none binds the system yet (else None)."""
+    served = [report.requirements[r.node_id] for r in graph.requirements_for(control_id)
+              if r.node_id in report.requirements]
+    if not served or any(r.status not in NOT_BINDING for r in served):
+        return None
+    dates = sorted(r.applies_from for r in served if r.applies_from is not None)
+    return dates[0].isoformat() if dates else "a later date"
 
 
 def _incident_reasons(view: SystemView, report: CoverageReport, model_version: str) -> list[str]:

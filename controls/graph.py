@@ -18,16 +18,16 @@ frameworks and the catalog say, not what the ledger holds.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import networkx as nx
 
 from frameworks import loader
-from frameworks.applicability import applies
+from frameworks.applicability import Verdict, applies, assess
 from frameworks.library import Crosswalk, Framework, Library, Requirement, SourceFile
 from frameworks.schema import Control, CrosswalkMapping
 from frameworks.vocab import INVERSE_RELATION
@@ -217,7 +217,7 @@ class ControlGraph:
         *,
         include_descendants: bool = False,
         risk_tier: str | None = None,
-        eu_role: str | None = None,
+        eu_role: str | Collection[str] | None = None,
         eu_class: str | None = None,
     ) -> list[Control]:
         """Controls that satisfy a requirement directly, in catalog order.
@@ -230,11 +230,13 @@ class ControlGraph:
             eu_role: likewise for the EU role;
             eu_class: likewise for the EU class.
         """
-        key = ("controls_for", node_id, include_descendants, risk_tier, eu_role, eu_class)
+        key = ("controls_for", node_id, include_descendants, risk_tier,
+               eu_role if isinstance(eu_role, str) or eu_role is None else tuple(sorted(eu_role)), eu_class)
         return self._memo(key, lambda: self._controls_for(node_id, include_descendants, risk_tier, eu_role, eu_class))
 
     def _controls_for(
-        self, node_id: str, include_descendants: bool, risk_tier: str | None, eu_role: str | None, eu_class: str | None
+        self, node_id: str, include_descendants: bool, risk_tier: str | None, eu_role: str | Collection[str] | None,
+        eu_class: str | None
     ) -> list[Control]:
         node_id = self.requirement(node_id).node_id
         nodes = [node_id]
@@ -288,6 +290,28 @@ class ControlGraph:
             r
             for r in self.requirements(framework_id, assessable_only=True)
             if applies(r, eu_class=eu_class, eu_role=eu_role, as_of=as_of, facts=facts)
+        ))
+
+    def assess_requirements(
+        self,
+        framework_id: str,
+        *,
+        eu_class: str,
+        eu_roles: Collection[str],
+        facts: Mapping[str, Any],
+        as_of: date,
+        horizon_days: int | None = None,
+    ) -> list[tuple[Requirement, Verdict]]:
+        """Every assessable requirement of a framework with whether, and why, it binds such a system.
+
+        See :func:`frameworks.applicability.assess`.
+        """
+        key = ("assess", framework_id, eu_class, tuple(sorted(eu_roles)), tuple(sorted(facts.items())), as_of,
+               horizon_days)
+        return self._memo(key, lambda: (
+            (r, assess(r, eu_class=eu_class, eu_roles=list(eu_roles), facts=facts, as_of=as_of,
+                       horizon_days=horizon_days))
+            for r in self.requirements(framework_id, assessable_only=True)
         ))
 
     # --- crosswalks ------------------------------------------------------------

@@ -35,7 +35,7 @@ from controls.approvals import ApprovalPolicy, Decision, decide
 from controls.evidence import Evidence
 from ledger.append_policy import TIER_ORDER, strictest_tier
 from ledger.errors import NotFoundError
-from ledger.records import CLASSIFICATION_FIELDS
+from ledger.records import CLASSIFICATION_FIELDS, classification
 from ledger.references import EntryFacts, reference_problem
 from ledger.wording import a
 
@@ -180,8 +180,9 @@ def _classify(out: Resolution, registrations: list[Evidence], *, policy: Approva
     approvals = [a for a in out.live if a.kind == "approval"]
     effective = registrations[0]
     for r in registrations[1:]:
-        changes = {f: (effective.fields.get(f), r.fields.get(f)) for f in CLASSIFICATION_FIELDS
-                   if effective.fields.get(f) != r.fields.get(f)}
+        old, new = classification(effective.fields), classification(r.fields)
+        changes = {f: (_shown(f, a), _shown(f, b)) for f, a, b in zip(CLASSIFICATION_FIELDS, old, new, strict=True)
+                   if a != b}
         if not changes:
             effective = r  # a change of name, owner or purpose applies at once
             continue
@@ -194,6 +195,15 @@ def _classify(out: Resolution, registrations: list[Evidence], *, policy: Approva
         if state == "effective":
             effective = r
     out.registration = effective
+
+
+def _shown(field: str, value: Any) -> Any:
+    """A classification value as people read it (roles joined, facts as name=value)."""
+    if field == "eu_role":
+        return "+".join(value) or "none"
+    if field == "facts":
+        return ", ".join(f"{k}={v}" for k, v in value) or "none stated"
+    return value
 
 
 def _high_risk_class(fields: dict[str, Any]) -> bool:

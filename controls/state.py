@@ -35,7 +35,7 @@ from controls.liveness import Correction, Reclassification, resolve
 from ledger import models as m
 from ledger.anchor import Anchor, anchored_head, prove_included
 from ledger.errors import NotFoundError
-from ledger.records import KINDS, ORG_WIDE
+from ledger.records import KINDS, ORG_WIDE, eu_roles
 from ledger.registry import Registry
 from ledger.trusted_keys import load_registry
 
@@ -88,9 +88,19 @@ class SystemView:
         return str(self.record.fields["eu_class"])
 
     @property
+    def eu_roles(self) -> tuple[str, ...]:
+        """EU AI Act roles in force (one or several, sorted)."""
+        return eu_roles(self.record.fields.get("eu_role"))
+
+    @property
     def eu_role(self) -> str:
-        """EU AI Act role (provider|deployer|none) in force."""
-        return str(self.record.fields["eu_role"])
+        """EU AI Act roles in force, as people read them (``deployer+provider``)."""
+        return "+".join(self.eu_roles)
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        """The system facts the record in force states (unknown ones left out)."""
+        return {k: v for k, v in (self.record.fields.get("facts") or {}).items() if v is not None}
 
     @property
     def owner(self) -> str:

@@ -70,6 +70,9 @@ def _filter_fields(model: type[Any]) -> dict[str, tuple[Any, ...]]:
 FILTER_FIELDS: dict[str, dict[str, tuple[Any, ...]]] = {
     kind: _filter_fields(model) for kind, model in _EVIDENCE_MODELS.items()
 }
+# An approval's target is an entry hash; what a rule asks is which kind of entry it approves
+# (``target_kind: model_version``: a release approval). Coverage resolves it from the target.
+FILTER_FIELDS["approval"]["target_kind"] = tuple(_EVIDENCE_MODELS)
 """Per record kind: the scalar fields a filter may test, with their allowed values
 (a tuple of Literal choices) or types (a tuple of Python types)."""
 
@@ -322,5 +325,6 @@ MODEL_VERSION_FIELD: dict[str, str] = {
     kind: ("version" if kind == "model_version" else "model_version")
     for kind, fields in FILTER_FIELDS.items()
     if kind == "model_version" or "model_version" in fields
-}
-"""Record kinds that can be bound to a model version, and the field that names it."""
+} | {"approval": "target"}
+"""Record kinds that can be bound to a model version, and the field that names it (an
+approval is bound to the model version it approves)."""

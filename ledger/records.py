@@ -146,6 +146,35 @@ class _Evidence(_Record):
         return value
 
 
+EuRole = Literal["provider", "deployer", "importer", "distributor", "authorised_representative",
+                 "product_manufacturer", "none"]
+AnnexIIIPoint = Literal["1a", "1b", "1c", "2", "3a", "3b", "3c", "3d", "4a", "4b", "5a", "5b", "5c", "5d",
+                        "6a", "6b", "6c", "6d", "6e", "7a", "7b", "7c", "7d", "8a", "8b"]
+
+
+class SystemFacts(_Model):
+    """What the system does, as EU AI Act conditions ask it (``frameworks/vocab.py`` FACTS says
+    which provisions read each). A fact left out is unknown: provisions that depend on it need review."""
+
+    interacts_with_persons: bool | None = None
+    generates_synthetic_content: bool | None = None
+    emotion_recognition: bool | None = None
+    biometric_categorisation: bool | None = None
+    deep_fake: bool | None = None
+    published_ai_text: bool | None = None
+    remote_biometric_identification: bool | None = None
+    real_time_rbi_law_enforcement: bool | None = None
+    post_remote_rbi_law_enforcement: bool | None = None
+    law_enforcement_use: bool | None = None
+    public_sector_deployer: bool | None = None
+    provides_public_service: bool | None = None
+    annex_iii_area: AnnexIIIPoint | None = None
+    annex_iii_derogation: bool | None = None
+    non_eu_provider: bool | None = None
+    workplace_use: bool | None = None
+    decides_about_persons: bool | None = None
+
+
 class SystemRecord(_Evidence):
     """An AI system: its owner, purpose, internal risk tier and EU AI Act position."""
 
@@ -164,16 +193,42 @@ class SystemRecord(_Evidence):
         "gpai",
         "gpai_systemic",
     ]
-    eu_role: Literal["provider", "deployer", "none"]
+    eu_role: EuRole | Annotated[list[EuRole], Field(min_length=1, max_length=7)]
+    """The organisation's EU AI Act roles for the system: one, or a list (provider and deployer of its own
+    system, say)."""
+    facts: SystemFacts = Field(default_factory=lambda: SystemFacts())
     frameworks: Annotated[list[Ident], Field(max_length=20, default_factory=list)]
     intended_use: Text | None = None
     out_of_scope_use: Text | None = None
+
+    @field_validator("eu_role")
+    @classmethod
+    def _roles_distinct(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list) and len(set(value)) != len(value):
+            raise ValueError("a role is listed twice")
+        if isinstance(value, list) and "none" in value and len(value) > 1:
+            raise ValueError("'none' cannot be combined with other roles")
+        return value
 
 
 #: The fields of a system record that decide which obligations and controls apply to
 #: it: a later system record that changes any of them is a reclassification, which
 #: takes effect only once approved (``controls.liveness``).
-CLASSIFICATION_FIELDS = ("risk_tier", "eu_class", "eu_role")
+CLASSIFICATION_FIELDS = ("risk_tier", "eu_class", "eu_role", "facts")
+
+
+def eu_roles(value: str | list[str] | None) -> tuple[str, ...]:
+    """A system record's ``eu_role`` as a sorted tuple of roles (one role, or a list)."""
+    if value is None:
+        return ()
+    return tuple(sorted([value] if isinstance(value, str) else value))
+
+
+def classification(fields: dict[str, Any]) -> tuple[Any, ...]:
+    """What a system record's classification is, comparable across spellings of the same one."""
+    facts = {k: v for k, v in (fields.get("facts") or {}).items() if v is not None}
+    return (fields.get("risk_tier"), fields.get("eu_class"), eu_roles(fields.get("eu_role")),
+            tuple(sorted(facts.items())))
 
 
 class ModelVersionRecord(_Evidence):

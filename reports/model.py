@@ -31,9 +31,11 @@ STATUS_COLOURS = {
     "failing": "#c62828",
     "stale": "#ef6c00",
     "missing": "#9e9e9e",
+    "needs_review": "#6a1b9a",
+    "upcoming": "#b0bec5",
     "not_applicable": "#e0e0e0",
 }
-_CHART_STATUSES = [s for s in STATUSES if s != "not_applicable"]
+_CHART_STATUSES = [s for s in STATUSES if s not in ("not_applicable", "upcoming")]
 
 
 @dataclass(frozen=True)

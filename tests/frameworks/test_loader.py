@@ -121,10 +121,10 @@ BAD_FILES: dict[str, tuple[str, int, list[str]]] = {
     "binding a kind without a model version": (
         _control("""\
             satisfies: [nist-ai-rmf:GOVERN-1.1]
-            evidence: {kind: approval, bound_to_model_version: true}
+            evidence: {kind: exception, bound_to_model_version: true}
         """),
         9,
-        ["approval records carry no model version"],
+        ["exception records carry no model version"],
     ),
     "duplicate requirement id": (
         _framework("""\
