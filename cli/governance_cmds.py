@@ -85,11 +85,14 @@ def _setup(frameworks_dir: Path, policy_path: Path | None) -> tuple[Any, Any]:
 @click.option("--fail-under", type=click.FloatRange(0, 100), default=None, metavar="PCT", help="Exit 1 if any framework is below PCT percent covered.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print one CSV row per requirement.")
 @click.option("--details/--summary", default=True, help="Per-requirement table (default) or only the summary.")
+@click.option("--horizon", "horizon", default=None, metavar="365d",
+              help="List obligations that start to apply within this window as 'upcoming', with their date.")
 @common_options
 @json_option
 @pass_app
 def coverage_cmd(app: AppContext, system: str, frameworks: tuple[str, ...], fail_under: float | None, as_csv: bool,
-                 details: bool, as_of: str | None, policy_path: Path | None, frameworks_dir: Path, as_json: bool) -> None:
+                 details: bool, horizon: str | None, as_of: str | None, policy_path: Path | None, frameworks_dir: Path,
+                 as_json: bool) -> None:
     """Which obligations are covered for a system, by which evidence, and what is missing.
 
     Each applicable requirement is covered, excepted, partial, failing, stale or
@@ -102,7 +105,7 @@ def coverage_cmd(app: AppContext, system: str, frameworks: tuple[str, ...], fail
         raise click.UsageError("--json and --csv are two output formats: give one")
     graph, policy = _setup(frameworks_dir, policy_path)
     report = service.coverage(app.ledger_engine(), system, graph=graph, policy=policy,
-                              frameworks=list(frameworks), as_of=_as_of(as_of))
+                              frameworks=list(frameworks), as_of=_as_of(as_of), horizon_days=_days(horizon))
     if as_json:
         echo_json(report.to_json(details=details))
     elif as_csv:
@@ -131,10 +134,13 @@ def _print_coverage(report: Any, *, details: bool) -> None:
     for f in report.frameworks:
         c = f.counts
         rows.append([f.framework_id, f"{f.percent}%", f.applicable, c["covered"], c["excepted"], c["partial"],
-                     c["failing"], c["stale"], c["missing"], c["not_applicable"],
+                     c["failing"], c["stale"], c["missing"], c["needs_review"], c["upcoming"], c["not_applicable"],
                      f"+{f.inferred_counts['covered']}/{f.inferred_counts['partial']}"])
     echo_table(["framework", "covered%", "applicable", "covered", "excepted", "partial", "failing", "stale",
-                "missing", "n/a", "inferred"], rows)
+                "missing", "review", "upcoming", "n/a", "inferred"], rows)
+    upcoming = [r for f in report.frameworks for r in f.upcoming]
+    if upcoming:
+        _print_upcoming(upcoming, "the horizon")
     for r in v.pending_reclassifications:
         click.echo(f"pending: {r.describe()} (the classification above stands until then)")
     for c in v.pending_corrections:
@@ -143,9 +149,9 @@ def _print_coverage(report: Any, *, details: bool) -> None:
         return
     for f in report.frameworks:
         click.echo(f"\n{f.name} {f.version}")
-        echo_table(["requirement", "status", "controls", "evidence", "title"], [
+        echo_table(["requirement", "status", "evidence", "title", "why"], [
             [r.requirement_id, r.status + (f" (inferred {r.inferred})" if r.inferred else ""),
-             " ".join(c.control.id for c in r.controls), " ".join(str(e.seq) for e in r.evidence), r.title[:60]]
+             " ".join(str(e.seq) for e in r.evidence), r.title[:50], r.reason[:90]]
             for r in f.requirements if r.status != "not_applicable"
         ])
 
@@ -154,33 +160,45 @@ def _print_coverage(report: Any, *, details: bool) -> None:
 @click.option("--system", required=True, help="The AI system id.")
 @click.option("--framework", "frameworks", multiple=True, help="Framework id (repeatable).")
 @click.option("--forecast", "window", default=None, metavar="30d", help="Also list what will lapse within this window.")
+@click.option("--horizon", "horizon", default=None, metavar="365d",
+              help="Also list obligations that start to apply within this window, with their date.")
 @common_options
 @json_option
 @pass_app
-def gaps_cmd(app: AppContext, system: str, frameworks: tuple[str, ...], window: str | None, as_of: str | None,
-             policy_path: Path | None, frameworks_dir: Path, as_json: bool) -> None:
-    """Each missing, stale, failing or partial requirement, with the evidence that would close it."""
+def gaps_cmd(app: AppContext, system: str, frameworks: tuple[str, ...], window: str | None, horizon: str | None,
+             as_of: str | None, policy_path: Path | None, frameworks_dir: Path, as_json: bool) -> None:
+    """Each missing, stale, failing, partial or needs-review requirement, with why and the evidence that would close it.
+
+    EU AI Act gaps name the fine tier they expose the organisation to (Art 99, 101).
+    """
     from controls import gaps as g
     from controls import service
+    from controls.coverage import compute_coverage
 
     graph, policy = _setup(frameworks_dir, policy_path)
     fws = service.check_frameworks(graph, list(frameworks))
-    from controls.coverage import compute_coverage
-
-    horizon = parse_duration(window) if window else None
+    lapse = parse_duration(window) if window else None
     view = service.coverage_view(app.ledger_engine(), system, graph=graph, policy=policy, as_of=_as_of(as_of),
                                  any_version=False)
-    now = compute_coverage(graph, view, policy=policy, frameworks=fws)
-    found = g.gaps(now)
-    lapsing = g.forecast(graph, view, policy=policy, frameworks=fws, window=horizon, now=now) if horizon else []
+    now = compute_coverage(graph, view, policy=policy, frameworks=fws, horizon_days=_days(horizon))
+    found = g.gaps(now, graph)
+    lapsing = g.forecast(graph, view, policy=policy, frameworks=fws, window=lapse, now=now) if lapse else []
+    upcoming = [r for f in now.frameworks for r in f.upcoming]
     if as_json:
         echo_json({"system": system, "gaps": [x.to_json() for x in found],
-                   "forecast": [x.to_json() for x in lapsing] if window else None})
+                   "forecast": [x.to_json() for x in lapsing] if window else None,
+                   "upcoming": [r.to_json() for r in upcoming] if horizon else None})
         return
     _print_gaps(found)
     if window:
         click.echo(f"\nWill lapse within {window} with no new evidence:")
         _print_gaps(lapsing)
+    if horizon:
+        _print_upcoming(upcoming, horizon)
+
+
+def _days(window: str | None) -> int | None:
+    return parse_duration(window).days if window else None
 
 
 def _print_gaps(items: list[Any]) -> None:
@@ -188,10 +206,24 @@ def _print_gaps(items: list[Any]) -> None:
         click.echo("(none)")
     for gap in items:
         data = gap.to_json()
-        echo_safe(f"{gap.requirement}  {gap.status}{'  (' + gap.lapses_at + ')' if gap.lapses_at else ''}  {gap.title[:70]}")
+        when = f"  (lapses {gap.lapses_on.isoformat()}: {gap.lapses_because['what']} of entry " \
+               f"{gap.lapses_because['entry']})" if gap.lapses_on and gap.lapses_because else ""
+        echo_safe(f"{gap.requirement}  {gap.status}{when}  {gap.title[:70]}")
+        if gap.penalty is not None:
+            echo_safe(f"    exposes to: {gap.penalty.summary}")
+        if gap.status == "needs_review":
+            echo_safe(f"    {gap.reason}")
         for c in data["to_close"]:
             echo_safe(f"    {c['control']} {c['status']}: {c['reason']}")
             echo_safe(f"      needs {c['evidence_needed']}")
+
+
+def _print_upcoming(items: list[Any], horizon: str) -> None:
+    click.echo(f"\nStarts to apply within {horizon}:")
+    if not items:
+        click.echo("(none)")
+    for r in items:
+        echo_safe(f"{r.applies_from.isoformat() if r.applies_from else '?'}  {r.node_id}  {r.title[:60]}  ({r.reason})")
 
 
 @click.command("gate")

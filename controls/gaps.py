@@ -10,9 +10,10 @@ from controls.approvals import ApprovalPolicy
 from controls.coverage import ControlResult, CoverageReport, compute_coverage
 from controls.graph import ControlGraph
 from controls.state import SystemView
-from frameworks.schema import AllOf, AnyOf, EvidenceRequirement
+from frameworks.penalties import Penalty, fine_tier
+from frameworks.schema import AllOf, AnyOf, EvidenceRequirement, rule_leaves
 
-GAP_STATUSES = ("missing", "stale", "failing", "partial")
+GAP_STATUSES = ("missing", "stale", "failing", "partial", "needs_review")
 
 
 def describe_rule(rule: EvidenceRequirement | AllOf | AnyOf, control_id: str) -> str:
@@ -35,7 +36,15 @@ def describe_rule(rule: EvidenceRequirement | AllOf | AnyOf, control_id: str) ->
 
 @dataclass
 class Gap:
-    """One requirement that is not covered."""
+    """One requirement that is not covered, or (in a forecast) will stop being covered.
+
+    Attributes:
+        lapses_on: for a forecast, the first day it is no longer covered.
+        lapses_because: for a forecast, what lapses: ``{"control", "entry", "what"}``
+            (``what``: ``valid_until``, ``max_age`` or ``exception``).
+        reason: why it has its status (see ``RequirementResult.reason``).
+        penalty: for an EU AI Act provision, the fine its breach exposes the organisation to.
+    """
 
     framework: str
     requirement: str
@@ -43,7 +52,10 @@ class Gap:
     status: str
     controls: list[ControlResult]
     inferred: str | None
-    lapses_at: str | None = None  # for forecasts: "covered now, <status> by the window's end"
+    reason: str = ""
+    penalty: Penalty | None = None
+    lapses_on: dt.date | None = None
+    lapses_because: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
@@ -52,8 +64,11 @@ class Gap:
             "requirement": self.requirement,
             "title": self.title,
             "status": self.status,
+            "reason": self.reason,
             "inferred": self.inferred,
-            "forecast": self.lapses_at,
+            "penalty": self.penalty.to_dict() if self.penalty else None,
+            "lapses_on": self.lapses_on.isoformat() if self.lapses_on else None,
+            "lapses_because": self.lapses_because,
             "to_close": [
                 {"control": c.control.id, "status": c.status, "reason": c.reason,
                  "evidence_needed": describe_rule(c.control.evidence, c.control.id)}
@@ -62,14 +77,22 @@ class Gap:
         }
 
 
-def gaps(report: CoverageReport) -> list[Gap]:
-    """Every applicable requirement that is missing, stale, failing or partial."""
+def gaps(report: CoverageReport, graph: ControlGraph | None = None) -> list[Gap]:
+    """Every applicable requirement that is missing, stale, failing, partial or needs review
+    (with the fine it exposes the organisation to, when ``graph`` is given)."""
     return [
-        Gap(fc.framework_id, r.node_id, r.title, r.status, r.controls, r.inferred)
+        Gap(fc.framework_id, r.node_id, r.title, r.status, r.controls, r.inferred, r.reason,
+            _penalty(graph, r.node_id, report))
         for fc in report.frameworks
         for r in fc.requirements
         if r.status in GAP_STATUSES
     ]
+
+
+def _penalty(graph: ControlGraph | None, node_id: str, report: CoverageReport) -> Penalty | None:
+    if graph is None:
+        return None
+    return fine_tier(graph.requirement(node_id), eu_roles=report.view.eu_roles, eu_class=report.view.eu_class)
 
 
 def forecast(
@@ -77,18 +100,45 @@ def forecast(
     window: dt.timedelta, now: CoverageReport | None = None,
 ) -> list[Gap]:
     """Requirements covered (or excepted) now that will not be by ``as_of + window``
-    if no new evidence arrives: evidence ages out, exceptions expire.
+    if no new evidence arrives (evidence ages out, exceptions expire), each with the
+    day it lapses and what lapses.
 
     ``now`` is the coverage at ``view.as_of`` if the caller already has it.
     """
     now = now or compute_coverage(graph, view, policy=policy, frameworks=frameworks)
-    later = compute_coverage(graph, view, policy=policy, frameworks=frameworks, at=view.as_of + window)
-    status_now = {r.node_id: r.status for fc in now.frameworks for r in fc.requirements}
+    end = view.as_of + window
+    later = compute_coverage(graph, view, policy=policy, frameworks=frameworks, at=end)
+    before = {r.node_id: r for fc in now.frameworks for r in fc.requirements}
     out = []
     for fc in later.frameworks:
         for r in fc.requirements:
-            if status_now.get(r.node_id) in ("covered", "excepted") and r.status in GAP_STATUSES:
-                out.append(Gap(fc.framework_id, r.node_id, r.title, r.status, r.controls, r.inferred,
-                               lapses_at=f"{status_now[r.node_id]} now, {r.status} by "
-                                         f"{(view.as_of + window):%Y-%m-%d}"))
-    return out
+            was = before.get(r.node_id)
+            if was is None or was.status not in ("covered", "excepted") or r.status not in GAP_STATUSES:
+                continue
+            lapsing = [c for c in was.controls if later.controls.get(c.control.id, c).status not in ("covered",
+                                                                                                  "excepted")]
+            when, because = min((_lapse(c, view.as_of, end) for c in lapsing), key=lambda x: x[0],
+                                default=(end.date(), None))
+            out.append(Gap(fc.framework_id, r.node_id, r.title, r.status, r.controls, r.inferred, r.reason,
+                           _penalty(graph, r.node_id, later), when, because))
+    return sorted(out, key=lambda g: (g.lapses_on or dt.date.max, g.requirement))
+
+
+def _lapse(c: ControlResult, start: dt.datetime, end: dt.datetime) -> tuple[dt.date, dict[str, Any] | None]:
+    """When a control covered at ``start`` stops being covered (within ``end``), and why."""
+    found: list[tuple[dt.datetime, dict[str, Any]]] = []
+    if c.exception is not None:
+        found.append((c.exception.expires_at, {"control": c.control.id, "entry": c.exception.record.seq,
+                                               "what": "exception"}))
+    ages = {leaf.kind: leaf.max_age_days for leaf in rule_leaves(c.control.evidence) if leaf.max_age_days}
+    for e in c.evidence:
+        if e.valid_until is not None:
+            found.append((e.valid_until, {"control": c.control.id, "entry": e.seq, "what": "valid_until"}))
+        if e.kind in ages:
+            found.append((e.observed_at + dt.timedelta(days=ages[e.kind]),
+                          {"control": c.control.id, "entry": e.seq, "what": "max_age"}))
+    inside = [(t, why) for t, why in found if start < t <= end]
+    if not inside:
+        return end.date(), None
+    t, why = min(inside, key=lambda x: x[0])
+    return t.date(), why

@@ -99,11 +99,11 @@ def release_gate(
         if c.status in ("covered", "excepted"):
             continue
         line = f"{c.control.id} ({c.control.title}): {c.status}: {c.reason}"
-        starts = _starts_later(graph, report, c.control.id)
-        if starts is None:
+        why = _not_binding(graph, report, c.control.id)
+        if why is None:
             reasons.append(line)
-        else:  # every requirement it serves starts to bind later: a warning, not a blocker
-            notes.append(f"{line} (not blocking: what it serves applies from {starts})")
+        else:  # no requirement it serves binds the system today: a warning, not a blocker
+            notes.append(f"{line} (not blocking: {why})")
     reasons += _incident_reasons(view, report, model_version)
     approval = view.decide(mv, policy=policy)
     if approval.status != "approved":
@@ -119,14 +119,16 @@ def release_gate(
                        mv.fields.get("artifact_sha256"), view.as_of, notes)
 
 
-def _starts_later(graph: ControlGraph, report: CoverageReport, control_id: str) -> str | None:
-    """The earliest start date of the requirements a control serves, if none binds the system yet (else None)."""
+def _not_binding(graph: ControlGraph, report: CoverageReport, control_id: str) -> str | None:
+    """Why no requirement a control serves binds the system on the day (None: one does)."""
     served = [report.requirements[r.node_id] for r in graph.requirements_for(control_id)
               if r.node_id in report.requirements]
     if not served or any(r.status not in NOT_BINDING for r in served):
         return None
-    dates = sorted(r.applies_from for r in served if r.applies_from is not None)
-    return dates[0].isoformat() if dates else "a later date"
+    dates = sorted(r.applies_from for r in served if r.applies_from is not None and r.applies_from > report.at.date())
+    if dates:
+        return f"what it serves applies from {dates[0].isoformat()}"
+    return "nothing it serves applies to this system"
 
 
 def _incident_reasons(view: SystemView, report: CoverageReport, model_version: str) -> list[str]:

@@ -27,7 +27,7 @@ from ledger.keys import PrivateKey
 
 def default_frameworks(graph: ControlGraph) -> list[str]:
     """Frameworks with assessable requirements (guidance-only ones like AI 600-1 are left out)."""
-    return [f.id for f in graph.frameworks() if graph.requirements(f.id, assessable_only=True)]
+    return [f.id for f in graph.frameworks() if f.assessable and graph.requirements(f.id, assessable_only=True)]
 
 
 def check_frameworks(graph: ControlGraph, frameworks: list[str] | None) -> list[str]:
@@ -39,7 +39,12 @@ def check_frameworks(graph: ControlGraph, frameworks: list[str] | None) -> list[
     known = default_frameworks(graph)
     if not frameworks:
         return known
+    profiles = {f.id: f for f in graph.frameworks() if not f.assessable}
     for f in frameworks:
+        if f in profiles:
+            raise InputError(f"{f!r} is a profile of {profiles[f].profile_of or 'another framework'}: guidance, not "
+                             f"requirements to assess; assess against {profiles[f].profile_of or 'that framework'} "
+                             "and read the profile's actions with 'assure frameworks show'", field="--framework")
         if f not in known:
             raise InputError(f"unknown framework {f!r} (one of: {', '.join(known)})", field="--framework")
     return list(frameworks)
@@ -54,10 +59,12 @@ def system_view(engine: Engine, system: str, *, as_of: dt.datetime, policy: Appr
 def coverage(
     engine: Engine, system: str, *, graph: ControlGraph, policy: ApprovalPolicy,
     frameworks: list[str] | None = None, as_of: dt.datetime, at: dt.datetime | None = None,
+    horizon_days: int | None = None,
 ) -> CoverageReport:
     """Coverage of one system (see :func:`controls.coverage.compute_coverage`)."""
     view = coverage_view(engine, system, graph=graph, policy=policy, as_of=as_of, any_version=False)
-    return compute_coverage(graph, view, policy=policy, frameworks=check_frameworks(graph, frameworks), at=at)
+    return compute_coverage(graph, view, policy=policy, frameworks=check_frameworks(graph, frameworks), at=at,
+                            horizon_days=horizon_days)
 
 
 def coverage_view(
