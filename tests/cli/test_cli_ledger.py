@@ -30,7 +30,9 @@ def test_every_command_has_help() -> None:
     def walk(cmd: click.Command, path: str) -> list[tuple[str, click.Command]]:
         out = [(path, cmd)]
         if isinstance(cmd, click.Group):
-            for name, sub in cmd.commands.items():
+            ctx = click.Context(cmd)
+            for name in cmd.list_commands(ctx):
+                sub = cmd.get_command(ctx, name)
                 out += walk(sub, f"{path} {name}")
         return out
 
@@ -188,3 +190,31 @@ def test_progress_line_draws_on_a_terminal_only(monkeypatch) -> None:
             progress(1_000, 2_500)
             progress(2_500, 2_500)
         assert stream.getvalue() == expected
+
+
+def test_the_lazy_command_table_matches_the_commands() -> None:
+    """``assure --help`` lists commands from a table, importing none: it must say what they say."""
+    import importlib
+
+    from cli import main
+
+    offered = {}
+    for module in ("cli.db_cmds", "cli.ledger_cmds", "cli.framework_cmds", "cli.governance_cmds", "cli.report_cmds"):
+        offered |= {c.name: (module, c) for c in importlib.import_module(module).COMMANDS}
+    assert sorted(offered) == sorted(main.COMMANDS)
+    for name, (module, attr, summary) in main.COMMANDS.items():
+        cmd = getattr(importlib.import_module(module), attr)
+        assert cmd is offered[name][1] and cmd.name == name
+        assert cmd.get_short_help_str(limit=1000) == summary, name
+
+
+def test_help_imports_no_command_module() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from click.testing import CliRunner; from cli.main import cli; "
+            "r = CliRunner().invoke(cli, ['--help']); assert r.exit_code == 0, r.output; "
+            "print(sorted(m for m in sys.modules if m.startswith(('sqlalchemy', 'cli.', 'controls', 'reports', "
+            "'frameworks', 'pydantic', 'alembic'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['cli.context', 'cli.main', 'cli.present']", out
