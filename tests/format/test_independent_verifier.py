@@ -95,7 +95,7 @@ def test_key_rules_are_replayed(db_copy: str, world: World, signer: str, record:
     """A well-chained entry appended behind the ledger's back by a key the rules refuse."""
     engine = sa.create_engine(db_copy)
     with engine.begin() as conn:
-        seq = append_behind_the_back(conn, getattr(world.keys, signer), record=record, validate=False,
+        seq = append_behind_the_back(conn, getattr(world.keys, signer), record=record,
                                      received_at="2026-11-21T09:00:00Z")
     engine.dispose()
     problems = verify_ledger(_path(db_copy))
