@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from cli.context import AppContext, pass_app
-from ledger import migrate
 
 
 @click.group("db")
@@ -18,6 +17,8 @@ def db_group() -> None:
 @pass_app
 def upgrade_cmd(app: AppContext, revision: str) -> None:
     """Create or migrate the schema to REVISION (default: newest)."""
+    from ledger import migrate
+
     migrate.upgrade(app.engine(), revision)
     click.echo(f"database at revision {migrate.current_revision(app.engine())} ({app.url})")
 
@@ -26,6 +27,8 @@ def upgrade_cmd(app: AppContext, revision: str) -> None:
 @pass_app
 def current_cmd(app: AppContext) -> None:
     """Print the schema revision of the database and the newest one available."""
+    from ledger import migrate
+
     cur = migrate.current_revision(app.engine())
     head = migrate.head_revision()
     state = "up to date" if cur == head else "needs 'assure db upgrade'"

@@ -19,12 +19,18 @@ import click
 
 from cli.options import json_option
 from cli.output import echo_json, echo_table
-from frameworks.library import Framework, Requirement
-from frameworks.loader import DEFAULT_USER_DIR, install_file, validate_files
-from frameworks.schema import AllOf, AnyOf, Applicability, Control, EvidenceRequirement
+from frameworks import DEFAULT_USER_DIR
 
 if TYPE_CHECKING:
     from controls.graph import ControlGraph, CrosswalkLink
+    from frameworks.library import Framework, Requirement
+    from frameworks.schema import (
+        AllOf,
+        AnyOf,
+        Applicability,
+        Control,
+        EvidenceRequirement,
+    )
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -108,6 +114,8 @@ def _wrap(text: str, indent: str = "  ") -> str:
 
 
 def _rule_lines(rule: EvidenceRequirement | AllOf | AnyOf, depth: int = 1) -> list[str]:
+    from frameworks.schema import AllOf, AnyOf
+
     pad = "  " * depth
     if isinstance(rule, (AllOf, AnyOf)):
         name, children = ("all of", rule.all_of) if isinstance(rule, AllOf) else ("any of", rule.any_of)
@@ -297,6 +305,8 @@ def frameworks_validate(paths: tuple[Path, ...], frameworks_dir: Path) -> None:
     directory, so references to requirements of other frameworks resolve.
     Every problem is reported as FILE:LINE: PATH: MESSAGE.
     """
+    from frameworks.loader import validate_files
+
     library = validate_files(paths, user_dir=frameworks_dir)
     by_path = {f.path.resolve(): f for f in library.files}
     for path in paths:
@@ -314,6 +324,8 @@ def frameworks_load(path: Path, frameworks_dir: Path) -> None:
     A file with the same name there is replaced. Every command that reads the
     library then sees it (a file whose id equals a built-in one replaces it).
     """
+    from frameworks.loader import install_file
+
     target = install_file(path, user_dir=frameworks_dir)
     click.echo(f"loaded {path} as {target}")
 

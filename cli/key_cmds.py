@@ -10,9 +10,7 @@ from cli.context import AppContext, pass_app
 from cli.options import json_option, passphrase_option, read_passphrase, require_key
 from cli.output import echo_json, echo_table
 from cli.present import echo_safe
-from ledger.keys import PrivateKey, load_public_key, write_key_pair
-from ledger.records import ROLES
-from ledger.store import Ledger, revoke_key, trust_key
+from ledger.registry import ROLES
 from ledger.timeutil import format_timestamp
 
 
@@ -26,6 +24,8 @@ def keys_group() -> None:
 @passphrase_option
 def generate_cmd(out: str, passphrase_env: str | None) -> None:
     """Create an Ed25519 key pair (private file mode 0600). Prints the key id."""
+    from ledger.keys import PrivateKey, write_key_pair
+
     passphrase = read_passphrase(passphrase_env) if passphrase_env else None
     key = PrivateKey.generate()
     pub_path = write_key_pair(key, Path(out), passphrase=passphrase)
@@ -50,6 +50,9 @@ def trust_cmd(app: AppContext, public_key: str, role: str, owner: str, valid_unt
     Scope a pipeline's key to the systems it builds with --system: it can then
     sign nothing for any other system.
     """
+    from ledger.keys import load_public_key
+    from ledger.store import Ledger, trust_key
+
     admin = require_key(admin_key, passphrase_env)
     pub = load_public_key(Path(public_key))
     entry = trust_key(Ledger(app.ledger_engine()), admin, pub, role=role, owner=owner, valid_until=valid_until,
@@ -69,6 +72,8 @@ def revoke_cmd(app: AppContext, key_id: str, reason: str, admin_key: str, passph
 
     Entries it signed before the revocation stay valid.
     """
+    from ledger.store import Ledger, revoke_key
+
     admin = require_key(admin_key, passphrase_env)
     entry = revoke_key(Ledger(app.ledger_engine()), admin, key_id, reason=reason)
     click.echo(f"revoked at entry {entry.seq}")
@@ -79,6 +84,8 @@ def revoke_cmd(app: AppContext, key_id: str, reason: str, admin_key: str, passph
 @pass_app
 def list_cmd(app: AppContext, as_json: bool) -> None:
     """List every key the ledger knows, with role, owner and status."""
+    from ledger.store import Ledger
+
     keys = list(Ledger(app.ledger_engine()).registry())
     if as_json:
         echo_json([
@@ -99,4 +106,4 @@ def list_cmd(app: AppContext, as_json: bool) -> None:
     )
 
 
-
+COMMANDS: list[click.Command] = [keys_group]

@@ -10,7 +10,6 @@ from typing import Any, BinaryIO
 
 import click
 
-from cli import key_cmds
 from cli.context import AppContext, pass_app
 from cli.options import (
     json_option,
@@ -21,16 +20,9 @@ from cli.options import (
 )
 from cli.output import echo_json, echo_table, progress_line, short
 from cli.present import echo_safe
-from ledger import migrate
-from ledger.canonical import parse_json
-from ledger.checkpoints import issue_checkpoint, receipts, require_admin_key
-from ledger.ingest import read_documents
-from ledger.keys import load_public_key
-from ledger.merkle import leaf_hash
 from ledger.output_file import atomic_write
-from ledger.records import parse_record
-from ledger.store import Ledger, init_ledger, sign_record
-from ledger.verify import verify_ledger
+
+# The library is imported inside each command, so '--help' and usage errors start fast.
 
 
 @click.command("init")
@@ -42,6 +34,9 @@ from ledger.verify import verify_ledger
 @pass_app
 def init_cmd(app: AppContext, admin_key: str, owner: str, origin: str | None, passphrase_env: str | None, as_json: bool) -> None:
     """Create the schema and the genesis entry trusting the admin key. Idempotent."""
+    from ledger import migrate
+    from ledger.store import init_ledger
+
     key = require_key(admin_key, passphrase_env, what="--admin-key")
     engine = app.engine()
     migrate.upgrade(engine)
@@ -67,6 +62,10 @@ def sign_cmd(record_file: str, key_path: str, out: str | None, passphrase_env: s
     One record gives one envelope (JSON); several give one envelope per line
     (JSON Lines). Feed the output to 'assure append'.
     """
+    from ledger.ingest import read_documents
+    from ledger.records import parse_record
+    from ledger.store import sign_record
+
     key = require_key(key_path, passphrase_env)
     docs = read_documents(record_file, stdin=_stdin(record_file))
     envelopes = []
@@ -113,6 +112,10 @@ def append_cmd(app: AppContext, files: tuple[str, ...], key_path: str | None, cp
     $ASSURE_MAX_CLOCK_SKEW seconds, default 300), an exception longer than the
     approval policy allows, a key scoped to other systems.
     """
+    from ledger.checkpoints import receipts, require_admin_key
+    from ledger.ingest import read_documents
+    from ledger.store import Ledger
+
     engine = app.ledger_engine()
     key = load_key(key_path, passphrase_env)
     cp_key = load_key(cp_key_path, passphrase_env, what="--checkpoint-key")
@@ -156,6 +159,8 @@ def _control_exists() -> Any:
 @pass_app
 def log_cmd(app: AppContext, kind: str | None, system: str | None, limit: int | None, as_json: bool) -> None:
     """List entries in sequence order."""
+    from ledger.store import Ledger
+
     rows = list(Ledger(app.ledger_engine()).iter_records(kind=kind, system=system, limit=limit))
     if as_json:
         echo_json(rows)
@@ -185,6 +190,10 @@ def _detail(r: dict[str, Any]) -> str:
 @pass_app
 def show_cmd(app: AppContext, ref: str, as_json: bool) -> None:
     """Show one entry (by SEQ or entry HASH / hash prefix) with its record and signatures."""
+    from ledger.canonical import parse_json
+    from ledger.merkle import leaf_hash
+    from ledger.store import Ledger
+
     e = Ledger(app.ledger_engine()).get(ref)
     leaf = e.parsed_leaf
     record = parse_json(e.payload) if e.payload is not None else None
@@ -225,6 +234,9 @@ def verify_cmd(app: AppContext, against: str | None, trust_key: str | None, work
     is what the entries give. Exit 0 if the ledger is intact; exit 1 naming
     the first problem otherwise.
     """
+    from ledger.keys import load_public_key
+    from ledger.verify import verify_ledger
+
     note = Path(against).read_text() if against else None
     keys = [load_public_key(Path(trust_key))] if trust_key else None
     skew = max_clock_skew()
@@ -259,6 +271,8 @@ def checkpoint_cmd(app: AppContext, key_path: str, out: str | None, passphrase_e
     if it disagrees with the head or an earlier checkpoint. Keep copies outside
     the database and check them with 'assure verify --against FILE'.
     """
+    from ledger.checkpoints import issue_checkpoint
+
     key = require_key(key_path, passphrase_env)
     _, note = issue_checkpoint(app.ledger_engine(), key)
     if out:
@@ -315,7 +329,7 @@ def _print_proof(data: dict[str, Any], as_json: bool, what: str) -> None:
 
 
 COMMANDS: list[click.Command] = [
-    init_cmd, key_cmds.keys_group, sign_cmd, append_cmd, log_cmd, show_cmd, verify_cmd, checkpoint_cmd, proof_group,
+    init_cmd, sign_cmd, append_cmd, log_cmd, show_cmd, verify_cmd, checkpoint_cmd, proof_group,
 ]
 
 

@@ -13,7 +13,6 @@ import sys
 from typing import Any
 
 import click
-from click.utils import make_default_short_help
 
 from cli.context import AppContext
 from cli.present import safe
@@ -116,9 +115,16 @@ class AssureGroup(click.Group):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The command list from the one-line helps above, importing no command module."""
         limit = formatter.width - 6 - max(len(n) for n in COMMANDS)
-        rows = [(name, make_default_short_help(spec[2], limit)) for name, spec in sorted(COMMANDS.items())]
+        rows = [(name, _shortened(spec[2], limit)) for name, spec in sorted(COMMANDS.items())]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+def _shortened(text: str, limit: int) -> str:
+    """``text`` cut at a word to at most ``limit`` characters, with "..." if cut (as click does)."""
+    if len(text) <= limit:
+        return text
+    return text[: max(limit - 3, 0)].rsplit(" ", 1)[0].rstrip(" ,;:") + "..."
 
 
 @click.group(cls=AssureGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -6,12 +6,14 @@ import datetime as dt
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from ledger.errors import InputError
-from ledger.keys import PrivateKey, load_private_key
+
+if TYPE_CHECKING:
+    from ledger.keys import PrivateKey
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -70,6 +72,8 @@ def load_key(path: str | None, passphrase_env: str | None, *, what: str = "--key
     """Load a private key from ``path`` if given."""
     if not path:
         return None
+    from ledger.keys import load_private_key
+
     return load_private_key(Path(path), passphrase=read_passphrase(passphrase_env))
 
 

@@ -16,3 +16,9 @@
 
 The graph over all of this, with its queries, is :mod:`controls.graph`.
 """
+
+from pathlib import Path
+
+DEFAULT_USER_DIR = Path(".assure") / "frameworks"
+"""The user frameworks directory, relative to the current directory (here, not in
+:mod:`frameworks.loader`, so that command-line options can name it without loading pydantic)."""

@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from frameworks import _yaml
+from frameworks import DEFAULT_USER_DIR, _yaml
 from frameworks.errors import FrameworkLoadError, LoadProblem
 from frameworks.library import (
     Catalog,
@@ -56,8 +56,6 @@ log = logging.getLogger(__name__)
 BUILTIN_DIR = Path(__file__).resolve().parent
 """Where the shipped YAML lives (this package)."""
 
-DEFAULT_USER_DIR = Path(".assure") / "frameworks"
-"""The user frameworks directory, relative to the current directory."""
 
 _ORIGIN_RANK: dict[str, int] = {"builtin": 0, "user": 1, "extra": 2}
 _CACHE: dict[str, Library] = {}

@@ -62,7 +62,6 @@ KINDS = (
 KEY_KINDS = frozenset({"key.trust", "key.revoke"})
 LEDGER_KINDS = KEY_KINDS | {"scope_index"}
 """Kinds about the ledger itself rather than a system: they carry no ``system``."""
-ROLES = ("admin", "pipeline", "approver", "auditor")
 
 
 def _timestamp(value: Any) -> Any:

@@ -16,6 +16,9 @@ from dataclasses import dataclass, replace
 
 from ledger.timeutil import format_timestamp
 
+ROLES = ("admin", "pipeline", "approver", "auditor")
+"""Key roles, as ``key.trust`` records name them."""
+
 ALL_EVIDENCE = ("model_version", "evaluation", "risk_assessment", "incident", "document")
 
 #: Which roles may sign which kinds. Approvals need an approver (never the

@@ -199,7 +199,7 @@ def test_the_lazy_command_table_matches_the_commands() -> None:
     from cli import main
 
     offered = {}
-    for module in ("cli.db_cmds", "cli.ledger_cmds", "cli.framework_cmds", "cli.governance_cmds", "cli.report_cmds"):
+    for module in ("cli.db_cmds", "cli.key_cmds", "cli.ledger_cmds", "cli.framework_cmds", "cli.governance_cmds", "cli.report_cmds"):
         offered |= {c.name: (module, c) for c in importlib.import_module(module).COMMANDS}
     assert sorted(offered) == sorted(main.COMMANDS)
     for name, (module, attr, summary) in main.COMMANDS.items():
@@ -218,3 +218,38 @@ def test_help_imports_no_command_module() -> None:
             "'frameworks', 'pydantic', 'alembic'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['cli.context', 'cli.main', 'cli.present']", out
+
+
+def test_no_help_and_no_usage_error_loads_the_library() -> None:
+    """``assure CMD --help`` and a usage error load no database, schema, crypto or YAML library:
+    they answer in about a bare interpreter start plus click (bench/bench_cli.py measures it)."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+import click
+from click.testing import CliRunner
+from cli.main import COMMANDS, cli
+
+def walk(path, cmd):
+    yield path
+    if isinstance(cmd, click.Group):
+        for name, sub in cmd.commands.items():
+            yield from walk([*path, name], sub)
+
+runner = CliRunner()
+for name in COMMANDS:
+    for path in walk([name], cli.get_command(None, name)):
+        r = runner.invoke(cli, [*path, '--help'])
+        assert r.exit_code == 0 and 'Usage:' in r.output, (path, r.output)
+r = runner.invoke(cli, ['coverage'])
+assert r.exit_code == 2 and "Missing option '--system'" in r.output, r.output
+heavy = ('sqlalchemy', 'sqlmodel', 'alembic', 'pydantic', 'yaml', 'cryptography', 'nacl', 'networkx',
+         'weasyprint', 'jinja2', 'controls', 'reports', 'frameworks.loader', 'ledger.store')
+print(sorted({m.split('.')[0] if not m.startswith(('frameworks.', 'ledger.')) else m
+              for m in sys.modules if m.startswith(heavy)}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", out.stdout
