@@ -36,8 +36,8 @@ class AppContext:
         Raises:
             LedgerStateError: if there is no ledger there or its schema is outdated.
         """
-        from ledger import migrate
         from ledger.errors import LedgerStateError
+        from ledger.schema_version import SCHEMA_HEAD, stored_revision
 
         url = self.url
         if url.startswith("sqlite:///") and ":memory:" not in url:
@@ -47,10 +47,10 @@ class AppContext:
                     f"no ledger at {path}: run 'assure init --admin-key PEM' (or pass --db URL)"
                 )
         engine = self.engine()
-        current = migrate.current_revision(engine)
+        current = stored_revision(engine)
         if current is None:
             raise LedgerStateError(f"no ledger in {self.display_url}: run 'assure init --admin-key PEM'")
-        if current != migrate.head_revision():
+        if current != SCHEMA_HEAD:
             raise LedgerStateError(f"the ledger schema is at {current}: run 'assure db upgrade'")
         return engine
 

@@ -146,6 +146,16 @@ def test_commands_before_init_explain_what_to_do(run_cli, tmp_path) -> None:
     assert not (tmp_path / "none.db").exists()
 
 
+def test_an_outdated_schema_is_refused_with_what_to_run(run_cli, tmp_path) -> None:
+    from ledger import migrate
+    from ledger.db import make_engine
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    migrate.upgrade(make_engine(url), "0005")
+    r = run_cli("log", db=url)
+    assert r.exit_code == 2 and "schema is at 0005: run 'assure db upgrade'" in r.stderr
+
+
 def test_keys_list_and_revoke(run_cli, setup) -> None:
     keys = json.loads(run_cli("keys", "list", "--json", db=setup).stdout)
     ci = next(k for k in keys if k["role"] == "pipeline")
