@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from frameworks import DEFAULT_USER_DIR, _yaml
+from frameworks import DEFAULT_USER_DIR, _yaml, disk_cache
 from frameworks.errors import FrameworkLoadError, LoadProblem
 from frameworks.library import (
     Catalog,
@@ -157,10 +157,13 @@ def _build_cached(sources: list[SourceFile]) -> Library:
     key = hashlib.sha256(
         "\n".join(f"{s.origin} {s.name} {s.sha256}" for s in sources).encode()
     ).hexdigest()
-    cached = _CACHE.get(key)
-    if cached is not None:
-        return cached
-    library = _Builder(sources, key).build()
+    library = _CACHE.get(key)
+    if library is not None:
+        return library
+    library = disk_cache.load(key)
+    if library is None:
+        library = _Builder(sources, key).build()
+        disk_cache.store(key, library)
     if len(_CACHE) >= _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = library

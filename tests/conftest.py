@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from ledger.keys import PrivateKey
 from ledger.store import Ledger, init_ledger, trust_key
 
 PG_URL = os.environ.get("ASSURE_TEST_PG_URL")
+# The framework library's disk cache goes to a throwaway directory, never the user's ~/.cache.
+os.environ.setdefault("ASSURE_CACHE_DIR", tempfile.mkdtemp(prefix="assure-test-cache-"))
 BACKENDS = ["sqlite", "postgresql"]
 T0 = dt.datetime(2026, 11, 1, 9, 0, tzinfo=dt.UTC)
 
@@ -273,7 +276,7 @@ def append_behind_the_back(conn: sa.Connection, key: PrivateKey, *, suite: str =
         from ledger.registry import KeyState
 
         signer = KeyState(key.public.key_id, key.public.raw, "approver", "?", 0, dt.datetime.now(dt.UTC))
-        at = dt.datetime.fromisoformat(received_at.replace("Z", "+00:00"))
+        at = dt.datetime.fromisoformat(received_at)
         fields = parse_json(payload)
         conn.execute(sa.insert(Record), projection_row(fields, seq=head.size, entry_hash=h, received_at=at,
                                                        signer=signer))
