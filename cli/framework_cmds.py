@@ -133,6 +133,8 @@ def _applies_to(control: Control) -> str:
         for label, values in (("tiers", a.risk_tiers), ("EU roles", a.eu_roles), ("EU classes", a.eu_classes))
         if values
     ]
+    parts += [f"{name}: {', '.join(map(str, v)) if isinstance(v, list) else str(v).lower()}"
+              for name, v in a.facts.items()]
     return "; ".join(parts) or "all systems"
 
 

@@ -365,7 +365,8 @@ def evaluate_controls(
     waived = active_exceptions_by_control([_at(x, scope.at) for x in exceptions])
     out = {}
     for control in graph.controls():
-        if not control.applies_to.matches(risk_tier=view.risk_tier, eu_role=view.eu_roles, eu_class=view.eu_class):
+        if not control.applies_to.matches(risk_tier=view.risk_tier, eu_role=view.eu_roles, eu_class=view.eu_class,
+                                          facts=view.facts):
             continue
         status, reason, evidence = evaluate_rule(control.evidence, control.id, scope,
                                                  organisation_level=control.organisation_level)
