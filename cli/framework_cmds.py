@@ -386,6 +386,8 @@ def controls_show(control_id: str, frameworks_dir: Path, as_json: bool) -> None:
     click.echo("evidence:")
     for line in _rule_lines(control.evidence):
         click.echo(line)
+    if control.reporting_deadlines:
+        click.echo(f"reporting deadlines: {control.reporting_deadlines} (each incident from its own dates)")
     click.echo(f"satisfies ({len(reqs)}):")
     for r in reqs:
         click.echo(f"  {r.node_id}  {r.display_title}")

@@ -605,6 +605,23 @@ class Control(_Model):
     count as its evidence; for any other control only the system's own records do."""
     open_incidents_fail: list[Literal["low", "medium", "high", "critical"]] = []
     """Open incidents of these severities make it *failing* (incident management)."""
+    reporting_deadlines: Literal["eu-ai-act-art-73"] | None = None
+    """The incidents its evidence rule selects must be reported to the authority within
+    these deadlines (``controls.incidents``): one unreported past its deadline makes it
+    *failing*; with none overdue it is *covered*, none recorded included."""
+
+    @model_validator(mode="after")
+    def _deadlines_judge_incidents(self) -> Control:
+        if not self.reporting_deadlines:
+            return self
+        leaf = self.evidence
+        if not (isinstance(leaf, EvidenceRequirement) and leaf.kind == "incident"):
+            raise ValueError("reporting_deadlines needs an evidence rule of one incident leaf "
+                             "(it selects the incidents the deadlines apply to)")
+        if leaf.max_age_days is not None or leaf.bound_to_model_version:
+            raise ValueError("a reporting deadline runs from each incident's own dates: "
+                             "drop max_age_days and bound_to_model_version")
+        return self
 
     @field_validator("satisfies")
     @classmethod
