@@ -141,6 +141,8 @@ def _applies_to(control: Control) -> str:
         for label, values in (("tiers", a.risk_tiers), ("EU roles", a.eu_roles), ("EU classes", a.eu_classes))
         if values
     ]
+    parts += [f"{name}: {', '.join(map(str, v)) if isinstance(v, list) else str(v).lower()}"
+              for name, v in a.facts.items()]
     return "; ".join(parts) or "all systems"
 
 
@@ -396,6 +398,8 @@ def controls_show(control_id: str, frameworks_dir: Path, as_json: bool) -> None:
     click.echo("evidence:")
     for line in _rule_lines(control.evidence):
         click.echo(line)
+    if control.reporting_deadlines:
+        click.echo(f"reporting deadlines: {control.reporting_deadlines} (each incident from its own dates)")
     click.echo(f"satisfies ({len(reqs)}):")
     for r in reqs:
         click.echo(f"  {r.node_id}  {r.display_title}")

@@ -43,6 +43,7 @@ from controls.exceptions import (
     exception_statuses,
 )
 from controls.graph import ControlGraph
+from controls.incidents import DEADLINES, reporting_status
 from controls.state import SystemView
 from frameworks.schema import REVIEW_FLAGS, AllOf, AnyOf, Control, EvidenceRequirement
 from ledger.records import ORG_WIDE
@@ -365,10 +366,14 @@ def evaluate_controls(
     waived = active_exceptions_by_control([_at(x, scope.at) for x in exceptions])
     out = {}
     for control in graph.controls():
-        if not control.applies_to.matches(risk_tier=view.risk_tier, eu_role=view.eu_roles, eu_class=view.eu_class):
+        if not control.applies_to.matches(risk_tier=view.risk_tier, eu_role=view.eu_roles, eu_class=view.eu_class,
+                                          facts=view.facts):
             continue
-        status, reason, evidence = evaluate_rule(control.evidence, control.id, scope,
-                                                 organisation_level=control.organisation_level)
+        if control.reporting_deadlines:
+            status, reason, evidence = evaluate_reporting(control, scope)
+        else:
+            status, reason, evidence = evaluate_rule(control.evidence, control.id, scope,
+                                                     organisation_level=control.organisation_level)
         incidents = open_incidents(view, control.open_incidents_fail)
         if incidents:
             status, evidence = "failing", incidents
@@ -381,6 +386,19 @@ def evaluate_controls(
         else:
             out[control.id] = ControlResult(control, status, reason, evidence)
     return out
+
+
+def evaluate_reporting(control: Control, scope: Scope) -> tuple[str, str, list[Evidence]]:
+    """Status, reason and deciding incidents for a control with ``reporting_deadlines``: the
+    incidents its rule selects, each judged against its reporting deadline (``controls.incidents``);
+    the reason also names every retraction of, and pending withdrawal from, those incidents."""
+    leaf = control.evidence
+    assert isinstance(leaf, EvidenceRequirement) and control.reporting_deadlines  # the schema checks it
+    selected = [e for e in scope.pool(leaf.kind, organisation_level=control.organisation_level)
+                if leaf.matches(e.fields, control_id=control.id)]
+    status, reason, evidence = reporting_status(selected, table=DEADLINES[control.reporting_deadlines],
+                                                at=scope.at)
+    return status, "; ".join([reason, *_withdrawals(leaf, control.id, scope)]), evidence
 
 
 def open_incidents(view: SystemView, severities: list[str], *, model_version: str | None = None) -> list[Evidence]:

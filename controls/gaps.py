@@ -9,6 +9,7 @@ from typing import Any
 from controls.approvals import ApprovalPolicy
 from controls.coverage import ControlResult, CoverageReport, compute_coverage
 from controls.graph import ControlGraph
+from controls.incidents import DEADLINES, reporting_due
 from controls.state import SystemView
 from frameworks.penalties import Penalty, fine_tier
 from frameworks.schema import AllOf, AnyOf, EvidenceRequirement, rule_leaves
@@ -41,7 +42,8 @@ class Gap:
     Attributes:
         lapses_on: for a forecast, the first day it is no longer covered.
         lapses_because: for a forecast, what lapses: ``{"control", "entry", "what"}``
-            (``what``: ``valid_until``, ``max_age`` or ``exception``).
+            (``what``: ``valid_until``, ``max_age``, ``exception`` or ``reporting_deadline``:
+            a serious incident still unreported when its reporting period ends).
         reason: why it has its status (see ``RequirementResult.reason``).
         penalty: for an EU AI Act provision, the fine its breach exposes the organisation to.
     """
@@ -130,6 +132,11 @@ def _lapse(c: ControlResult, start: dt.datetime, end: dt.datetime) -> tuple[dt.d
     if c.exception is not None:
         found.append((c.exception.expires_at, {"control": c.control.id, "entry": c.exception.record.seq,
                                                "what": "exception"}))
+    table = DEADLINES.get(c.control.reporting_deadlines or "")
+    for e in c.evidence if table else []:
+        due = reporting_due(e, table)
+        if not due.reported:
+            found.append((due.overdue_from, {"control": c.control.id, "entry": e.seq, "what": "reporting_deadline"}))
     ages = {leaf.kind: leaf.max_age_days for leaf in rule_leaves(c.control.evidence) if leaf.max_age_days}
     for e in c.evidence:
         if e.valid_until is not None:

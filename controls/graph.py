@@ -219,6 +219,7 @@ class ControlGraph:
         risk_tier: str | None = None,
         eu_role: str | Collection[str] | None = None,
         eu_class: str | None = None,
+        facts: Mapping[str, Any] | None = None,
     ) -> list[Control]:
         """Controls that satisfy a requirement directly, in catalog order.
 
@@ -228,15 +229,18 @@ class ControlGraph:
                 for an article or a category).
             risk_tier: if given, only controls whose ``applies_to`` admits it;
             eu_role: likewise for the EU role;
-            eu_class: likewise for the EU class.
+            eu_class: likewise for the EU class;
+            facts: likewise for the system facts stated (one left out matches).
         """
         key = ("controls_for", node_id, include_descendants, risk_tier,
-               eu_role if isinstance(eu_role, str) or eu_role is None else tuple(sorted(eu_role)), eu_class)
-        return self._memo(key, lambda: self._controls_for(node_id, include_descendants, risk_tier, eu_role, eu_class))
+               eu_role if isinstance(eu_role, str) or eu_role is None else tuple(sorted(eu_role)), eu_class,
+               tuple(sorted((facts or {}).items())))
+        return self._memo(key, lambda: self._controls_for(node_id, include_descendants, risk_tier, eu_role, eu_class,
+                                                          facts))
 
     def _controls_for(
         self, node_id: str, include_descendants: bool, risk_tier: str | None, eu_role: str | Collection[str] | None,
-        eu_class: str | None
+        eu_class: str | None, facts: Mapping[str, Any] | None,
     ) -> list[Control]:
         node_id = self.requirement(node_id).node_id
         nodes = [node_id]
@@ -252,7 +256,7 @@ class ControlGraph:
             c
             for c in self.library.controls.values()
             if c.id in ids
-            and c.applies_to.matches(risk_tier=risk_tier, eu_role=eu_role, eu_class=eu_class)
+            and c.applies_to.matches(risk_tier=risk_tier, eu_role=eu_role, eu_class=eu_class, facts=facts)
         ]
 
     def requirements_for(self, control_id: str, framework_id: str | None = None) -> list[Requirement]:

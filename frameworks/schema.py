@@ -17,7 +17,7 @@ that must exist, cycles) are checked by :mod:`frameworks.loader`.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -27,6 +27,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    StrictBool,
     StringConstraints,
     Tag,
     TypeAdapter,
@@ -514,12 +515,39 @@ def evaluate_rule(
     return bool(is_met(rule))
 
 
+FactCondition = StrictBool | list[Text]
+"""What a control asks of one system fact: true or false for a yes/no fact, a list of
+Annex III points (a bare number stands for all its letters) for ``annex_iii_area``."""
+
+
 class AppliesTo(_Model):
-    """Which systems a control applies to; an empty list means every value."""
+    """Which systems a control applies to; an empty list (or mapping) means every value.
+
+    ``facts`` names system facts (:data:`frameworks.vocab.FACTS`) the system must
+    have, e.g. ``{remote_biometric_identification: true}``. A fact the system record
+    does not state matches: a control whose scope cannot be ruled out applies.
+    """
 
     risk_tiers: list[RiskTier] = []
     eu_roles: list[EuRole] = []
     eu_classes: list[EuClass] = []
+    facts: dict[str, FactCondition] = {}
+
+    @field_validator("facts", mode="before")
+    @classmethod
+    def _known_facts(cls, value: Any) -> Any:
+        for name, wanted in (value.items() if isinstance(value, dict) else ()):
+            fact = vocab.FACTS.get(name)
+            if fact is None:
+                raise ValueError(f"unknown fact {name!r} (one of: {', '.join(vocab.FACTS)})")
+            if fact.kind == "bool" and not isinstance(wanted, bool):
+                raise ValueError(f"{name} is true or false, not {wanted!r}")
+            if fact.kind == "annex_iii_point" and not (
+                isinstance(wanted, list) and wanted and all(isinstance(p, str) and p in _POINT_VALUES for p in wanted)
+            ):
+                raise ValueError(f"{name} takes a non-empty list of quoted Annex III points (e.g. ['5', '5b']), "
+                                 f"not {wanted!r}")
+        return value
 
     def matches(
         self,
@@ -527,19 +555,37 @@ class AppliesTo(_Model):
         risk_tier: str | None = None,
         eu_role: str | Collection[str] | None = None,
         eu_class: str | None = None,
+        facts: Mapping[str, Any] | None = None,
     ) -> bool:
         """Whether a system with these attributes is in scope (None = unknown, matches).
 
         ``eu_role`` may be one role or the system's several roles; a control
         scoped to some roles matches when the system holds any of them, counting
         a product manufacturer of an Annex I system as its provider (Art 25(3)).
+        ``facts`` are the facts the system record states; one it leaves out (or
+        None for all) matches, and an Annex III point implies the facts of
+        :data:`frameworks.vocab.ANNEX_III_IMPLIES`.
         """
         if self.eu_roles and eu_role is not None:
             held = vocab.effective_roles(eu_role, eu_class)
             if held and not held & set(self.eu_roles):
                 return False
         checks = ((self.risk_tiers, risk_tier), (self.eu_classes, eu_class))
-        return all(not allowed or value is None or value in allowed for allowed, value in checks)
+        if not all(not allowed or value is None or value in allowed for allowed, value in checks):
+            return False
+        return all(self._fact_matches(name, wanted, facts or {}) for name, wanted in self.facts.items())
+
+    @staticmethod
+    def _fact_matches(name: str, wanted: FactCondition, facts: Mapping[str, Any]) -> bool:
+        value = facts.get(name)
+        if value is None and vocab.ANNEX_III_IMPLIES.get(str(facts.get("annex_iii_area"))) == name:
+            value = True
+        if value is None:
+            return True  # unknown: the control applies until the record rules it out
+        if isinstance(wanted, bool):
+            return bool(value) is wanted
+        point = str(value)
+        return any(point == w or (w.isdigit() and point.rstrip("abcdefgh") == w) for w in wanted)
 
 
 class Control(_Model):
@@ -559,6 +605,23 @@ class Control(_Model):
     count as its evidence; for any other control only the system's own records do."""
     open_incidents_fail: list[Literal["low", "medium", "high", "critical"]] = []
     """Open incidents of these severities make it *failing* (incident management)."""
+    reporting_deadlines: Literal["eu-ai-act-art-73"] | None = None
+    """The incidents its evidence rule selects must be reported to the authority within
+    these deadlines (``controls.incidents``): one unreported past its deadline makes it
+    *failing*; with none overdue it is *covered*, none recorded included."""
+
+    @model_validator(mode="after")
+    def _deadlines_judge_incidents(self) -> Control:
+        if not self.reporting_deadlines:
+            return self
+        leaf = self.evidence
+        if not (isinstance(leaf, EvidenceRequirement) and leaf.kind == "incident"):
+            raise ValueError("reporting_deadlines needs an evidence rule of one incident leaf "
+                             "(it selects the incidents the deadlines apply to)")
+        if leaf.max_age_days is not None or leaf.bound_to_model_version:
+            raise ValueError("a reporting deadline runs from each incident's own dates: "
+                             "drop max_age_days and bound_to_model_version")
+        return self
 
     @field_validator("satisfies")
     @classmethod

@@ -68,6 +68,33 @@ def after_problem(later: dt.datetime, earlier: dt.datetime, *, later_name: str, 
     return None
 
 
+#: Incident impacts that make an incident serious by definition (Art 3(49), Art 73(3)).
+SERIOUS_IMPACTS = frozenset({"death", "critical_infrastructure", "widespread"})
+
+
+def incident_problem(
+    *, observed_at: dt.datetime, aware_at: dt.datetime | None, reported_at: dt.datetime | None,
+    reported_to_authority: bool, serious: bool, impact: str | None,
+) -> tuple[str, str] | None:
+    """Why an incident's reporting fields contradict each other: (field, reason), or None.
+
+    A report date needs ``reported_to_authority``; neither awareness nor the report
+    may come after the record's ``observed_at`` (a record cannot observe what has not
+    happened yet), and the report cannot precede awareness. A death, a disruption of
+    critical infrastructure or a widespread infringement is a serious incident.
+    """
+    if impact in SERIOUS_IMPACTS and not serious:
+        return "serious", f"impact {impact!r} makes it a serious incident (Art 3(49), Art 73(3)): set serious: true"
+    if reported_at is not None and not reported_to_authority:
+        return "reported_to_authority", "reported_at is set, so reported_to_authority must be true"
+    for name, value in (("aware_at", aware_at), ("reported_at", reported_at)):
+        if value is not None and value > observed_at:
+            return name, f"{name} must not be after observed_at ({format_timestamp(observed_at)})"
+    if aware_at is not None and reported_at is not None and reported_at < aware_at:
+        return "reported_at", f"reported_at must not be before aware_at ({format_timestamp(aware_at)})"
+    return None
+
+
 def record_problem(obj: Mapping[str, Any]) -> tuple[str, str] | None:
     """The first rule of this module a record (as its JSON mapping) breaks: (field, reason).
 
@@ -87,6 +114,13 @@ def record_problem(obj: Mapping[str, Any]) -> tuple[str, str] | None:
             why = after_problem(_ts(obj["expires_at"]), _ts(obj["observed_at"]),
                                 later_name="expires_at", earlier_name="observed_at")
             return ("expires_at", why) if why else None
+        if kind == "incident":
+            return incident_problem(
+                observed_at=_ts(obj["observed_at"]), aware_at=_opt_ts(obj.get("aware_at")),
+                reported_at=_opt_ts(obj.get("reported_at")),
+                reported_to_authority=bool(obj.get("reported_to_authority")), serious=bool(obj.get("serious")),
+                impact=obj.get("impact"),
+            )
         if kind == "key.trust" and obj.get("valid_from") and obj.get("valid_until"):
             why = after_problem(_ts(obj["valid_until"]), _ts(obj["valid_from"]),
                                 later_name="valid_until", earlier_name="valid_from")
@@ -99,3 +133,7 @@ def record_problem(obj: Mapping[str, Any]) -> tuple[str, str] | None:
 def _ts(value: Any) -> dt.datetime:
     # Stored records hold normalised RFC 3339 UTC "Z" text.
     return dt.datetime.fromisoformat(str(value))
+
+
+def _opt_ts(value: Any) -> dt.datetime | None:
+    return None if value is None else _ts(value)

@@ -11,6 +11,7 @@ This module does no I/O and knows nothing about the database.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, get_args
@@ -38,7 +39,12 @@ from ledger.canonical import (
 )
 from ledger.errors import InputError
 from ledger.record_rules import ORG_WIDE as ORG_WIDE
-from ledger.record_rules import after_problem, evaluation_problem, org_wide_problem
+from ledger.record_rules import (
+    after_problem,
+    evaluation_problem,
+    incident_problem,
+    org_wide_problem,
+)
 from ledger.text_rules import multi_line_problem, single_line_problem
 from ledger.timeutil import normalize_timestamp, parse_timestamp
 
@@ -325,8 +331,17 @@ class ExceptionRecord(_Evidence):
         return _after(value, info.data.get("observed_at"), "expires_at", "observed_at")
 
 
+IncidentImpact = Literal["death", "critical_infrastructure", "widespread", "other"]
+
+
 class IncidentRecord(_Evidence):
-    """A serious incident, malfunction or harm report."""
+    """A serious incident, malfunction or harm report.
+
+    ``serious`` marks a serious incident (EU AI Act Art 3(49)): it must be reported
+    to the market surveillance authority within the Art 73 deadline its ``impact``
+    sets, counted from ``aware_at`` (``controls.incidents``). ``reported_at`` is when
+    it was reported (with ``reported_to_authority: true``).
+    """
 
     kind: Literal["incident"]
     title: Name
@@ -335,21 +350,71 @@ class IncidentRecord(_Evidence):
     model_version: Ident | None = None
     description: Text | None = None
     reported_to_authority: bool = False
+    serious: bool = False
+    impact: IncidentImpact | None = None
+    """death (Art 73(4)), critical_infrastructure (a serious and irreversible disruption of critical
+    infrastructure, Art 3(49)(b)), widespread (a widespread infringement, Art 73(3)) or other."""
+    aware_at: Timestamp | None = None
+    """When the provider (or deployer) became aware of it; the reporting period runs from here."""
+    reported_at: Timestamp | None = None
+    """When it was reported to the market surveillance authority."""
+
+    @model_validator(mode="after")
+    def _reporting_consistent(self) -> IncidentRecord:
+        def ts(value: str | None) -> dt.datetime | None:
+            return None if value is None else parse_timestamp(value)
+
+        problem = incident_problem(
+            observed_at=parse_timestamp(self.observed_at), aware_at=ts(self.aware_at),
+            reported_at=ts(self.reported_at), reported_to_authority=self.reported_to_authority,
+            serious=self.serious, impact=self.impact,
+        )
+        if problem:
+            raise ValueError(problem[1])  # each reason names its field
+        return self
+
+
+DocType = Literal[
+    "model_card",
+    "data_sheet",
+    "dpia",
+    "monitoring_plan",
+    "release_checklist",
+    "policy",
+    "other",
+    # EU AI Act documents (provider and deployer duties)
+    "art6_3_assessment",  # Art 6(3)-(4): why an Annex III system is not high-risk
+    "technical_documentation",  # Art 11, Annex IV
+    "instructions_for_use",  # Art 13
+    "human_oversight_design",  # Art 14
+    "qms_procedure",  # Art 17
+    "conformity_assessment",  # Art 43, Annexes VI-VII
+    "eu_declaration",  # Art 47, Annex V
+    "eu_registration",  # Art 49: confirmation of the EU database entry
+    "post_market_monitoring_plan",  # Art 72
+    "fria",  # Art 27: fundamental rights impact assessment
+    "rbi_authorisation",  # Art 5(3), 26(10): authorisation of a use of remote biometric identification
+    "authorised_representative_mandate",  # Arts 22, 54
+    # Management-system records (ISO/IEC 42001, NIST AI RMF)
+    "obligations_register",
+    "requirements_spec",
+    "design_record",
+    "evaluation_plan",
+    "training_record",
+    "management_review",
+    "audit_report",
+    "supplier_assessment",
+    "user_notice",
+]
+"""What a document is. Values are only ever added: records signed with any earlier value must
+still parse."""
 
 
 class DocumentRecord(_Evidence):
     """A governance document: model card, data sheet, DPIA, monitoring plan, …"""
 
     kind: Literal["document"]
-    doc_type: Literal[
-        "model_card",
-        "data_sheet",
-        "dpia",
-        "monitoring_plan",
-        "release_checklist",
-        "policy",
-        "other",
-    ]
+    doc_type: DocType
     title: Name
     model_version: Ident | None = None
 
