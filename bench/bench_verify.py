@@ -17,7 +17,11 @@ Then it runs ``verify_ledger`` in a fresh process and prints:
   verify one signature), i.e. the highest ratio reachable on this database;
 * peak RSS of the verifying process and of its largest worker, and the RSS of
   the verifying process at 10% and at 100% of the entries (constant memory: the
-  two should be about equal).
+  two should be about equal);
+* a monitor's run (issue 17): the full run's verified state kept, ``$BENCH_VERIFY_NEW``
+  (1,000) entries appended, then ``verify --state`` checking only those: its time
+  against the full run's (target: under 1%). The cached ledger grows by that much
+  on every run.
 
 Usage::
 
@@ -187,8 +191,12 @@ def _rss_kib(field: str = "VmRSS") -> int:
     return 0
 
 
-def run_verify(url: str, workers: int | None) -> dict[str, Any]:
-    """Verify ``url`` in this process; time it and sample memory (called in a fresh process)."""
+def run_verify(url: str, workers: int | None, state: str | None = None) -> dict[str, Any]:
+    """Verify ``url`` in this process; time it and sample memory (called in a fresh process).
+
+    With ``state``: start from the verified state in that file if it exists; write the new one there.
+    """
+    from ledger.verified_state import VerifiedState
     from ledger.verify import verify_ledger
 
     engine = make_engine(url)
@@ -198,9 +206,12 @@ def run_verify(url: str, workers: int | None) -> dict[str, Any]:
         if "rss_10pct_kib" not in samples and done >= total // 10:
             samples["rss_10pct_kib"] = _rss_kib()
 
+    since = VerifiedState.read(Path(state)) if state and Path(state).exists() else None
     busy0, cpu0, t = _machine_busy(), time.process_time(), time.perf_counter()
-    report = verify_ledger(engine, workers=workers, progress=progress)
+    report = verify_ledger(engine, workers=workers, progress=progress, since=since)
     elapsed = time.perf_counter() - t
+    if state and report.state is not None:
+        report.state.write(Path(state))
     main_cpu = time.process_time() - cpu0
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     workers_cpu = children.ru_utime + children.ru_stime
@@ -247,10 +258,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workers", type=int, default=None, help="verify workers (default: all cores)")
     p.add_argument("--db", default=None, help="database URL (default: cached SQLite file)")
     p.add_argument("--cache-dir", default=os.environ.get("BENCH_DIR", "/tmp/assure-bench"))
+    p.add_argument("--new", type=int, default=int(os.environ.get("BENCH_VERIFY_NEW", "1000")),
+                   help="entries appended after the full run, for the incremental run")
     p.add_argument("--run-verify", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--state", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv if argv is not None else [])
     if args.run_verify:
-        print(json.dumps(run_verify(args.run_verify, args.workers)))
+        print(json.dumps(run_verify(args.run_verify, args.workers, args.state)))
         return
     cores = os.cpu_count() or 1
     url = args.db
@@ -264,10 +278,16 @@ def main(argv: list[str] | None = None) -> None:
         print(f"building a ledger of {args.n:,} entries at {url}{kept}", file=sys.stderr)
         build(url, args.n, workers=cores)
     before = ceiling(cores)  # measured before and after the run; the higher is kept (noisy VMs)
-    cmd = [sys.executable, "-m", "bench.bench_verify", "--run-verify", url]
+    state = Path(args.cache_dir) / "verify-bench-state.json"
+    state.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "bench.bench_verify", "--run-verify", url, "--state", str(state)]
     if args.workers:
         cmd += ["--workers", str(args.workers)]
     out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    incremental = None
+    if args.new and out["ok"]:
+        _append_new(url, out["entries"], args.new)
+        incremental = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
     after = ceiling(cores)
     floor = floor_rate(url.removeprefix("sqlite:///"), out["entries"], cores) if url.startswith("sqlite:///") else None
     per_core, all_cores = max(before[0], after[0]), max(before[1], after[1])
@@ -291,6 +311,17 @@ def main(argv: list[str] | None = None) -> None:
     print(f"memory: verifier peak RSS {out['maxrss_kib'] / 1024:.0f} MiB (RSS at 10% "
           f"{out.get('rss_10pct_kib', 0) / 1024:.0f} MiB, at 100% {out['rss_end_kib'] / 1024:.0f} MiB); "
           f"largest worker peak RSS {out['workers_maxrss_kib'] / 1024:.0f} MiB")
+    if incremental:
+        status = "ok" if incremental["ok"] else f"FAILED {incremental['failure']}"
+        print(f"monitor: verify --state after {args.new:,} new entries: {status}; {incremental['seconds']:.2f} s "
+              f"for {incremental['entries']:,} entries = {incremental['seconds'] / out['seconds']:.2%} of the full "
+              f"run (target < 1%)")
+
+
+def _append_new(url: str, start: int, n: int) -> None:
+    """Append ``n`` more evaluations signed by the current pipeline key (the monitor's new entries)."""
+    envs = _sign_range(start, start + n, second_key=True)
+    Ledger(make_engine(url)).append([Document(f"new[{i}]", e) for i, e in enumerate(envs)])
 
 
 if __name__ == "__main__":

@@ -222,9 +222,14 @@ def show_cmd(app: AppContext, ref: str, as_json: bool) -> None:
 @click.option("--against", "against", type=click.Path(exists=True, dir_okay=False), default=None, metavar="CHECKPOINT_FILE", help="A checkpoint kept outside the database: prove the ledger extends it.")
 @click.option("--trust-key", "trust_key", type=click.Path(exists=True, dir_okay=False), default=None, metavar="PUB", help="Pin the key that must have signed --against (default: the ledger's admin keys).")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Checking processes (default: one per core, plus one).")
+@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
+              help="A verified-state file kept outside the database: if it exists, check only the entries added "
+              "since it was written (and that the ledger extends it); after a pass, write the new state there.")
+@click.option("--full", is_flag=True, help="With --state: check every entry anyway, then write the state.")
 @json_option
 @pass_app
-def verify_cmd(app: AppContext, against: str | None, trust_key: str | None, workers: int | None, as_json: bool) -> None:
+def verify_cmd(app: AppContext, against: str | None, trust_key: str | None, workers: int | None,
+               state_path: Path | None, full: bool, as_json: bool) -> None:
     """Recompute every hash, the chain, the Merkle tree, every signature and rule, and every derived table.
 
     Checks each entry as append would have (signer standing at its receive
@@ -233,25 +238,41 @@ def verify_cmd(app: AppContext, against: str | None, trust_key: str | None, work
     (records, control links, signers, key registry, Merkle nodes, the head)
     is what the entries give. Exit 0 if the ledger is intact; exit 1 naming
     the first problem otherwise.
+
+    A monitor runs it with --state FILE: the first run checks everything and
+    writes FILE; each later run proves the ledger extends what FILE recorded
+    and checks only the new entries, so its cost grows with them, not with
+    the ledger. Entries verified before are not read again: rewriting an old
+    entry is found by a full run (--full, say weekly) or by the inclusion
+    proofs of any receipt or package that carries it.
     """
     from ledger.keys import load_public_key
+    from ledger.verified_state import VerifiedState
     from ledger.verify import verify_ledger
 
     note = Path(against).read_text() if against else None
     keys = [load_public_key(Path(trust_key))] if trust_key else None
     skew = max_clock_skew()
+    if full and state_path is None:
+        raise click.UsageError("--full goes with --state FILE (without it every run is full)")
+    since = VerifiedState.read(state_path) if state_path and state_path.exists() and not full else None
     with progress_line("verified {done}/{total} entries", enabled=not as_json) as progress:
         report = verify_ledger(app.ledger_engine(), against_note=note, against_keys=keys, workers=workers,
-                               progress=progress, max_skew=skew)
+                               progress=progress, max_skew=skew, since=since)
+    if report.ok and state_path is not None and report.state is not None:
+        report.state.write(state_path)
     if as_json:
         echo_json(report.to_json())
     elif report.ok:
-        click.echo(f"ok: {report.size} entries, {report.signatures} signatures, "
+        new = f" ({report.size - since.size} new since the verified state)" if since else ""
+        click.echo(f"ok: {report.size} entries{new}, {report.signatures} signatures, "
                    f"{report.checkpoints} stored checkpoint(s) verified")
         echo_safe(f"origin {report.origin}")
         click.echo(f"root   {report.root.hex()}")
         if report.against is not None:
             click.echo(f"extends the checkpoint of size {report.against.size} ({report.against.root.hex()[:16]}…)")
+        if state_path is not None:
+            click.echo(f"verified state written to {state_path}")
     else:
         assert report.failure is not None
         echo_safe(f"FAILED: {report.failure}", err=True)

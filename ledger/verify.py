@@ -80,7 +80,8 @@ from ledger.records import LEDGER_KINDS, KeyTrustRecord, parse_record, record_to
 from ledger.registry import KeyState, Registry, SignerError
 from ledger.reindex import projection_differences
 from ledger.time_rules import DEFAULT_MAX_SKEW, key_window_problem
-from ledger.timeutil import parse_timestamp
+from ledger.timeutil import format_timestamp, parse_timestamp, utcnow
+from ledger.verified_state import VerifiedState
 from ledger.verify_rules import ChunkFacts, RuleState, entry_rule_failure
 
 CHUNK = 1_000
@@ -270,6 +271,10 @@ class VerifyReport:
     against: Checkpoint | None = None
     failure: IntegrityError | None = None
     registry: Registry = field(default_factory=Registry)
+    since: int | None = None
+    """With a verified state: the size it recorded (entries before it were not read again)."""
+    state: VerifiedState | None = None
+    """After a successful run: what the next run may start from."""
 
     @property
     def ok(self) -> bool:
@@ -289,6 +294,9 @@ class VerifyReport:
             "signatures_verified": self.signatures,
             "checkpoints_verified": self.checkpoints,
         }
+        if self.since is not None:
+            out["since"] = self.since
+            out["entries_checked"] = max(self.size - self.since, 0) if self.ok else None
         if self.against is not None:
             out["against"] = {"size": self.against.size, "root": self.against.root.hex()}
         if self.failure is not None:
@@ -315,6 +323,7 @@ def verify_ledger(
     progress: Callable[[int, int], None] | None = None,
     max_skew: dt.timedelta = DEFAULT_MAX_SKEW,
     derived: bool = True,
+    since: VerifiedState | None = None,
 ) -> VerifyReport:
     """Verify every entry, the head, stored checkpoints and optionally an external one.
 
@@ -327,9 +336,12 @@ def verify_ledger(
         progress: called with (entries done, total) after each chunk.
         max_skew: how far a record's ``observed_at`` may be ahead of its ``received_at``.
         derived: also compare every derived table with the entries (:mod:`ledger.reindex`).
+        since: a verified state from an earlier run (:mod:`ledger.verified_state`): check that
+            the ledger extends it and only the entries after it (and the derived rows they give).
 
     Returns:
-        A report; ``report.failure`` names the first bad seq and why.
+        A report; ``report.failure`` names the first bad seq and why; ``report.state``, if
+        it passed, what the next run may start from.
 
     Raises:
         LedgerStateError: if the ledger is not initialised.
@@ -340,7 +352,7 @@ def verify_ledger(
         with conn.begin():
             return verify_connection(
                 conn, against_note=against_note, against_keys=against_keys,
-                workers=workers, progress=progress, max_skew=max_skew, derived=derived,
+                workers=workers, progress=progress, max_skew=max_skew, derived=derived, since=since,
             )
 
 
@@ -353,25 +365,30 @@ def verify_connection(
     progress: Callable[[int, int], None] | None = None,
     max_skew: dt.timedelta = DEFAULT_MAX_SKEW,
     derived: bool = True,
+    since: VerifiedState | None = None,
 ) -> VerifyReport:
     """:func:`verify_ledger` inside a transaction the caller holds (one snapshot)."""
     head = read_head(conn)
     if head is None:
         raise LedgerStateError("the ledger is not initialised: run 'assure init'")
-    report = VerifyReport(origin=head.origin)
-    stored_cps = list(conn.execute(select(m.Checkpoint.size, m.Checkpoint.note)))
+    report = VerifyReport(origin=head.origin, since=since.size if since else None)
+    start = since.size if since else 0
+    stored_cps = [(size, note) for size, note in conn.execute(select(m.Checkpoint.size, m.Checkpoint.note))
+                  if size > start]
     rows = conn.execute(
         select(
             m.Entry.seq, m.Entry.entry_hash, m.Entry.prev_hash, m.Entry.leaf,  # type: ignore[call-overload]
             m.Entry.payload_sha256, m.Entry.idem_key, m.Payload.payload_type, m.Payload.body,
         )
         .outerjoin(m.Payload, m.Payload.sha256 == m.Entry.payload_sha256)
+        .where(m.Entry.seq >= start)
         .order_by(m.Entry.seq)
         .execution_options(yield_per=CHUNK)
     )
     against_size = _unverified_size(against_note)
-    verifier = _Verifier(report, head, stored_cps, workers, progress, against_size, max_skew)
+    verifier = _Verifier(report, head, stored_cps, workers, progress, against_size, max_skew, since)
     try:
+        _check_resumable(head, since)
         try:
             verifier.run(rows)
         finally:
@@ -379,15 +396,28 @@ def verify_connection(
         verifier.conclude(conn)
         _check_against(report, conn, verifier, against_note, against_keys)
         if derived:
-            _check_derived(conn)
+            _check_derived(conn, since)
     except _Fail as f:
         report.failure = IntegrityError(f.reason, seq=f.seq)
+    else:
+        report.state = verifier.state()
     return report
 
 
-def _check_derived(conn: Connection) -> None:
+def _check_resumable(head: Any, since: VerifiedState | None) -> None:
+    """The ledger is the one the state was taken from, and at least as long."""
+    if since is None:
+        return
+    if since.origin != head.origin:
+        raise _Fail(None, f"the verified state is of ledger {since.origin!r}, not this one ({head.origin!r})")
+    if head.size < since.size:
+        raise _Fail(head.size, f"the ledger has {head.size} entries but {since.size} were verified before: "
+                    "it was truncated or rolled back")
+
+
+def _check_derived(conn: Connection, since: VerifiedState | None = None) -> None:
     """The first derived row (projection, signer, key, Merkle node) that the entries do not give."""
-    for difference in projection_differences(conn):
+    for difference in projection_differences(conn, since=since):
         raise _Fail(None, f"derived data differs from the entries: {difference} "
                     "(a table was changed behind the ledger's back; 'assure reindex' rebuilds it)")
 
@@ -395,7 +425,8 @@ def _check_derived(conn: Connection) -> None:
 class _Verifier:
     """The sequential side of a verification: reads entries in order and farms out the rest."""
 
-    def __init__(self, report, head, stored_cps, workers, progress, against_size, max_skew) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, report, head, stored_cps, workers, progress, against_size, max_skew,  # type: ignore[no-untyped-def]
+                 since: VerifiedState | None = None) -> None:
         self.report = report
         self.head = head
         self.max_skew = max_skew
@@ -416,6 +447,31 @@ class _Verifier:
         self.pending: list[Future[ChunkResult]] = []
         self.chunk: list[Row] = []
         self.failure: _Fail | None = None
+        if since is not None:
+            self._resume(since)
+
+    def _resume(self, since: VerifiedState) -> None:
+        """Start where an earlier verification stopped (its registry, tree, clock and rule state)."""
+        self.registry = self.report.registry = since.registry.copy()
+        self.snapshot = self.registry.copy()
+        self.checks = _EntryChecks(self.head.origin, self.registry)
+        self.frontier = Frontier(since.size, since.frontier.hashes)
+        self.prev, self.expected = since.last_hash, since.size
+        if since.received_at:
+            self.received = (since.received_at.encode(), parse_timestamp(since.received_at))
+        self.rules = RuleState(systems=dict(since.systems), versions=dict(since.versions),
+                               scopes=since.scopes.copy())
+        if since.size in self.watch:
+            self.cp_roots[since.size] = self.frontier.root()
+
+    def state(self) -> VerifiedState:
+        """What a later verification may start from (after a successful run)."""
+        return VerifiedState(
+            origin=self.head.origin, frontier=Frontier(self.frontier.size, self.frontier.hashes),
+            last_hash=self.prev, received_at=self.received[0].decode() if self.received else None,
+            registry=self.registry.copy(), systems=dict(self.rules.systems), versions=dict(self.rules.versions),
+            scopes=self.rules.scopes.copy(), verified_at=format_timestamp(utcnow()),
+        )
 
     def run(self, rows: Iterable[Sequence[Any]]) -> None:
         """Check every entry (failures are noted; :meth:`conclude` reports the first)."""
@@ -528,7 +584,7 @@ class _Verifier:
             return None
         try:
             return parse_record(parse_json(body), source=f"entry {seq}")
-        except Exception as e:  # noqa: BLE001 - any parse failure is an integrity failure here
+        except Exception as e:
             raise _Fail(seq, f"key event payload is invalid: {e}") from e
 
     def _signature_tasks(
@@ -644,7 +700,7 @@ def _check_against(
     if cp.size > report.size:
         raise _Fail(report.size, f"the ledger has {report.size} entries but the checkpoint commits "
                     f"to {cp.size}: it was truncated or rolled back")
-    if cp.size and verifier.cp_roots.get(cp.size) != cp.root:
+    if cp.size and cp.size in verifier.cp_roots and verifier.cp_roots[cp.size] != cp.root:
         raise _Fail(None, f"the ledger does not extend the checkpoint of size {cp.size}: "
                     "its first entries were rewritten")
     # The same fact as a consistency proof from the stored tree nodes, which is what
@@ -653,5 +709,8 @@ def _check_against(
     try:
         verify_consistency(cp.size, report.size, cp.root, report.root, proof)
     except ProofError as e:
+        if cp.size not in verifier.cp_roots:  # below a verified state: the proof is all there is
+            raise _Fail(None, f"the ledger is not shown to extend the checkpoint of size {cp.size} "
+                        f"({e.reason}): its first entries or the stored Merkle nodes were changed") from e
         raise _Fail(None, "stored Merkle nodes are corrupt: consistency proof failed "
                     f"({e.reason}); run 'assure reindex'") from e
