@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,7 @@ class AppContext:
             raise LedgerStateError(f"no ledger in {self.display_url}: run 'assure init --admin-key PEM'")
         if current != SCHEMA_HEAD:
             raise LedgerStateError(f"the ledger schema is at {current}: run 'assure db upgrade'")
+        logging.getLogger("assure").info("ledger %s, schema %s", self.display_url, current)
         return engine
 
     @property
