@@ -156,6 +156,10 @@ if env -u ASSURE_DB assure verify-package "$OUT/tampered-package.zip" --trust-ke
 fi
 sed 's/^/  /' "$OUT/tampered.err"
 
+step "An outside verifier written from docs/format.md alone (standard library + cryptography, none of Assure's code)"
+(cd .. && python -m tests.format.independent_verifier "demo/$OUT/ledger.db" "demo/$OUT/audit-package.zip" \
+   "demo/$OUT/keys/admin.pem.pub") | sed 's/^/  /'
+
 printf '\nDemo files in %s/:\n' "$(pwd)/$OUT"
 printf '  ledger.db         the SQLite ledger (ASSURE_DB=%s)\n' "$ASSURE_DB"
 printf '  keys/             Ed25519 keys (private .pem mode 0600, public .pem.pub)\n'

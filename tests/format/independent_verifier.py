@@ -18,6 +18,7 @@ import json
 import math
 import re
 import sqlite3
+import sys
 import zipfile
 from typing import Any
 
@@ -533,3 +534,31 @@ def _verify_package(zip_path: str, pinned_key: bytes) -> list[str]:
     if extra:
         problems.append(f"bundle carries entries of other scopes: {extra}")
     return problems
+
+
+def main(argv: list[str]) -> int:
+    """``python -m tests.format.independent_verifier LEDGER.db [PACKAGE.zip LEDGER_KEY.pub]``: exit 0 if all verifies."""
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        PublicFormat,
+        load_pem_public_key,
+    )
+
+    if len(argv) not in (1, 3):
+        print(main.__doc__, file=sys.stderr)
+        return 2
+    problems = verify_ledger(argv[0])
+    print(f"ledger {argv[0]}: " + ("ok" if not problems else f"{len(problems)} problem(s)"))
+    if len(argv) == 3:
+        with open(argv[2], "rb") as f:
+            key = load_pem_public_key(f.read()).public_bytes(Encoding.Raw, PublicFormat.Raw)
+        found = verify_package(argv[1], key)
+        print(f"package {argv[1]}: " + ("ok" if not found else f"{len(found)} problem(s)"))
+        problems += found
+    for p in problems:
+        print(f"  {p}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
