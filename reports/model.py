@@ -22,7 +22,6 @@ from controls.gaps import describe_rule
 from controls.liveness import Correction, Reclassification
 from controls.state import Evidence
 from ledger.registry import ROLE_KINDS, KeyState
-from ledger.timeutil import format_timestamp
 
 STATUS_COLOURS = {
     "covered": "#2e7d32",
@@ -77,10 +76,13 @@ def coverage_statement(framework: dict[str, Any]) -> str:
 
 
 def iso(t: dt.datetime | None) -> str:
-    """RFC 3339 UTC text, or an empty string."""
+    """RFC 3339 UTC text to the second (``2026-11-02T09:00:00Z``), or an empty string.
+
+    The PDF states times to the second; bundle.json keeps the exact values.
+    """
     if t is None:
         return ""
-    return format_timestamp(t)
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def day(t: dt.datetime | None) -> str:
