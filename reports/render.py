@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup, escape
 
 from reports.errors import RenderError
 
@@ -72,14 +73,43 @@ class PdfAttachment:
 
 @cache
 def environment() -> jinja2.Environment:
-    """The jinja2 environment: autoescape on, undefined values are errors."""
-    return jinja2.Environment(
+    """The jinja2 environment: autoescape on, undefined values are errors; filter ``keepids``."""
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=False,
         keep_trailing_newline=True,
     )
+    env.filters["keepids"] = keep_ids
+    return env
+
+
+#: An identifier inside prose (``EU-RMS-01``, ``MEASURE-2.10``, ``A.6.1.2``, ``red_team``) or a
+#: timestamp: tokens the layout must not break at their hyphens, dots or colons.
+_TOKEN = re.compile(
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z"
+    r"|(?<![\w.-])[A-Za-z0-9]+(?:[-._][A-Za-z0-9]+)+(?![\w])"
+)
+#: Longer tokens may break (a column could not hold them whole).
+_LONGEST_KEPT = 48
+
+
+def keep_ids(text: Any) -> Markup:
+    """``text`` escaped, with each identifier and timestamp in it kept on one line.
+
+    Free text (a control's reason, a gate's reasons) names controls and
+    requirements whose hyphens the line breaker would otherwise break at.
+    """
+    text = str(text)
+    out, last = [], 0
+    for m in _TOKEN.finditer(text):
+        token = m.group(0)
+        out.append(escape(text[last:m.start()]))
+        out.append(Markup('<span class="nw">%s</span>') % token if len(token) <= _LONGEST_KEPT else escape(token))
+        last = m.end()
+    out.append(escape(text[last:]))
+    return Markup("").join(out)
 
 
 def render_html(context: dict[str, Any], *, template: str = REPORT_TEMPLATE) -> str:
