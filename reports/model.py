@@ -9,8 +9,8 @@ What the evidence *says* is put into words here (:func:`describe_record`): an
 evaluation's metrics against their thresholds with PASS/FAIL per metric, a
 document's type, title, version and artifact digests, a risk assessment's risk
 register, an approval's approver, role, time, decision and conditions, and so on.
-The same words appear where a record decides a requirement and in the PDF's
-appendix of every record.
+The same words appear where a record decides a requirement and in the evidence
+index, which lists every record.
 
 Text that must fit a column is cut here, never by the layout, and a cut always
 ends in "…"; identifiers and hashes are never cut mid-token by the layout: a
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,18 +56,6 @@ _OTHER_COLOUR = "#616161"
 _CHART_STATUSES = [s for s in STATUSES if s != "not_applicable"]
 #: Exceptions that expire within this many days are named in the executive summary.
 EXPIRY_WARNING_DAYS = 30
-#: Record kinds in the order the appendix lists them, with their section titles.
-APPENDIX_KINDS = (
-    ("system", "System records"),
-    ("model_version", "Model versions"),
-    ("evaluation", "Evaluations"),
-    ("risk_assessment", "Risk assessments"),
-    ("document", "Documents"),
-    ("approval", "Approvals"),
-    ("exception", "Exceptions"),
-    ("incident", "Incidents"),
-    ("retract", "Retractions"),
-)
 #: Frameworks side by side in one status-count table.
 _COUNT_COLUMNS = 5
 #: Longest text a running header shows of a system id.
@@ -204,6 +193,7 @@ def report_context(
     words = _Words(view, by_target, report, records)
     in_scope = [words.record(e) for e in records]
     failing = _failing_evaluations(view, report, words)
+    linked = _linked(report, in_scope)
     return {
         "generator": generator,
         "package": package,
@@ -240,16 +230,33 @@ def report_context(
         "requirements": [_framework_rows(fc, by_target, words) for fc in report.frameworks],
         "gaps": _gaps(report),
         "exceptions": [_exception(x) for x in report.exceptions],
+        "risk_assessments": [words.record(e) for e in view.of_kind("risk_assessment") if e.system == view.system],
         "decisions": [_decision(d) for d in decisions],
         "incidents": [words.record(e) for e in view.of_kind("incident") if e.system == view.system],
         "withdrawals": [_withdrawal(c) for c in view.corrections],
         "reclassifications": [_reclassification(r) for r in view.reclassifications],
         "keys": [_key(k, report.as_of) for k in keys],
-        "appendix": _appendix(in_scope),
-        "index": [_index_row(e, view) for e in records],
+        "index": [_index_row(e, view) | {"words": index_words(r), "linked": e.seq in linked}
+                  for e, r in zip(records, in_scope, strict=True)],
         "index_header": _INDEX_LINE.format(seq="seq", kind="kind", system="*", state="state",
                                            received="received (UTC)", signer="signer"),
     }
+
+
+#: Kinds a ledger may hold thousands of: their index rows get an anchor only when linked to.
+_BULK_KINDS = frozenset({"evaluation", "document"})
+
+
+def _linked(report: CoverageReport, records: list[dict[str, Any]]) -> set[int]:
+    """Entries something in the PDF links to (an anchor costs layout time: not every row gets one)."""
+    out = {e.seq for fc in report.frameworks for r in fc.requirements for e in r.evidence}
+    out |= {x.record.seq for x in report.exceptions}
+    out |= {r["seq"] for r in records if r["kind"] not in _BULK_KINDS}
+    for r in records:
+        for ref in (r["supersedes"], (r["approval"] or {}).get("target"), (r["retract"] or {}).get("target")):
+            if ref and isinstance(ref.get("seq"), int):
+                out.add(ref["seq"])
+    return out
 
 
 def _header(system: str, as_of: dt.datetime, is_package: bool) -> str:
@@ -608,7 +615,7 @@ _DETAIL_KEYS = ("evaluation", "document", "risk_assessment", "approval", "except
 def describe_record(
     e: Evidence, *, by_hash: Mapping[str, Evidence], by_target: Mapping[str, Decision], as_of: dt.datetime
 ) -> dict[str, Any]:
-    """The details of one record by kind, as the appendix shows them.
+    """The details of one record by kind, as the PDF's sections and evidence index show them.
 
     Args:
         e: the record.
@@ -691,10 +698,28 @@ def evaluation_rows(e: Evidence) -> dict[str, Any]:
         rows.append({"name": name, "value": number(value), "threshold": _bounds(bounds),
                      "result": "FAIL" if breach else "PASS", "fail": bool(breach)})
     breaches = [r for r in rows if r["fail"]]
+    header, lines = _metric_lines(rows)
     return {"suite": f.get("suite") or "", "version": e.model_version or "",
             "datasets": list(f.get("datasets") or []), "passed": e.passed,
             "verdict": "PASS" if e.passed else "FAIL", "metrics": rows, "breaches": breaches,
-            "unexplained_failure": e.passed is False and not breaches}
+            "unexplained_failure": e.passed is False and not breaches, "header": header, "lines": lines}
+
+
+_METRIC_CHARS, _VALUE_CHARS, _BOUND_CHARS = 26, 10, 14  # with the result: 70 (WORDS_CHARS)
+
+
+def _metric_lines(rows: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """Metrics as fixed columns of monospace text (metric, value, threshold, result): the
+    evidence index's table of a run, one text block per record, so 1,000 runs lay out fast."""
+    if not rows:
+        return "", []
+    w = min(max(len(r["name"]) for r in rows), _METRIC_CHARS)
+    vw = min(max(len(r["value"]) for r in rows), _VALUE_CHARS)
+    tw = min(max(max(len(r["threshold"]) for r in rows), len("threshold")), _BOUND_CHARS)
+    header = f"{'metric':<{w}}  {'value':>{vw}}  {'threshold':<{tw}}  result"
+    lines = [{"text": f"{clip(r['name'], w):<{w}}  {clip(r['value'], vw):>{vw}}  {clip(r['threshold'], tw):<{tw}}  "
+                      f"{r['result'] or 'no threshold'}", "fail": r["fail"]} for r in rows]
+    return header, lines
 
 
 def _bounds(bounds: Mapping[str, Any]) -> str:
@@ -757,15 +782,6 @@ def _headline(e: Evidence, by_hash: Mapping[str, Evidence]) -> str:
     return e.kind
 
 
-def _appendix(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every record in words, grouped by kind (in ledger order within a kind)."""
-    by_kind: dict[str, list[dict[str, Any]]] = {}
-    for r in records:
-        by_kind.setdefault(r["kind"], []).append(r)
-    return [{"kind": kind, "title": title, "records": by_kind[kind]}
-            for kind, title in APPENDIX_KINDS if kind in by_kind]
-
-
 _INDEX_LINE = "{seq:>6} {kind:<15} {system:<1} {state:<10} {received:<20} {signer}"
 _SIGNER_CHARS = 18
 
@@ -779,3 +795,93 @@ def _index_row(e: Evidence, view: Any) -> dict[str, Any]:
     line = _INDEX_LINE.format(seq=e.seq, kind=e.kind, system="*" if e.system == "*" else "", state=state,
                               received=iso(e.received_at), signer=clip(e.signer_owner, _SIGNER_CHARS))
     return {"hash": e.entry_hash, "line": line, "anchor": f"e{e.seq}"}
+
+
+#: Characters per line of the evidence index's "what it says" column (monospace).
+WORDS_CHARS = 70
+
+
+def index_words(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """What a record says, as lines of at most :data:`WORDS_CHARS` monospace characters.
+
+    The evidence index is one preformatted text block per record: wrapped here
+    (at spaces, never inside an id or a hash) so that 1,000 records lay out in
+    seconds. Lines that report a failure are marked ``fail`` (drawn in red).
+
+    Args:
+        r: a record in words (:meth:`_Words.record`).
+    """
+    out: list[dict[str, Any]] = []
+
+    def say(text: str, *, fail: bool = False, indent: str = "  ") -> None:
+        for para in str(text).splitlines() or [""]:
+            for line in textwrap.wrap(para, WORDS_CHARS, subsequent_indent=indent, break_on_hyphens=False) or [""]:
+                out.append({"text": line, "fail": fail})
+
+    def ref(t: dict[str, Any] | None) -> str:
+        return f"#{t['seq']} ({t['kind']}, submitted by {t['signer']})" if t else "an entry outside this package"
+
+    if (ev := r["evaluation"]) is not None:
+        datasets = f", datasets {', '.join(ev['datasets'])}" if ev["datasets"] else ""
+        say(f"suite {ev['suite']}, model version {ev['version']}{datasets}: run reported {ev['verdict']}",
+            fail=not ev["passed"])
+        for m in ev["lines"]:
+            out.append({"text": "  " + m["text"], "fail": m["fail"]})
+        if ev["unexplained_failure"]:
+            say("failed although every metric meets its threshold", fail=True)
+    elif (d := r["document"]) is not None:
+        say(f"{d['type'].replace('_', ' ')} “{d['title']}”" + (f", model version {d['version']}" if d["version"] else ""))
+        for a in d["artifacts"]:
+            say(f"artifact {a['name']}, SHA-256:")
+            out.append({"text": "  " + a["sha256"], "fail": False})
+            say(f"  {a['uri']}", indent="  ")
+    elif (ra := r["risk_assessment"]) is not None:
+        say(f"risk tier {ra['risk_tier']}, residual risk {ra['residual']}"
+            + (f", model version {ra['version']}" if ra["version"] else "") + (f": {ra['summary']}" if ra["summary"] else ""))
+        for k in ra["risks"]:
+            say(f"{k['id']}: severity {k['severity']}, likelihood {k['likelihood']}, owner {k['owner'] or 'not named'}: "
+                f"{k['description']}; mitigation: {k['mitigation'] or 'none stated'}", indent="    ")
+    elif (ap := r["approval"]) is not None:
+        verdict = f"; {ap['counted']}; the target is {ap['outcome']}" if ap["outcome"] else ""
+        say(f"{ap['decision']} {ref(ap['target'])} by approver {ap['approver']}, role {ap['role']}, key {ap['key']}, "
+            f"at {r['received']}{verdict}")
+        for c in ap["conditions"]:
+            say(f"condition: {c}")
+    elif (x := r["exception"]) is not None:
+        left = f" ({x['days_left']} days left)" if x["days_left"] is not None else ""
+        say(f"waives {', '.join(x['controls'])} until {x['expires']}{left}; owner {x['owner']}; compensating: "
+            f"{', '.join(x['compensating']) or 'none'}")
+        say(f"rationale: {x['rationale']}")
+        say(f"remediation: {x['remediation']}")
+    elif (i := r["incident"]) is not None:
+        say(f"{i['severity']} “{i['title']}”, status {i['status']}"
+            + (f", model version {i['version']}" if i["version"] else "")
+            + f", observed {r['observed_at']}; reported to the authority: {i['reported']}", fail=r["fail"])
+        if i["description"]:
+            say(i["description"])
+    elif (mv := r["model_version"]) is not None:
+        say(f"model version {mv['version']}" + (f", from {mv['parent']}" if mv["parent"] else "")
+            + (f", commit {mv['commit']}" if mv["commit"] else "")
+            + (f", datasets {', '.join(mv['datasets'])}" if mv["datasets"] else "") + f"; release approval {mv['release']}")
+        say("artifact SHA-256:")
+        out.append({"text": "  " + mv["artifact"], "fail": False})
+    elif (sr := r["system_record"]) is not None:
+        facts = "; ".join(f"{f['name']}: {f['value']}" for f in sr["facts"])
+        say(f"{sr['name']}, owner {sr['owner']}: {sr['risk_tier']} tier, EU {sr['eu_class']} / {sr['eu_role']}"
+            + (f"; facts: {facts}" if facts else ""))
+    elif (rt := r["retract"]) is not None:
+        target = f"#{rt['target']['seq']} ({rt['target']['kind']})" if rt["target"] else "an entry outside this package"
+        say(f"retracts {target}: {rt['reason']}")
+    else:
+        say(r["words"])
+    if r["supersedes"]:
+        say(f"supersedes #{r['supersedes']['seq']} ({r['supersedes']['kind']})")
+    if r["notes"]:
+        say(f"notes: {r['notes']}")
+    if r["decides"]:
+        say("decides " + "; ".join(
+            f"{c['id']} ({c['status'].replace('_', ' ')}"
+            + (f": exception #{c['exception']['seq']} until {c['exception']['expires']}, "
+               f"{c['exception']['days_left']} days left" if c["exception"] else "") + ")"
+            for c in r["decides"]))
+    return out

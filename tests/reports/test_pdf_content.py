@@ -25,7 +25,6 @@ from tests.reports.pdf_world import DIGEST, PIPELINE_OWNER, rich_fixture  # noqa
 from tests.reports.pdftext import Page, read_pages
 
 RED = (198, 40, 40)  # .fail in print.css (#c62828)
-GREEN = (46, 125, 50)  # .pass (#2e7d32)
 
 
 def compact(text: str) -> str:
@@ -68,10 +67,14 @@ def test_the_failing_robustness_run_shows_metric_value_threshold_and_fail_in_red
     # suite, model version and datasets are stated with it
     assert any("Suite robustness · model version 2.1.0 · datasets noisy-bureau-2026q3 · run reported FAIL" in line
                for line in summary.lines)
-    # a passing metric in the appendix reads PASS, in green
-    appendix = section(pages, "Appendix: every record in words")
-    page = next(p for p in appendix if "demographic_parity_gap 0.031 ≤ 0.05 PASS" in p.lines)
-    assert colour_of(page, "demographic_parity_gap 0.031 ≤ 0.05 PASS", "PASS") == {GREEN}
+    # The evidence index states every run's metrics the same way; the failing one in red.
+    index = section(pages, "Evidence index: every record in words")
+    lines = {re.sub(r"\s+", " ", line.strip()): (p, line) for p in index for line in p.lines}
+    assert "demographic_parity_gap 0.031 ≤ 0.05 PASS" in lines and "brier 0.142 none no threshold" in lines
+    page, line = lines["accuracy_drop_under_noise 0.061 ≤ 0.05 FAIL"]
+    assert colour_of(page, line, "FAIL") == {RED}
+    page, line = lines["demographic_parity_gap 0.031 ≤ 0.05 PASS"]
+    assert RED not in colour_of(page, line, "PASS")
 
 
 @pytest.mark.pdf
@@ -101,17 +104,22 @@ def test_the_release_gate_verdict_and_its_reasons(pages) -> None:
 
 @pytest.mark.pdf
 def test_documents_and_risk_registers_in_words(pages) -> None:
-    appendix = "\n".join(p.text for p in section(pages, "Appendix: every record in words"))
-    assert "model card “Credit scoring model card v2.1”, model version 2.1.0" in appendix
-    assert compact(f"artifact model-card.md: SHA-256 {DIGEST}") in compact(appendix)  # whole, at most wrapped
-    assert "Risk tier high, residual risk medium, model version 2.1.0" in appendix
-    r1 = compact(between(appendix, "R-1", "R-2"))
+    index = "\n".join(p.text for p in section(pages, "Evidence index: every record in words"))
+    assert "model card “Credit scoring model card v2.1”, model version 2.1.0" in index
+    assert "artifact model-card.md, SHA-256:" in index and DIGEST in index  # the digest whole, on one line
+    assert "data sheet “Bureau data sheet v2”, model version 2.1.0" in index and "supersedes #12 (document)" in index
+    # The risk register: its own table, and in words in the index.
+    risks = "\n".join(p.text for p in section(pages, "Risk assessments"))
+    assert "Risk tier high, residual risk medium" in risks and "model version 2.1.0" in risks
+    r1 = compact(between(risks, "R-1", "R-2"))
     for cell in ("Disparate impact on protected groups in approval rates", "high", "possible",
                  "Fairness gate on every release; quarterly bias audit", "RAI lead"):
         assert compact(cell) in r1, cell
-    r2 = compact(between(appendix, "R-2", "Decides"))
+    r2 = compact(between(risks, "R-2", "Decides"))
     for cell in ("Degraded accuracy under noisy bureau data", "medium", "likely", "not named"):
         assert compact(cell) in r2, cell
+    assert compact("R-2: severity medium, likelihood likely, owner not named: Degraded accuracy under noisy bureau "
+                   "data; mitigation: Robustness suite; manual review of incomplete inputs") in compact(index)
     # where the model card decides a requirement, the requirement table says what it is
     requirements = "\n".join(p.text for p in section(pages, "Requirements: NIST AI Risk Management Framework"))
     assert compact("model_card “Credit scoring model card v2.1” for model 2.1.0, sha256 3a7bd3e2360a…") \
@@ -120,11 +128,15 @@ def test_documents_and_risk_registers_in_words(pages) -> None:
 
 @pytest.mark.pdf
 def test_approvals_state_approver_role_time_decision_and_conditions(pages) -> None:
-    appendix = compact("\n".join(p.text for p in section(pages, "Appendix: every record in words")))
-    assert compact(f"approve #5 b9d80aee7d0b… (model_version, submitted by {PIPELINE_OWNER}) by approver RAI lead, "
-                   "role approver, key") in appendix
-    assert compact("at 2026-11-01T21:00:00Z; counted; the target is approved") in appendix
-    assert appendix.count(compact("Condition: Monitor approval-rate parity weekly for the first month")) == 2
+    index = compact("\n".join(p.text for p in section(pages, "Evidence index: every record in words")))
+    assert compact(f"approve #5 (model_version, submitted by {PIPELINE_OWNER}) by approver RAI lead, "
+                   "role approver, key") in index
+    assert compact("at 2026-11-01T21:00:00Z; counted; the target is approved") in index
+    assert index.count(compact("condition: Monitor approval-rate parity weekly for the first month")) == 2
+    # and in the approvals table, with the time of each approval
+    table = compact("\n".join(p.text for p in section(pages, "Approvals and separation of duties")))
+    assert compact("by RAI lead (approver), 2026-11-01T21:00:00Z condition: Monitor approval-rate parity weekly") \
+        in table
 
 
 @pytest.mark.pdf
