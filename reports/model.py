@@ -59,7 +59,7 @@ EXPIRY_WARNING_DAYS = 30
 #: Frameworks side by side in one status-count table.
 _COUNT_COLUMNS = 5
 #: Longest text a running header shows of a system id.
-_HEADER_ID_CHARS = 40
+_HEADER_ID_CHARS = 32
 
 
 @dataclass(frozen=True)
@@ -261,7 +261,7 @@ def _linked(report: CoverageReport, records: list[dict[str, Any]]) -> set[int]:
 
 def _header(system: str, as_of: dt.datetime, is_package: bool) -> str:
     """The running header: one short line (safe inside a CSS string: ids and digits only)."""
-    kind = "Audit package" if is_package else "Internal coverage report"
+    kind = "Audit package" if is_package else "Internal report"
     return f"{kind} · {clip(system, _HEADER_ID_CHARS)} · as of {iso(as_of)}"
 
 

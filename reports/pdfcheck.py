@@ -8,6 +8,9 @@ page's footer shows the package key's fingerprint and the checkpoint root.
 Text is compared with all whitespace removed, so line and column breaks the
 layout introduces do not matter. pypdf is imported lazily; without it the PDF
 cannot be checked and :class:`~reports.errors.RenderError` says so.
+
+:func:`pdfa3b_problems` checks the ISO 19005-3 (PDF/A-3b) rules it lists with
+pypdf alone; the tests add Apache PDFBox Preflight where it is installed.
 """
 
 from __future__ import annotations

@@ -18,22 +18,37 @@ from collections import defaultdict
 
 import pytest
 
-from tests.reports.pdf_world import PIPELINE_OWNER, rich_fixture  # noqa: F401 (fixture 'rich')
+from tests.reports.pdf_world import PIPELINE_OWNER, SYSTEM, rich_fixture  # noqa: F401 (fixture 'rich')
 from tests.reports.pdftext import Page, page_margins, read_pages
 
 TOLERANCE = 0.5  # points: glyph boxes are computed, not exact
 KERNING = 0.2  # of the font size: the most a kerned pair may overlap
-PACKAGES = ["world", "rich"]
+PACKAGES = ["world", "rich", "internal"]
 
 
 @pytest.fixture(scope="module", params=PACKAGES)
 def package(request) -> tuple[str, object, list[Page]]:
-    """(name, package fixture, pages) for each package."""
+    """(name, coverage report, pages) for each package, and the internal report of ``world``."""
+    if request.param == "internal":
+        from controls import service
+        from controls.approvals import load_policy
+        from controls.graph import load_graph
+        from ledger.db import make_engine
+        from reports.package import build_report
+        from tests.reports.conftest import AS_OF
+
+        world = request.getfixturevalue("world")
+        engine = make_engine(world.db_url)
+        graph, policy = load_graph(user_dir=None), load_policy()
+        pdf = build_report(engine, "credit-scoring", graph=graph, policy=policy, as_of=AS_OF, fmt="pdf")
+        report = service.coverage(engine, "credit-scoring", graph=graph, policy=policy, as_of=AS_OF)
+        engine.dispose()
+        return request.param, report, read_pages(pdf)
     fixture = request.getfixturevalue(request.param)
     from tests.reports.conftest import unzip
 
     pdf = unzip(fixture.result.data)["audit.pdf"]
-    return request.param, fixture, read_pages(pdf)
+    return request.param, fixture.result.report, read_pages(pdf)
 
 
 def _outside(page: Page) -> list[str]:
@@ -105,10 +120,9 @@ def _broken(pages: list[Page], tokens: set[str]) -> list[str]:
 
 @pytest.mark.pdf
 def test_identifiers_are_never_broken_across_lines(package) -> None:
-    _name, fixture, pages = package
-    report = fixture.result.report
+    _name, report, pages = package
     tokens = {r.requirement_id for fc in report.frameworks for r in fc.requirements if len(r.requirement_id) > 3}
-    tokens |= {c for c in report.controls}
+    tokens |= {c for c in report.controls} | {report.system}
     tokens |= {e.entry_hash[:12] + "…" for e in report.view.by_hash.values()}
     tokens |= {e.entry_hash for e in report.view.by_hash.values()}  # the index states them whole
     text = "\n".join(p.text for p in pages)
@@ -131,6 +145,8 @@ def test_times_are_to_the_second_and_cut_text_ends_in_an_ellipsis(package) -> No
         # The pipeline key's owner is longer than the index's signer column: cut, with "…".
         index = [line for p in pages for line in p.lines if re.match(r"\s*\d+ evaluation\s", line)]
         assert index and all(PIPELINE_OWNER[:17] + "…" in line for line in index), index[:3]
+        # The running header cuts the 41-character system id, with "…".
+        assert any(f"Audit package · {SYSTEM[:31]}… · as of 2026-11-03T09:00:00Z" in line for line in pages[1].lines)
 
 
 @pytest.mark.pdf
