@@ -193,7 +193,7 @@ def report_context(
     words = _Words(view, by_target, report, records)
     in_scope = [words.record(e) for e in records]
     failing = _failing_evaluations(view, report, words)
-    linked = _linked(report, in_scope)
+    linked = _linked(report, in_scope) | {r["seq"] for r in failing}
     return {
         "generator": generator,
         "package": package,
@@ -705,7 +705,7 @@ def evaluation_rows(e: Evidence) -> dict[str, Any]:
             "unexplained_failure": e.passed is False and not breaches, "header": header, "lines": lines}
 
 
-_METRIC_CHARS, _VALUE_CHARS, _BOUND_CHARS = 26, 10, 14  # with the result: 70 (WORDS_CHARS)
+_METRIC_CHARS, _VALUE_CHARS, _BOUND_CHARS = 24, 12, 14  # with the result: 70 (WORDS_CHARS)
 
 
 def _metric_lines(rows: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
