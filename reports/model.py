@@ -705,7 +705,7 @@ def evaluation_rows(e: Evidence) -> dict[str, Any]:
             "unexplained_failure": e.passed is False and not breaches, "header": header, "lines": lines}
 
 
-_METRIC_CHARS, _VALUE_CHARS, _BOUND_CHARS = 24, 12, 14  # with the result: 70 (WORDS_CHARS)
+_METRIC_CHARS, _VALUE_CHARS, _BOUND_CHARS = 26, 12, 12  # with indent and result: 70 (WORDS_CHARS)
 
 
 def _metric_lines(rows: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
