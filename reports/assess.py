@@ -118,6 +118,21 @@ def assess(bundle: Bundle, checked: list[CheckedEntry]) -> Assessment:
     return Assessment(graph, policy, evidence, report)
 
 
+UPCOMING_DAYS = 365
+"""The report lists obligations that start to bind the system within this many days."""
+
+
+def upcoming(graph: ControlGraph, report: CoverageReport, *, policy: ApprovalPolicy,
+             days: int = UPCOMING_DAYS) -> list[dict[str, Any]]:
+    """Obligations that start to bind ``report``'s system within ``days`` of its as-of, soonest
+    first: the same records and rules, assessed with a horizon (the report's own figures stay as they are)."""
+    ahead = compute_coverage(graph, report.view, policy=policy, frameworks=[fc.framework_id for fc in report.frameworks],
+                             horizon_days=days)
+    found = [{"framework": fc.framework_id, "requirement": r.requirement_id, "title": r.title,
+              "applies_from": r.applies_from, "reason": r.reason} for fc in ahead.frameworks for r in fc.upcoming]
+    return sorted(found, key=lambda u: (u["applies_from"], u["framework"], u["requirement"]))
+
+
 def coverage_json(report: CoverageReport) -> dict[str, Any]:
     """The coverage JSON as it reads back from a file (tuples become lists, and so on)."""
     return json.loads(json.dumps(report.to_json(details=True)))  # type: ignore[no-any-return]

@@ -47,6 +47,7 @@ from reports.assess import (
     coverage_figures,
     coverage_json,
     first_differences,
+    upcoming,
 )
 from reports.bundle import BUNDLE_NAME, Bundle, DefinitionFile
 from reports.collect import collect
@@ -154,7 +155,7 @@ def build_package(
     bundle_bytes = bundle.to_bytes()
     info = PackageInfo(origin=checkpoint.origin, checkpoint_size=checkpoint.size,
                        checkpoint_root=checkpoint.root.hex(), checkpoint_note=note,
-                       key_id=admin_key.public.key_id, entries=len(bundle.entries), complete_up_to=index_seq)
+                       key_id=admin_key.public.key_id, entries=len(bundle.entries), complete_up_to=index_seq, definitions=bundle.definitions, policy=bundle.policy)
     pdf = render_pdf(assessment, check=check, package=info, bundle_bytes=bundle_bytes)
     files = {BUNDLE_NAME: bundle_bytes, PDF_NAME: pdf}
     manifest = Manifest(
@@ -193,7 +194,8 @@ def render_pdf(assessment: Assessment, *, check: EntryCheck, package: PackageInf
     report = assessment.report
     context = report_context(
         report, decisions=decisions(report.view, policy=assessment.policy), keys=list(check.registry),
-        records=_in_ledger_order(report.view), package=package, generator=generator(),
+        records=_in_ledger_order(report.view), package=package, generator=generator(), graph=assessment.graph,
+        policy=assessment.policy, upcoming=upcoming(assessment.graph, report, policy=assessment.policy),
     )
     return html_to_pdf(
         render_html(context),
@@ -256,7 +258,8 @@ def build_report(
     everything = service.system_view(engine, system, as_of=as_of, policy=policy)
     context = report_context(
         report, decisions=decisions(everything, policy=policy), keys=list(Ledger(engine).registry()),
-        records=_in_ledger_order(everything), package=None, generator=generator(),
+        records=_in_ledger_order(everything), package=None, generator=generator(), graph=graph, policy=policy,
+        upcoming=upcoming(graph, report, policy=policy),
     )
     html = render_html(context)
     if fmt == "html":
