@@ -35,7 +35,7 @@ from typing import Any
 
 from controls.approvals import DEFAULT_POLICY, ApprovalPolicy, Decision, load_policy
 from controls.coverage import STATUSES, CoverageReport
-from controls.gaps import describe_rule
+from controls.gaps import GAP_STATUSES, describe_rule
 from controls.gate import release_gate
 from controls.liveness import Correction, Reclassification
 from controls.state import Evidence, SystemView
@@ -463,7 +463,7 @@ def _gaps(report: CoverageReport) -> dict[str, Any]:
     for fc in report.frameworks:
         per = statuses.setdefault(fc.framework_id, {})
         for r in fc.requirements:
-            if r.status in ("covered", "excepted", "not_applicable"):
+            if r.status not in GAP_STATUSES:  # what 'assure gaps' lists, no more (not upcoming ones)
                 continue
             per.setdefault(r.status, []).append(r.requirement_id)
             for c in r.controls:
