@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,7 @@ _GRANTS: dict[str, frozenset[str]] = {
     "admin": frozenset({"read", "payloads", "append", "tokens"}),
 }
 _PREFIX = "assure_"
+_UNSAFE = re.compile(f"[{UNSAFE_CHARS}]")
 
 
 class TokenError(InputError):
@@ -106,7 +108,7 @@ def create_token(
     """
     if role not in ROLES:
         raise InputError(f"unknown role {role!r} (one of: {', '.join(ROLES)})", field="--role")
-    if not name.strip() or len(name) > 200 or any(c in UNSAFE_CHARS for c in name):
+    if not name.strip() or len(name) > 200 or _UNSAFE.search(name):
         raise InputError("a name of 1 to 200 printable characters", field="--name")
     if expires_in is not None and expires_in <= dt.timedelta(0):
         raise InputError("a token must expire in the future", field="--expires")
