@@ -40,10 +40,11 @@ from cli.output import echo_json, echo_table
 @passphrase_option
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
               show_default=True, help="Server log level.")
+@click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log every request.")
 @pass_app
 def serve_cmd(app: AppContext, host: str, port: int, workers: int, public_tiles: bool, cp_key: str | None,
               checkpoint_interval: float, max_body: int | None, max_batch: int | None, policy_path: Path | None,
-              frameworks_dir: Path, passphrase_env: str | None, log_level: str) -> None:
+              frameworks_dir: Path, passphrase_env: str | None, log_level: str, access_log: bool) -> None:
     """HTTP API: pipelines post signed envelopes, tools read coverage, proofs and tiles.
 
     Every request needs a bearer token ('assure tokens create') except, with
@@ -71,7 +72,7 @@ def serve_cmd(app: AppContext, host: str, port: int, workers: int, public_tiles:
     os.environ[s.ENV] = conf.to_env()
     click.echo(f"assure serve: {app.display_url} on http://{host}:{port} ({workers} worker(s))", err=True)
     uvicorn.run("server.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, proxy_headers=True, server_header=False)
+                log_level=log_level, access_log=access_log, proxy_headers=True, server_header=False)
 
 
 @click.command("push")

@@ -55,16 +55,19 @@ def submit(led: Ledger, docs: Sequence[Document], *, parallel: bool = False) -> 
             raise InputError("not a signed DSSE envelope: sign records offline with 'assure sign' "
                              "(the server holds no signing key)", source=doc.source)
         envelopes.append(Envelope.from_json(doc.data, source=doc.source))
+    found: dict[int, Appended] = {}  # first try: append all (no extra query when nothing is a retry)
     for round_ in range(_ROUNDS):
-        found = _already_in_ledger(led, envelopes, docs)
         todo = [d for i, d in enumerate(docs) if i not in found]
         try:
             new = iter(led.append(todo, parallel=parallel)) if todo else iter(())
         except DuplicateError:
-            # Another request may have appended some of these since we looked: look again;
-            # if nothing changed the duplicate is real (twice in this batch, or a replay).
-            if round_ == _ROUNDS - 1 or len(_already_in_ledger(led, envelopes, docs)) == len(found):
+            # Some are in the ledger already (a retry, or another request got there first):
+            # answer those with their entries; if none is, the duplicate is real (twice in
+            # this batch, or a replay with other signature bytes).
+            again = _already_in_ledger(led, envelopes, docs)
+            if round_ == _ROUNDS - 1 or len(again) == len(found):
                 raise
+            found = again
             continue
         entries = [found[i] if i in found else next(new) for i in range(len(docs))]
         out = receipts(led.engine, entries)
