@@ -92,7 +92,13 @@ def _server(url: str, workers: int) -> Iterator[str]:
             time.sleep(0.1)
         else:
             raise RuntimeError("server did not start")
-        time.sleep(0.5 * workers)  # let every worker come up
+        for _ in range(600):  # workers come up after the parent says where it listens
+            try:
+                httpx.get(m.group(1) + "/v1/log", timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        time.sleep(1.0 * workers)
         yield m.group(1)
     finally:
         proc.terminate()
