@@ -72,6 +72,13 @@ class State:
                       policy=append_policy(self.policy, max_skew=dt.timedelta(seconds=self.settings.max_skew)))
 
     @cached_property
+    def writer(self) -> Any:
+        """The process's group-commit writer (see :mod:`server.group_commit`)."""
+        from server.group_commit import GroupCommit
+
+        return GroupCommit(self.ledger, max_docs=self.settings.max_batch)
+
+    @cached_property
     def checkpoint_key(self) -> Any:
         """The admin key that signs checkpoints, if configured."""
         if not self.settings.checkpoint_key:

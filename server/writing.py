@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse
 
 from ledger.api_tokens import TokenInfo
 from ledger.errors import AssureError
-from ledger.submit import APPENDED, submit
+from ledger.submit import APPENDED
 from server.body import documents, read_capped
 from server.deps import require, state
 from server.problems import from_error
@@ -38,7 +38,7 @@ async def post_entries(request: Request, token: Annotated[TokenInfo, Depends(req
     raw = await read_capped(request, st.settings.max_body_bytes)
     docs = await run_in_threadpool(documents, raw, max_depth=st.settings.max_depth, max_batch=st.settings.max_batch)
     try:
-        out: dict[str, Any] = await run_in_threadpool(submit, st.ledger, docs)
+        out: dict[str, Any] = await run_in_threadpool(st.writer.submit, docs)
     except AssureError as e:
         raise from_error(e, sources=[d.source for d in docs]) from e
     appended = sum(e["status"] == APPENDED for e in out["entries"])

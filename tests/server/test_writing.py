@@ -158,3 +158,24 @@ def test_caps_on_body_size_and_batch_size(ledger, tokens, serve, keys, engine, b
     assert r.status_code == 413
     assert table_bytes(engine) == before
     assert Ledger(engine).head().size == before["ledger_head"][0][2]
+
+
+def test_concurrent_requests_share_a_transaction_yet_fail_alone(server, tokens, ledger, keys, engine):
+    """Group commit: a bad request among concurrent good ones is refused on its own; the same
+    envelope posted by two clients at once is appended once and answered twice."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    same = envelope(eval_record(suite="both"), keys.pipeline)
+    bodies = [[envelope(eval_record(suite=f"g{i}-{j}"), keys.pipeline) for j in range(3)] for i in range(12)]
+    bodies[5] = [envelope(eval_record(suite="bad-a"), keys.pipeline), envelope(eval_record(suite="bad-b"), keys.stranger)]
+    bodies += [[same], [same]]
+    start = ledger.head().size
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        answers = list(pool.map(lambda b: _post(server, tokens["pipeline"], b), bodies))
+    assert answers[5].status_code == 400 and answers[5].json()["index"] == 1
+    assert all(r.status_code in (200, 201) for i, r in enumerate(answers) if i != 5), [r.text for r in answers]
+    assert sorted(r.json()["entries"][0]["status"] for r in answers[-2:]) == ["appended", "duplicate"]
+    seqs = [e["seq"] for i, r in enumerate(answers) if i != 5 for e in r.json()["entries"]]
+    assert len(set(seqs)) == 11 * 3 + 1 and Ledger(engine).head().size == start + 34
+    suites = {r["subtype"] for r in Ledger(engine).iter_records(kind="evaluation")}
+    assert "bad-a" not in suites and "both" in suites
