@@ -3,7 +3,9 @@ from the same library call (``controls.answers``, ``controls.service``, ``ledger
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -127,8 +129,6 @@ def verify(request: Request, _: Reader) -> Response:
     if not st.verify_lock.acquire(blocking=False):
         raise Problem(429, "Busy", "a verification is running on this server; try again when it ends")
     try:
-        import datetime as dt
-
         report = verify_ledger(st.engine, workers=1, max_skew=dt.timedelta(seconds=st.settings.max_skew))
     finally:
         st.verify_lock.release()
@@ -147,8 +147,6 @@ def package(request: Request, system: str, _: Auditor, framework: Frameworks = [
     if st.checkpoint_key is None:
         raise Problem(409, "No ledger key", "this server signs no packages: start it with --checkpoint-key ADMIN_PEM")
     path = st.settings.policy_path
-    from pathlib import Path
-
     result = build_package(st.engine, system, admin_key=st.checkpoint_key, graph=st.graph,
                            policy_path=Path(path) if path else None, frameworks=framework,
                            as_of=parse_as_of(as_of, field="as_of"))

@@ -31,3 +31,17 @@ def test_bad_token_requests_are_usage_errors(ledger, run_cli, db_url):
                         (["revoke", "nope"], "no token with id")):
         r = run_cli("tokens", *args, db=db_url)
         assert r.exit_code == 2 and words in r.output, (args, r.output)
+
+
+def test_serve_refuses_what_it_cannot_serve(run_cli, ledger, keys, db_url, tmp_path):
+    if db_url.startswith("sqlite"):
+        r = run_cli("serve", "--workers", "2", db=db_url)
+        assert r.exit_code == 2 and "SQLite is served by one process" in r.output
+    r = run_cli("serve", db=f"sqlite:///{tmp_path}/none.db")
+    assert r.exit_code == 2 and "no ledger at" in r.output
+    (tmp_path / "k.pem").write_bytes(b"not a key")
+    r = run_cli("serve", "--checkpoint-key", str(tmp_path / "k.pem"), db=db_url)
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    (tmp_path / "ci.pem").write_bytes(keys.pipeline.to_pem())
+    r = run_cli("serve", "--checkpoint-key", str(tmp_path / "ci.pem"), db=db_url)
+    assert r.exit_code == 2 and "is not an active admin key" in r.output
