@@ -26,7 +26,9 @@ class State:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        pool = {} if settings.db_url.startswith("sqlite") else {"pool_size": 16, "max_overflow": 24}
+        # At most 20 connections per process (PostgreSQL allows 100 by default): one writer
+        # (group commit) and readers; requests beyond wait for a connection.
+        pool = {} if settings.db_url.startswith("sqlite") else {"pool_size": 8, "max_overflow": 12}
         self.engine: Engine = make_engine(settings.db_url, **pool)
         self._lock = threading.Lock()
         self._last_checkpoint = 0.0
