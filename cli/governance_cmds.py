@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,34 +17,25 @@ from cli.framework_cmds import frameworks_dir_option
 from cli.options import json_option, passphrase_option, require_key
 from cli.output import echo_json, echo_table, short
 from cli.present import echo_safe
-from ledger.errors import InputError
 from ledger.output_file import atomic_write
-from ledger.timeutil import parse_timestamp, utcnow
+from ledger.timeutil import parse_as_of
+from ledger.timeutil import parse_duration as _parse_duration
 
 F = TypeVar("F", bound=Callable[..., Any])
 POLICY_ENV = "ASSURE_APPROVAL_POLICY"
 
 
 def parse_duration(text: str) -> dt.timedelta:
-    """``30d``, ``2w``, ``12h`` → a timedelta.
+    """``30d``, ``2w``, ``12h`` → a timedelta (see :func:`ledger.timeutil.parse_duration`).
 
     Raises:
         InputError: for anything else.
     """
-    m = re.fullmatch(r"(\d+)\s*([dwh])", text.strip().lower())
-    if not m:
-        raise InputError(f"invalid duration {text!r}: use e.g. 30d, 2w or 12h")
-    n, unit = int(m.group(1)), m.group(2)
-    return {"d": dt.timedelta(days=n), "w": dt.timedelta(weeks=n), "h": dt.timedelta(hours=n)}[unit]
+    return _parse_duration(text)
 
 
 def _as_of(text: str | None) -> dt.datetime:
-    if not text:
-        return utcnow()
-    try:
-        return parse_timestamp(text)
-    except ValueError as e:
-        raise InputError(str(e), field="--as-of") from e
+    return parse_as_of(text)
 
 
 def as_of_option(fn: F) -> F:
@@ -171,24 +161,16 @@ def gaps_cmd(app: AppContext, system: str, frameworks: tuple[str, ...], window: 
 
     EU AI Act gaps name the fine tier they expose the organisation to (Art 99, 101).
     """
-    from controls import gaps as g
-    from controls import service
-    from controls.coverage import compute_coverage
+    from controls import answers
 
     graph, policy = _setup(frameworks_dir, policy_path)
-    fws = service.check_frameworks(graph, list(frameworks))
-    lapse = parse_duration(window) if window else None
-    view = service.coverage_view(app.ledger_engine(), system, graph=graph, policy=policy, as_of=_as_of(as_of),
-                                 any_version=False)
-    now = compute_coverage(graph, view, policy=policy, frameworks=fws, horizon_days=_days(horizon))
-    found = g.gaps(now, graph)
-    lapsing = g.forecast(graph, view, policy=policy, frameworks=fws, window=lapse, now=now) if lapse else []
-    upcoming = [r for f in now.frameworks for r in f.upcoming]
+    answer = answers.gaps(app.ledger_engine(), system, graph=graph, policy=policy, frameworks=list(frameworks),
+                          as_of=_as_of(as_of), forecast=parse_duration(window) if window else None,
+                          horizon_days=_days(horizon))
     if as_json:
-        echo_json({"system": system, "gaps": [x.to_json() for x in found],
-                   "forecast": [x.to_json() for x in lapsing] if window else None,
-                   "upcoming": [r.to_json() for r in upcoming] if horizon else None})
+        echo_json(answer.to_json())
         return
+    found, lapsing, upcoming = answer.found, answer.lapsing or [], answer.upcoming or []
     _print_gaps(found)
     if window:
         click.echo(f"\nWill lapse within {window} with no new evidence:")
@@ -324,16 +306,12 @@ def verify_gate_cmd(statement: str, trust_key: str, checkpoint: str | None, ledg
 def exceptions_cmd(app: AppContext, system: str | None, window: str | None, expired: bool, fail_if_expiring: bool,
                    as_of: str | None, policy_path: Path | None, frameworks_dir: Path, as_json: bool) -> None:
     """Exceptions (risk acceptances): owner, controls, compensating controls, remediation, days left."""
-    from controls import service
+    from controls import answers
 
     _, policy = _setup(frameworks_dir, policy_path)
-    when = _as_of(as_of)
-    items = service.exceptions(app.ledger_engine(), as_of=when, policy=policy, system=system)
     horizon = parse_duration(window) if window else None
-    if expired:
-        items = [x for x in items if x.state == "expired"]
-    if horizon is not None:
-        items = [x for x in items if x.state == "active" and x.expires_at <= when + horizon]
+    items = answers.exceptions(app.ledger_engine(), policy=policy, as_of=_as_of(as_of), system=system,
+                               expiring=horizon, expired=expired)
     if as_json:
         echo_json([x.to_json() for x in items])
     else:
@@ -359,10 +337,9 @@ def systems_group() -> None:
 @pass_app
 def systems_list_cmd(app: AppContext, as_of: str | None, policy_path: Path | None, as_json: bool) -> None:
     """Every registered system: tier, EU class and role in force, current model version."""
-    from controls import service
+    from controls import answers
 
-    views = service.all_views(app.ledger_engine(), as_of=_as_of(as_of), policy=_policy(policy_path))
-    rows = [service.system_summary(v) for v in views]
+    rows = answers.systems(app.ledger_engine(), policy=_policy(policy_path), as_of=_as_of(as_of))
     if as_json:
         echo_json(rows)
         return
@@ -416,12 +393,10 @@ def trace_cmd(app: AppContext, system: str, model_version: str | None, as_of: st
     Broken links (approvals of unknown or retracted entries, records naming an
     unregistered model version) are flagged; exit 1 if there are any.
     """
-    from controls import service
-    from controls.trace import trace
+    from controls import answers
 
     _, policy = _setup(frameworks_dir, policy_path)
-    data = trace(service.system_view(app.ledger_engine(), system, as_of=_as_of(as_of), policy=policy), policy=policy,
-                 model_version=model_version)
+    data = answers.trace(app.ledger_engine(), system, policy=policy, as_of=_as_of(as_of), model_version=model_version)
     if as_json:
         echo_json(data)
     else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import sys
 from pathlib import Path
@@ -190,30 +189,17 @@ def _detail(r: dict[str, Any]) -> str:
 @pass_app
 def show_cmd(app: AppContext, ref: str, as_json: bool) -> None:
     """Show one entry (by SEQ or entry HASH / hash prefix) with its record and signatures."""
-    from ledger.canonical import parse_json
-    from ledger.merkle import leaf_hash
     from ledger.store import Ledger
 
-    e = Ledger(app.ledger_engine()).get(ref)
-    leaf = e.parsed_leaf
-    record = parse_json(e.payload) if e.payload is not None else None
-    data = {
-        "seq": e.seq,
-        "entry_hash": e.entry_hash.hex(),
-        "prev_hash": e.prev_hash.hex(),
-        "leaf_hash": leaf_hash(e.leaf).hex(),
-        "received_at": leaf.received_at,
-        "payload_sha256": leaf.payload_sha256,
-        "signatures": [{"keyid": s.keyid, "sig": base64.b64encode(s.sig).decode()} for s in leaf.signatures],
-        "record": record,
-    }
+    data = Ledger(app.ledger_engine()).describe(ref)
+    record = data["record"]
     if as_json:
         echo_json(data)
         return
     for k in ("seq", "entry_hash", "prev_hash", "leaf_hash", "received_at", "payload_sha256"):
         echo_safe(f"{k:15} {data[k]}")
-    for s in leaf.signatures:
-        echo_safe(f"{'signed by':15} {s.keyid}")
+    for s in data["signatures"]:
+        echo_safe(f"{'signed by':15} {s['keyid']}")
     click.echo("record:")  # json.dumps escapes every control and non-ASCII character
     click.echo(json.dumps(record, indent=2))
 

@@ -105,6 +105,47 @@ assure exceptions --expiring 60d
 step "Governance KPIs"
 assure kpis
 
+step "The HTTP API: 'assure serve' on a free loopback port; CI pushes with a pipeline token, a dashboard reads coverage"
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PIPELINE_TOKEN=$(assure tokens create --role pipeline --name "ci: nightly evals" --expires 90d 2>/dev/null)
+VIEWER_TOKEN=$(assure tokens create --role viewer --name "GRC dashboard" 2>/dev/null)
+assure serve --port "$PORT" --public-tiles --checkpoint-key "$OUT/keys/admin.pem" --no-access-log >"$OUT/serve.log" 2>&1 &
+SERVER_PID=$!
+trap 'kill "$SERVER_PID" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do grep -q "running on" "$OUT/serve.log" && break; sleep 0.1; done
+echo "  serving on http://127.0.0.1:$PORT (tokens: assure tokens list)"
+assure sign records/nightly.yaml --key "$OUT/keys/ci.pem" -o "$OUT/nightly.envelopes.jsonl" 2>/dev/null
+ASSURE_TOKEN="$PIPELINE_TOKEN" assure push "$OUT/nightly.envelopes.jsonl" --server "http://127.0.0.1:$PORT" \
+  --json > "$OUT/nightly.receipts.json"
+python3 - "$OUT/nightly.receipts.json" <<'PY'
+import json, sys
+for e in json.load(open(sys.argv[1]))["entries"]:
+    print(f"  pushed: seq {e['seq']} {e['kind']} ({e['status']}), inclusion proof against tree size in the receipt")
+PY
+echo "  the same push again (a CI retry) is answered with the original receipts:"
+ASSURE_TOKEN="$PIPELINE_TOKEN" assure push "$OUT/nightly.envelopes.jsonl" --server "http://127.0.0.1:$PORT" | sed -n '1s/^/    /p'
+echo "  coverage of support-chatbot over HTTP (viewer token):"
+python3 - "http://127.0.0.1:$PORT" "$VIEWER_TOKEN" <<'PY'
+import json, sys, urllib.request
+url, token = sys.argv[1:]
+req = urllib.request.Request(f"{url}/v1/coverage?system=support-chatbot&details=false",
+                             headers={"Authorization": f"Bearer {token}"})
+for f in json.load(urllib.request.urlopen(req))["frameworks"]:
+    print(f"    {f['framework']:12} {f['percent_covered']:5}% of {f['applicable']} applicable")
+req = urllib.request.Request(f"{url}/checkpoint")  # public with --public-tiles: what witnesses fetch
+print("    checkpoint (no token):", " / ".join(urllib.request.urlopen(req).read().decode().splitlines()[:2]))
+PY
+echo "  a viewer token cannot post, and an envelope signed by an untrusted key is refused whatever the token:"
+ASSURE_TOKEN="$VIEWER_TOKEN" assure push "$OUT/nightly.envelopes.jsonl" --server "http://127.0.0.1:$PORT" 2>&1 \
+  | sed 's/^/    /' || true
+assure keys generate --out "$OUT/keys/stranger.pem" >/dev/null 2>&1
+assure sign records/nightly.yaml --key "$OUT/keys/stranger.pem" -o "$OUT/stranger.envelopes.jsonl" 2>/dev/null
+ASSURE_TOKEN="$PIPELINE_TOKEN" assure push "$OUT/stranger.envelopes.jsonl" --server "http://127.0.0.1:$PORT" 2>&1 \
+  | sed 's/^/    /' || true
+kill "$SERVER_PID" && wait "$SERVER_PID" 2>/dev/null || true
+trap - EXIT
+echo "  server stopped"
+
 step "Signed checkpoint (C2SP tlog-checkpoint note), kept outside the database"
 assure checkpoint --key "$OUT/keys/admin.pem" -o "$OUT/checkpoint.txt"
 
@@ -137,7 +178,7 @@ sed 's/^/  /' "$OUT/hidden.err" | cut -c1-200
 assure verify >/dev/null 2>&1 && { echo "  unexpected: verify accepted the edited projection"; exit 1; }
 echo "  'assure verify' names the edited row too; 'assure reindex' rebuilds the projections from the entries:"
 assure reindex | sed 's/^/  /'
-assure verify | head -1 | sed 's/^/  /'
+assure verify | sed -n '1s/^/  /p'
 
 step "A package altered after signing is refused (exit 1, naming what changed)"
 python3 - "$OUT/audit-package.zip" "$OUT/tampered-package.zip" <<'PY'
@@ -165,4 +206,5 @@ printf '  ledger.db         the SQLite ledger (ASSURE_DB=%s)\n' "$ASSURE_DB"
 printf '  keys/             Ed25519 keys (private .pem mode 0600, public .pem.pub)\n'
 printf '  checkpoint.txt    signed tree head; check later with: assure verify --against %s/checkpoint.txt\n' "$OUT"
 printf '  pipeline.*        the CI envelopes and their receipts\n'
+printf '  nightly.*        envelopes pushed to assure serve, and their receipts; serve.log its log\n'
 printf '  audit-package.zip audit.pdf + bundle.json + signed manifest; check with: assure verify-package %s/audit-package.zip --trust-key %s/keys/admin.pem.pub\n' "$OUT" "$OUT"

@@ -248,7 +248,9 @@ class Appending:
         # this process validates and writes; the transaction commits only once they all passed.
         with gc_paused(), DeferredChecks(parallel=parallel and len(docs) >= PARALLEL_FROM) as checks:
             prepared = self._prepare_batch(docs, signing_key, now, registry.copy(), checks, progress)
-            return self.commit(prepared, now=now, judged=registry, checks=checks, received=received)
+            out = self.commit(prepared, now=now, judged=registry, checks=checks, received=received)
+        log.info("append: wrote %d entries, seq %d to %d", len(out), out[0].seq, out[-1].seq)
+        return out
 
     def commit(
         self, prepared: list[Prepared], *, now: dt.datetime, judged: Registry, checks: DeferredChecks | None = None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Connection
 
 from ledger import models as m
@@ -105,14 +105,15 @@ def _prefetch(conn: Connection, cache: dict[tuple[int, int], bytes], lo: int, hi
         select(m.Entry.seq, m.Entry.leaf).where(m.Entry.seq >= max(0, lo - 1), m.Entry.seq <= hi)  # type: ignore[operator]
     )
     cache.update(((0, seq), leaf_hash(leaf)) for seq, leaf in rows)
-    for level in range(1, (hi - 1).bit_length() + 1):
-        first, last = max(0, (lo >> level) - 1), ((hi - 1) >> level) + 1
-        rows = conn.execute(
-            select(m.TreeNode.idx, m.TreeNode.hash).where(
-                m.TreeNode.level == level, m.TreeNode.idx >= first, m.TreeNode.idx <= last  # type: ignore[arg-type,operator]
-            )
-        )
-        cache.update(((level, idx), h) for idx, h in rows)
+    # Every level in one query: a receipt for a small batch is read in two round trips, not one per level.
+    ranges = [
+        and_(m.TreeNode.level == level, m.TreeNode.idx >= max(0, (lo >> level) - 1),  # type: ignore[arg-type,operator]
+             m.TreeNode.idx <= ((hi - 1) >> level) + 1)  # type: ignore[operator]
+        for level in range(1, (hi - 1).bit_length() + 1)
+    ]
+    if ranges:
+        rows = conn.execute(select(m.TreeNode.level, m.TreeNode.idx, m.TreeNode.hash).where(or_(*ranges)))
+        cache.update(((level, idx), h) for level, idx, h in rows)
 
 
 def _prefetch_paths(conn: Connection, cache: dict[tuple[int, int], bytes], leaves: Sequence[int], size: int) -> None:

@@ -78,6 +78,27 @@ def read_documents(path: str, *, stdin: BinaryIO | None = None) -> list[Document
     return docs
 
 
+def parse_json_documents(raw: bytes, label: str) -> list[Document]:
+    """Every envelope or record in ``raw``: one JSON object, a JSON array, or JSON Lines
+    (two or more lines, each an object). Never YAML: what the HTTP API accepts.
+
+    Raises:
+        InputError: naming ``label`` (and line) for non-UTF-8, malformed or empty input.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise InputError(f"invalid UTF-8 at byte {e.start} (line {line})", source=label) from e
+    if _looks_like_jsonl(text):
+        docs = _parse_jsonl(text, label)
+    else:
+        docs = _as_list(_parse_json(text, label), label)
+    if not docs:
+        raise InputError("holds no records", source=label)
+    return docs
+
+
 def _read_file(path: str) -> bytes:
     try:
         if Path(path).stat().st_size > MAX_FILE_BYTES:  # a quick refusal; the read below is capped too

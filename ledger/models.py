@@ -191,3 +191,20 @@ class ScopeSnapshot(SQLModel, table=True):
     count: int = Field(sa_column=Column(BigInteger, nullable=False))
     last_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     last_entry_hash: str = Field(max_length=64)
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token of the HTTP API (``assure serve``): outside the ledger, never hashed into it.
+
+    Only the SHA-256 of the token is kept; the token itself is shown once, when made.
+    """
+
+    __tablename__ = "api_token"
+
+    token_id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=16)
+    token_sha256: str = Field(max_length=64, unique=True)
+    created_at: dt.datetime
+    expires_at: Optional[dt.datetime] = None
+    revoked_at: Optional[dt.datetime] = None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-SCHEMA_HEAD = "0006"
+SCHEMA_HEAD = "0007"
 """The newest revision in migrations/versions (checked against Alembic by tests)."""
 
 

@@ -8,6 +8,7 @@ the stored ledger; see ``ledger.verify``.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import secrets
@@ -143,6 +144,29 @@ class Ledger(Appending):
         if row is None:
             raise NotFoundError(f"no entry {ref}")
         return StoredEntry(*row)
+
+    def describe(self, ref: str | int) -> dict[str, Any]:
+        """One entry as ``assure show --json`` prints it: hashes, receive time, signatures and
+        the record (None if its payload was redacted).
+
+        Raises:
+            NotFoundError: if there is no such entry.
+        """
+        from ledger.canonical import parse_json
+        from ledger.merkle import leaf_hash
+
+        e = self.get(ref)
+        leaf = e.parsed_leaf
+        return {
+            "seq": e.seq,
+            "entry_hash": e.entry_hash.hex(),
+            "prev_hash": e.prev_hash.hex(),
+            "leaf_hash": leaf_hash(e.leaf).hex(),
+            "received_at": leaf.received_at,
+            "payload_sha256": leaf.payload_sha256,
+            "signatures": [{"keyid": s.keyid, "sig": base64.b64encode(s.sig).decode()} for s in leaf.signatures],
+            "record": parse_json(e.payload) if e.payload is not None else None,
+        }
 
     def _seqs_with_hash_prefix(self, prefix: str) -> list[int]:
         with read_transaction(self.engine) as conn:

@@ -75,3 +75,34 @@ def normalize_timestamp(value: object) -> str:
 def utcnow() -> dt.datetime:
     """The current time, aware, in UTC."""
     return dt.datetime.now(dt.UTC)
+
+
+def parse_duration(text: str, *, field: str | None = None) -> dt.timedelta:
+    """``30d``, ``2w``, ``12h`` → a timedelta (what ``--expires``, ``--forecast`` and the like take).
+
+    Raises:
+        InputError: for anything else, naming ``field``.
+    """
+    from ledger.errors import InputError
+
+    m = re.fullmatch(r"(\d{1,6})\s*([dwh])", text.strip().lower())
+    if not m:
+        raise InputError(f"invalid duration {text!r}: use e.g. 30d, 2w or 12h", field=field)
+    n, unit = int(m.group(1)), m.group(2)
+    return {"d": dt.timedelta(days=n), "w": dt.timedelta(weeks=n), "h": dt.timedelta(hours=n)}[unit]
+
+
+def parse_as_of(text: str | None, *, field: str = "--as-of") -> dt.datetime:
+    """An ``as of`` time: RFC 3339 or a date; now when not given.
+
+    Raises:
+        InputError: naming ``field`` for anything else.
+    """
+    from ledger.errors import InputError
+
+    if not text:
+        return utcnow()
+    try:
+        return parse_timestamp(text)
+    except ValueError as e:
+        raise InputError(str(e), field=field) from e

@@ -209,7 +209,8 @@ def test_the_lazy_command_table_matches_the_commands() -> None:
     from cli import main
 
     offered = {}
-    for module in ("cli.db_cmds", "cli.key_cmds", "cli.ledger_cmds", "cli.framework_cmds", "cli.governance_cmds", "cli.report_cmds"):
+    for module in ("cli.db_cmds", "cli.key_cmds", "cli.ledger_cmds", "cli.framework_cmds", "cli.governance_cmds", "cli.report_cmds",
+                   "cli.server_cmds"):
         offered |= {c.name: (module, c) for c in importlib.import_module(module).COMMANDS}
     assert sorted(offered) == sorted(main.COMMANDS)
     for name, (module, attr, summary) in main.COMMANDS.items():
@@ -256,7 +257,8 @@ for name in COMMANDS:
 r = runner.invoke(cli, ['coverage'])
 assert r.exit_code == 2 and "Missing option '--system'" in r.output, r.output
 heavy = ('sqlalchemy', 'sqlmodel', 'alembic', 'pydantic', 'yaml', 'cryptography', 'nacl', 'networkx',
-         'weasyprint', 'jinja2', 'controls', 'reports', 'frameworks.loader', 'ledger.store')
+         'weasyprint', 'jinja2', 'controls', 'reports', 'frameworks.loader', 'ledger.store', 'fastapi',
+         'starlette', 'uvicorn', 'httpx', 'server')
 print(sorted({m.split('.')[0] if not m.startswith(('frameworks.', 'ledger.')) else m
               for m in sys.modules if m.startswith(heavy)}))
 """
