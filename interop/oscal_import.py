@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from interop.errors import ImportFormatError, Where
+from interop.errors import Where
 from interop.oscal_common import NS, our_props
 
 _LOCAL_ID_BAD = re.compile(r"[^A-Za-z0-9._-]+")
