@@ -104,7 +104,8 @@ def _node(req: Requirement, children: dict[str | None, list[Requirement]]) -> di
 def requirement_props(req: Requirement) -> list[dict[str, Any]]:
     """The properties that carry a requirement's metadata (and its exact id) in OSCAL."""
     spec = req.spec
-    props = [prop("label", spec.reference or req.id, ns=False), prop("id", req.id), prop("type", req.type)]
+    props = [prop("label", spec.reference or req.id, ns=False), prop("id", req.id), prop("type", req.type),
+             prop("order", req.order)]
     if spec.reference:
         props.append(prop("reference", spec.reference))
     if not spec.title:
@@ -138,11 +139,14 @@ def _applicability_props(a: Applicability) -> list[dict[str, Any]]:
 
 
 def requirement_parts(req: Requirement) -> list[dict[str, Any]]:
-    """The texts of a requirement as parts: official text, our summary, the original text, a note."""
+    """The texts of a requirement as parts: official text, our summary, the original text, a note
+    (and the exact title, when it does not fit on the one line an OSCAL title is)."""
     spec = req.spec
     base = token(req.id)
     parts = []
-    for name, value, ours in (("statement", spec.text, False), ("summary", spec.summary, True),
+    exact_title = spec.title if spec.title and one_line(spec.title) != spec.title else None
+    for name, value, ours in (("title", exact_title, True), ("statement", spec.text, False),
+                              ("summary", spec.summary, True),
                               ("original-statement", spec.text_original, True), ("note", spec.note, True)):
         if value:
             part: dict[str, Any] = {"id": f"{base}_{name}", "name": name, "prose": value}

@@ -109,6 +109,10 @@ def catalog_to_framework(doc: Any, *, source: str, framework_id: str | None = No
         _walk(control, where.at("controls", i), None, requirements, taken, is_group=False)
     if not requirements:
         raise where.error("the catalog has no groups or controls")
+    if all("_order" in r for r in requirements):  # our export: back in the framework file's order
+        requirements.sort(key=lambda r: r["_order"])
+    for r in requirements:
+        r.pop("_order", None)
     return {"format": "assure-framework/1", "framework": info, "source": _source(cat, title),
             "requirements": requirements}
 
@@ -149,6 +153,9 @@ def _walk(node: Any, where: Where, parent: str | None, out: list[dict[str, Any]]
         raise where.at("id").error(f"requirement id {rid!r} occurs twice in the catalog")
     taken.add(rid)
     req: dict[str, Any] = {"id": rid, "type": _type(node, props, ours, is_group=is_group)}
+    order = our_props(props, "order")
+    if order and order[0].isdigit():
+        req["_order"] = int(order[0])
     if parent is not None:
         req["parent"] = parent
     title = node.get("title")
@@ -200,7 +207,8 @@ def _texts(parts: list[dict[str, Any]], ours: bool) -> dict[str, str]:
     """Texts by our field name, from the parts of a group or control."""
     out: dict[str, str] = {}
     if ours:
-        names = {"statement": "text", "summary": "summary", "original-statement": "text_original", "note": "note"}
+        names = {"statement": "text", "summary": "summary", "original-statement": "text_original", "note": "note",
+                 "title": "title"}
         for p in parts:
             field = names.get(p.get("name", ""))
             if field and p.get("prose"):
