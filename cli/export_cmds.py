@@ -56,3 +56,6 @@ def export_oscal_cmd(app: AppContext, system: str, frameworks: tuple[str, ...], 
             echo_safe(f"  {f.model:<19} {f.path}  sha256 {f.sha256[:16]}")
 
 
+
+
+COMMANDS: list[click.Command] = [export_group]

@@ -100,11 +100,11 @@ def _library(**change: Any) -> dict[str, Any]:
     (_library(node2="urn:acme:nowhere"),
      "field 'objects.framework.requirement_nodes[2].parent_urn': no requirement node has urn 'urn:acme:nowhere'"),
     (_library(node3="urn:acme:risk:req_node:acme-ai-policy:gov.1"),
-     "field 'objects.framework.requirement_nodes[3].urn': urn 'urn:acme:risk:req_node:acme-ai-policy:gov.1' "
-     "occurs twice"),
+     ("field 'objects.framework.requirement_nodes[3].urn': urn 'urn:acme:risk:req_node:acme-ai-policy:gov.1' "
+     "occurs twice")),
     (_library(rel="overlaps"), "requirement_mappings[0].relationship': unknown relationship 'overlaps'"),
-    (_library(strength=11), "requirement_mappings[1].strength_of_relationship': expected a whole number from 0 "
-                            "to 10, found 11"),
+    (_library(strength=11), ("requirement_mappings[1].strength_of_relationship': expected a whole number from 0 "
+                            "to 10, found 11")),
     (_library(assessable="yes"), "requirement_nodes[1].assessable': expected true or false, found 'yes'"),
 ], ids=["not yaml", "no objects", "unknown parent", "duplicate urn", "bad relationship", "bad strength",
         "assessable not a bool"])
