@@ -67,11 +67,7 @@ def read_library(path: Path) -> tuple[Any, Where]:
     Raises:
         ImportFormatError: if it cannot be read or is not YAML.
     """
-    where = Where(str(path))
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise where.error(f"cannot read: {e.strerror or e}") from e
+    data = Where(str(path)).read()
     try:
         return _yaml.parse(data), _Located(str(path), (), None, _yaml.compose(data))
     except yaml.YAMLError as e:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from frameworks._yaml import format_path
@@ -32,6 +33,17 @@ class Where:
         """An error at this place (raise it)."""
         source = f"{self.file}:{self.line}" if self.line else self.file
         return ImportFormatError(reason, source=source, field=format_path(self.path) or None)
+
+    def read(self) -> bytes:
+        """The bytes of the file this place is in.
+
+        Raises:
+            ImportFormatError: if it cannot be read.
+        """
+        try:
+            return Path(self.file).read_bytes()
+        except OSError as e:
+            raise self.error(f"cannot read: {e.strerror or e}") from e
 
     def mapping(self, value: Any) -> dict[str, Any]:
         """``value`` if it is a mapping.

@@ -47,10 +47,7 @@ def read_document(path: Path) -> Any:
         ImportFormatError: if the file cannot be read or parsed.
     """
     where = Where(str(path))
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise where.error(f"cannot read: {e.strerror or e}") from e
+    data = where.read()
     try:
         if path.suffix.lower() == ".json":
             return json.loads(data)
