@@ -106,7 +106,8 @@ def assessment_results(engine: Engine, system: str, *, graph: ControlGraph, poli
     proofs = _proofs(engine, records)
     origin = next(iter(proofs.values())).origin if proofs else "ledger"
     doc_id = stable_uuid("assessment-results", origin, system, timestamp(as_of), *report_frameworks(report))
-    files = {proof_path(seq): _proof_bytes(p, view.by_hash) for seq, p in proofs.items()}
+    hashes = {e.seq: e.entry_hash for e in records}
+    files = {proof_path(seq): _proof_bytes(p, hashes[seq]) for seq, p in proofs.items()}
     builder = _Builder(doc_id, graph, view, report)
     observations = [builder.observation(e, proofs[e.seq], files[proof_path(e.seq)]) for e in records]
     gap_risks = {g.requirement: builder.gap_risk(g) for g in gaps(report, graph)}
@@ -159,13 +160,9 @@ def _proofs(engine: Engine, records: list[Evidence]) -> dict[int, InclusionProof
     return out
 
 
-def _proof_bytes(p: InclusionProof, by_hash: dict[str, Evidence]) -> bytes:
-    doc = {"format": "assure-inclusion-proof/1", "entry_hash": _hash_of(p.index, by_hash), **p.to_json()}
+def _proof_bytes(p: InclusionProof, entry_hash: str) -> bytes:
+    doc = {"format": "assure-inclusion-proof/1", "entry_hash": entry_hash, **p.to_json()}
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
-
-
-def _hash_of(seq: int, by_hash: dict[str, Evidence]) -> str:
-    return next(h for h, e in by_hash.items() if e.seq == seq)
 
 
 def expires(e: Evidence, graph: ControlGraph) -> dt.datetime | None:
@@ -187,6 +184,7 @@ class _Builder:
         self.report = report
         self.resources: list[dict[str, Any]] = []
         self.method_uuid = stable_uuid(doc_id, "method")
+        self.observed = set(view.by_hash)  # entry hashes that have an observation
 
     def observation_uuid(self, e: Evidence) -> str:
         return stable_uuid(self.doc_id, "observation", e.entry_hash)
@@ -264,8 +262,7 @@ class _Builder:
             "props": props,
             "target": target,
         }
-        seen = {e.entry_hash for e in self.view.by_hash.values()}
-        related = [{"observation-uuid": self.observation_uuid(e)} for e in r.evidence if e.entry_hash in seen]
+        related = [{"observation-uuid": self.observation_uuid(e)} for e in r.evidence if e.entry_hash in self.observed]
         if related:
             out["related-observations"] = related
         risks = [gap_risks[r.node_id]["uuid"]] if r.node_id in gap_risks else []
@@ -289,9 +286,8 @@ class _Builder:
             "props": props,
             "status": "open",
         }
-        seen = {e.entry_hash for e in self.view.by_hash.values()}
         related = [{"observation-uuid": self.observation_uuid(e)} for c in g.controls for e in c.evidence
-                   if e.entry_hash in seen]
+                   if e.entry_hash in self.observed]
         if related:
             out["related-observations"] = list({r["observation-uuid"]: r for r in related}.values())
         return out
