@@ -448,5 +448,14 @@ def map_cmd(req_id: str, to_framework: str | None, direct: bool, frameworks_dir:
             click.echo(f"  {cw}: {crosswalk.source.title}{status}; licence: {crosswalk.source.licence}")
 
 
+def _add_import_group() -> None:
+    # The import commands live with the other interop commands; their module imports nothing heavy.
+    from cli.import_cmds import import_group
+
+    frameworks_group.add_command(import_group)
+
+
+_add_import_group()
+
 COMMANDS: list[click.Command] = [frameworks_group, controls_group, map_cmd]
 """``assure frameworks …``, ``assure controls …`` and ``assure map``."""

@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
            'Database schema: migrate and inspect (Alembic).'),
     "exceptions": ("cli.governance_cmds", "exceptions_cmd",
                    'Exceptions (risk acceptances): owner, controls, compensating controls, remediation, days left.'),
+    "export": ("cli.export_cmds", "export_group",
+               "Write a system's assessment and the framework library in other tools' formats."),
     "frameworks": ("cli.framework_cmds", "frameworks_group",
                    'Framework definitions: NIST AI RMF, NIST AI 600-1, ISO/IEC 42001, EU AI Act, yours.'),
     "gaps": ("cli.governance_cmds", "gaps_cmd",

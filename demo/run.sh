@@ -146,6 +146,10 @@ kill "$SERVER_PID" && wait "$SERVER_PID" 2>/dev/null || true
 trap - EXIT
 echo "  server stopped"
 
+step "OSCAL for GRC tools: assessment results, catalogs, the AI 600-1 profile and the crosswalks, checked with compliance-trestle"
+assure export oscal --system credit-scoring -o "$OUT/oscal"
+python -m interop.validate "$OUT/oscal" | sed 's/^/  /'
+
 step "Signed checkpoint (C2SP tlog-checkpoint note), kept outside the database"
 assure checkpoint --key "$OUT/keys/admin.pem" -o "$OUT/checkpoint.txt"
 
@@ -206,5 +210,6 @@ printf '  ledger.db         the SQLite ledger (ASSURE_DB=%s)\n' "$ASSURE_DB"
 printf '  keys/             Ed25519 keys (private .pem mode 0600, public .pem.pub)\n'
 printf '  checkpoint.txt    signed tree head; check later with: assure verify --against %s/checkpoint.txt\n' "$OUT"
 printf '  pipeline.*        the CI envelopes and their receipts\n'
+printf '  oscal/            OSCAL 1.2.1: assessment-results.json (+ proofs/), catalogs/, profiles/, mapping-collection.json\n'
 printf '  nightly.*        envelopes pushed to assure serve, and their receipts; serve.log its log\n'
 printf '  audit-package.zip audit.pdf + bundle.json + signed manifest; check with: assure verify-package %s/audit-package.zip --trust-key %s/keys/admin.pem.pub\n' "$OUT" "$OUT"

@@ -212,6 +212,28 @@ def validate_files(paths: Iterable[Path], *, user_dir: Path | None = None) -> Li
     return load_library(user_dir=user_dir, extra_files=list(paths))
 
 
+def validate_new_files(
+    files: Sequence[tuple[str, bytes]], *, user_dir: Path | None = None
+) -> Library:
+    """Validate files that are not written yet, with the built-ins and the user directory.
+
+    What ``assure frameworks validate`` would say of them once written (they take
+    the ``extra`` origin, so one may replace a built-in of the same id).
+
+    Args:
+        files: ``(name, bytes)`` pairs; the name is how messages refer to a file.
+        user_dir: the user frameworks directory they would join.
+
+    Raises:
+        FrameworkLoadError: with every problem found.
+    """
+    sources = read_sources(user_dir=user_dir) + [
+        SourceFile(name, Path(name), "extra", hashlib.sha256(data).hexdigest(), bytes(data))
+        for name, data in files
+    ]
+    return _build_cached(sources)
+
+
 def install_file(path: Path, *, user_dir: Path) -> Path:
     """Validate a file with the current library and copy it into the user directory.
 

@@ -739,6 +739,16 @@ def _artifacts(f: Mapping[str, Any]) -> list[dict[str, Any]]:
              "groups": hash_groups(str(a.get("sha256") or ""))} for a in f.get("artifacts") or []]
 
 
+def record_headline(e: Evidence, *, by_hash: Mapping[str, Evidence]) -> str:
+    """One line saying what a record says, as the evidence index words it.
+
+    Args:
+        e: the record.
+        by_hash: records in scope by entry hash (to name what a record targets).
+    """
+    return _headline(e, by_hash)
+
+
 def _headline(e: Evidence, by_hash: Mapping[str, Evidence]) -> str:
     f = e.fields
     if e.kind == "evaluation":
