@@ -1,0 +1,1 @@
+"""Reading and writing the formats other GRC and ML tools use."""
