@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -62,6 +63,8 @@ def ingest_mlflow_cmd(app: AppContext, tracking_uri: str, model: str, version: s
     ledger = Ledger(app.ledger_engine())
     for name, value in _MLFLOW_DEFAULTS.items():
         os.environ.setdefault(name, value)
+    if not app.verbose:  # the error names the refused connection; urllib3's retry warnings only repeat it
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
     result = ingest_mlflow(ledger, tracking_uri=tracking_uri, model=model, version=version, alias=alias,
                            system=system, key=key, thresholds=thresholds, dry_run=dry_run)
     if as_json:

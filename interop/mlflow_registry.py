@@ -82,7 +82,7 @@ class RegistryRead:
 
 def display_uri(uri: str) -> str:
     """``uri`` with any password replaced by ``***``."""
-    return re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", uri)
+    return re.sub(r"(//[^/@:\s]*:)[^/@\s]*@", r"\1***@", uri)
 
 
 def read_registry(
@@ -98,7 +98,8 @@ def read_registry(
         raise InputError("give --version or --alias, not both")
     client = _client(tracking_uri)
     where = display_uri(tracking_uri)
-    with _mlflow_errors(where, f"model {model!r}"):
+    asked = f"model {model!r}" + (f" version {version}" if version else f" alias {alias!r}" if alias else "")
+    with _mlflow_errors(where, asked):
         mv = _model_version(client, model, version, alias)
     what = f"model {model!r} version {mv.version}"
     with _mlflow_errors(where, what), _global_uris(tracking_uri):
@@ -186,17 +187,25 @@ def _mlflow_errors(where: str, what: str) -> Iterator[None]:
     try:
         yield
     except MlflowException as e:
-        reason = (e.message or str(e)).strip().splitlines()[0][:500]
-        if e.error_code == "RESOURCE_DOES_NOT_EXIST":
+        reason = _reason(e.message or str(e))
+        if e.error_code == "RESOURCE_DOES_NOT_EXIST" or reason.endswith("not found."):
             raise NotFoundError(f"{what} not found in the MLflow registry at {where} ({reason})") from e
         raise InputError(f"MLflow at {where}: {reason}", field="--tracking-uri") from e
     except (OSError, ValueError) as e:
-        raise InputError(f"MLflow at {where}: {e}", field="--tracking-uri") from e
+        raise InputError(f"MLflow at {where}: {_reason(str(e))}", field="--tracking-uri") from e
     except Exception as e:
         if type(e).__module__.startswith(("sqlalchemy", "requests", "urllib3")):
-            reason = str(e).strip().splitlines()[0][:500] if str(e).strip() else type(e).__name__
+            reason = _reason(str(e)) or type(e).__name__
             raise InputError(f"MLflow at {where}: {reason}", field="--tracking-uri") from e
         raise
+
+
+def _reason(text: str) -> str:
+    """The first line of an error message, passwords hidden; for a refused connection, just that."""
+    text = display_uri(text.strip().splitlines()[0] if text.strip() else "")
+    if refused := re.search(r"\[Errno -?\d+\] [^\"')]+", text):
+        return f"cannot connect ({refused.group(0)})"
+    return text[:500]
 
 
 def _model_version(client: Any, model: str, version: str | None, alias: str | None) -> Any:

@@ -40,6 +40,7 @@ class _Bound(BaseModel):
         return self
 
 
+_UNION_TAGS = frozenset({"float", "int", "str", "bool"})  # pydantic's union members, not fields
 _Bounds = Annotated[dict[MetricName, _Bound], Field(max_length=500)]
 
 
@@ -78,7 +79,7 @@ def load_thresholds(path: str | Path | None) -> Thresholds:
         parsed = _File.model_validate(docs[0].data)
     except ValidationError as e:
         err = e.errors()[0]
-        where = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+        where = ".".join(str(p) for p in err["loc"] if str(p) not in _UNION_TAGS and not str(p).startswith("function-"))
         reason = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             reason = "unknown field (a thresholds file has 'metrics' and 'suites')"
