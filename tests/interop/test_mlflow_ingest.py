@@ -17,8 +17,10 @@ from interop.mlflow_thresholds import load_thresholds
 from ledger.store import Ledger
 from ledger.timeutil import utcnow
 from tests.conftest import docs, table_bytes
+from tests.interop.conftest import QUIET_MLFLOW
 
 SYSTEM = "credit-scoring"
+pytestmark = QUIET_MLFLOW
 THRESHOLDS = {
     "metrics": {"auc": {"min": 0.78}},
     "suites": {"fairness": {"demographic_parity_gap": {"max": 0.05}}},
