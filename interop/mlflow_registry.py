@@ -32,6 +32,7 @@ from ledger.errors import InputError, NotFoundError
 
 EVALUATES_TAG = "assure.evaluates"
 INSTALL_HINT = "MLflow is not installed: pip install 'assure[mlflow]' (or mlflow-skinny)"
+_DATABASES = frozenset({"postgresql", "mysql", "mssql"})
 _LOGGED_MODEL_SOURCE = re.compile(r"^models:/(m-[0-9a-f]{32})$")
 T = TypeVar("T")
 
@@ -173,10 +174,30 @@ def _require_local_store(uri: str) -> None:
         path = uri.removeprefix("sqlite:///").split("?", 1)[0]  # sqlite:////abs or sqlite:///relative
     elif uri.startswith("file:"):
         path = re.sub(r"^file:(//)?", "", uri)
-    elif "://" not in uri:
-        path = uri
+    elif "://" not in uri and (uri.startswith((".", "/", "~")) or "/" in uri):  # not 'databricks'
+        path = str(Path(uri).expanduser())
     if path is not None and not Path(path).exists():
         raise InputError(f"no MLflow store at {path}", field="--tracking-uri")
+    if uri.split(":", 1)[0].split("+", 1)[0] in _DATABASES:
+        _require_reachable_database(uri)
+
+
+def _require_reachable_database(uri: str) -> None:
+    """Connect once: MLflow retries an unreachable database for many minutes before it gives up."""
+    import sqlalchemy
+
+    connect_args = {"connect_timeout": 10} if uri.startswith("postgresql") else {}
+    try:
+        engine = sqlalchemy.create_engine(uri, connect_args=connect_args)
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
+    except Exception as e:  # any failure to connect is the URI's or the server's
+        reason = _reason(str(getattr(e, "orig", None) or e)) or type(e).__name__
+        raise InputError(f"MLflow at {display_uri(uri)}: cannot connect to its database ({reason})",
+                         field="--tracking-uri") from e
 
 
 @contextmanager

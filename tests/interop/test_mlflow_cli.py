@@ -80,6 +80,8 @@ def _closed_port() -> int:
         ([], "- auc\n", "thresholds.yaml: a thresholds file is one mapping"),
         (["--tracking-uri", "sqlite:///absent/mlflow.db"], None, "no MLflow store at absent/mlflow.db"),
         (["--tracking-uri", "http://user:secret@127.0.0.1:{port}"], None, "MLflow at http://user:***@127.0.0.1:"),
+        (["--tracking-uri", "postgresql+psycopg://user:secret@127.0.0.1:{port}/mlflow"], None,
+         "cannot connect to its database"),
     ],
 )
 def test_bad_input_exits_2_and_writes_nothing(run_cli, ledger, store, tmp_path, args, thresholds, message) -> None:
