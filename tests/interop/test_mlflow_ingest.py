@@ -14,9 +14,10 @@ from controls.approvals import load_policy
 from controls.graph import ControlGraph, load_graph
 from interop.mlflow_ingest import ingest_mlflow
 from interop.mlflow_thresholds import load_thresholds
+from ledger.errors import InputError
 from ledger.store import Ledger
 from ledger.timeutil import utcnow
-from tests.conftest import docs, table_bytes
+from tests.conftest import docs, model_version_record, table_bytes
 from tests.interop.conftest import QUIET_MLFLOW
 
 SYSTEM = "credit-scoring"
@@ -138,3 +139,47 @@ def test_the_gate_follows_the_ingested_evaluations(ledger, keys, mlflow_store, t
 
 def model_version_time(ledger: Ledger) -> str:
     return records(ledger, "model_version")[-1]["observed_at"]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_run_fails_when_a_bounded_metric_is_missing_or_not_finite(ledger, keys, mlflow_store, thresholds) -> None:
+    mlflow_store.register("credit-model")
+    run_id = mlflow_store.evaluation({"auc": float("nan"), "latency_ms": 31.0}, run_name="nightly perf",
+                                     evaluates="models:/credit-model/1")
+
+    def dry_run():
+        return ingest_mlflow(ledger, tracking_uri=mlflow_store.uri, model="credit-model", system=SYSTEM,
+                             key=keys.pipeline, thresholds=load_thresholds(thresholds), dry_run=True)
+
+    with pytest.raises(InputError, match=f"mlflow run {run_id}: field 'assure.suite': suite 'nightly perf'"):
+        dry_run()  # a run name with a space is no suite id: the tag must say
+    mlflow_store.client.set_tag(run_id, "assure.suite", "performance")
+    evaluation = dry_run().planned[1].record
+    assert evaluation["metrics"] == {"latency_ms": 31.0} and evaluation["thresholds"] == {}
+    assert evaluation["passed"] is False
+    assert "Not finite, left out: auc." in evaluation["notes"]
+    assert "thresholds name metrics the run did not log: auc" in evaluation["notes"]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_version_the_ledger_holds_is_kept_and_another_digest_refused(ledger, keys, mlflow_store,
+                                                                        thresholds) -> None:
+    mlflow_store.register("credit-model")
+    mlflow_store.evaluation({"auc": 0.8}, evaluates="models:/credit-model/1", suite="performance")
+    ingest = {"tracking_uri": mlflow_store.uri, "model": "credit-model", "system": SYSTEM, "key": keys.pipeline,
+                  "thresholds": load_thresholds(thresholds)}
+    digest = ingest_mlflow(ledger, dry_run=True, **ingest).planned[0].record["artifact_sha256"]
+    (by_hand,) = ledger.append(docs(model_version_record(version="credit-model/1", artifact_sha256=digest)),
+                               signing_key=keys.pipeline)
+    result = ingest_mlflow(ledger, **ingest)
+    assert result.planned[0].existing_seq == by_hand.seq
+    assert [a.kind for a in result.appended] == ["evaluation"]
+
+    ledger.append(docs(model_version_record(version="credit-model/2", artifact_sha256="00" * 32)),
+                  signing_key=keys.pipeline)
+    mlflow_store.register("credit-model")
+    before = table_bytes(ledger.engine)
+    with pytest.raises(InputError, match=f"holds model version credit-model/2 .* digest {'00' * 32}, but its "
+                                         f"MLflow artifacts hash to [0-9a-f]{{64}}"):
+        ingest_mlflow(ledger, version="2", **ingest)
+    assert table_bytes(ledger.engine) == before
