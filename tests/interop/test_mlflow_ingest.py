@@ -167,7 +167,7 @@ def test_a_version_the_ledger_holds_is_kept_and_another_digest_refused(ledger, k
     mlflow_store.register("credit-model")
     mlflow_store.evaluation({"auc": 0.8}, evaluates="models:/credit-model/1", suite="performance")
     ingest = {"tracking_uri": mlflow_store.uri, "model": "credit-model", "system": SYSTEM, "key": keys.pipeline,
-                  "thresholds": load_thresholds(thresholds)}
+              "thresholds": load_thresholds(thresholds)}
     digest = ingest_mlflow(ledger, dry_run=True, **ingest).planned[0].record["artifact_sha256"]
     (by_hand,) = ledger.append(docs(model_version_record(version="credit-model/1", artifact_sha256=digest)),
                                signing_key=keys.pipeline)
