@@ -42,6 +42,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              'Each missing, stale, failing, partial or needs-review requirement, with why and the evidence that would close it.'),
     "gate": ("cli.governance_cmds", "gate_cmd",
              'Release gate for CI: exit 0 if MODEL_VERSION may ship, 1 with the reasons if not.'),
+    "ingest": ("cli.ingest_cmds", "ingest_group",
+               'Append signed records read from other tools: an MLflow model version and its evaluation runs.'),
     "init": ("cli.ledger_cmds", "init_cmd",
              'Create the schema and the genesis entry trusting the admin key.'),
     "keys": ("cli.key_cmds", "keys_group",

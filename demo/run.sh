@@ -150,6 +150,16 @@ step "OSCAL for GRC tools: assessment results, catalogs, the AI 600-1 profile an
 assure export oscal --system credit-scoring -o "$OUT/oscal"
 python -m interop.validate "$OUT/oscal" | sed 's/^/  /'
 
+step "MLflow: the support bot's registered version and its safety run, read from a local MLflow store and signed"
+MLFLOW_URI=$(python mlflow_store.py "$OUT/mlflow")
+ingest_bot() {
+  assure ingest mlflow --tracking-uri "$MLFLOW_URI" --model support-bot --alias champion --system support-chatbot \
+    --key "$OUT/keys/ci.pem" --thresholds records/mlflow-thresholds.yaml "$@" | sed 's/^/  /'
+}
+ingest_bot
+echo "  run again, nothing new is appended (the records' bytes and idempotency keys are the same):"
+ingest_bot | head -1
+
 step "Signed checkpoint (C2SP tlog-checkpoint note), kept outside the database"
 assure checkpoint --key "$OUT/keys/admin.pem" -o "$OUT/checkpoint.txt"
 
@@ -212,4 +222,5 @@ printf '  checkpoint.txt    signed tree head; check later with: assure verify --
 printf '  pipeline.*        the CI envelopes and their receipts\n'
 printf '  oscal/            OSCAL 1.2.1: assessment-results.json (+ proofs/), catalogs/, profiles/, mapping-collection.json\n'
 printf '  nightly.*        envelopes pushed to assure serve, and their receipts; serve.log its log\n'
+printf '  mlflow/           the local MLflow store the support bot was ingested from (%s)\n' "$MLFLOW_URI"
 printf '  audit-package.zip audit.pdf + bundle.json + signed manifest; check with: assure verify-package %s/audit-package.zip --trust-key %s/keys/admin.pem.pub\n' "$OUT" "$OUT"

@@ -533,7 +533,11 @@ def last_received_at(conn: Connection, head: Head) -> dt.datetime:
 
 def _already_appended(conn: Connection, prepared: list[Prepared]) -> dict[str, int]:
     """The seq of each of the batch's idempotency keys the ledger holds already."""
-    keys = [p.idem_key for p in prepared]
+    return appended_seqs(conn, [p.idem_key for p in prepared])
+
+
+def appended_seqs(conn: Connection, keys: Sequence[str]) -> dict[str, int]:
+    """The seq of each of these idempotency keys the ledger holds already."""
     existing: dict[str, int] = {}
     for chunk in _chunks(keys, 500):
         rows = conn.execute(select(m.Entry.idem_key, m.Entry.seq).where(m.Entry.idem_key.in_(chunk)))  # type: ignore[attr-defined]

@@ -20,7 +20,14 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 
 from ledger import models as m
-from ledger.append import Appended, Appending, Prepared, _commit, sign_record
+from ledger.append import (
+    Appended,
+    Appending,
+    Prepared,
+    _commit,
+    appended_seqs,
+    sign_record,
+)
 from ledger.append_policy import AppendPolicy
 from ledger.db import read_transaction, write_transaction
 from ledger.dsse import Envelope
@@ -189,6 +196,12 @@ class Ledger(Appending):
         with read_transaction(self.engine) as conn:
             for row in conn.execute(stmt).mappings():
                 yield dict(row)
+
+    def appended_seqs(self, idem_keys: Sequence[str]) -> dict[str, int]:
+        """The seq of each idempotency key (:attr:`Prepared.idem_key`) the ledger holds already:
+        what :meth:`append` would refuse as a replay."""
+        with read_transaction(self.engine) as conn:
+            return appended_seqs(conn, idem_keys)
 
     def inclusion_proofs(self, seqs: Sequence[int], *, size: int | None = None) -> tuple[int, list[list[bytes]]]:
         """Inclusion proofs for ``seqs`` against the tree of ``size`` (default: current).

@@ -210,7 +210,7 @@ def test_the_lazy_command_table_matches_the_commands() -> None:
 
     offered = {}
     for module in ("cli.db_cmds", "cli.key_cmds", "cli.ledger_cmds", "cli.framework_cmds", "cli.governance_cmds", "cli.report_cmds",
-                   "cli.server_cmds", "cli.export_cmds"):
+                   "cli.server_cmds", "cli.export_cmds", "cli.ingest_cmds"):
         offered |= {c.name: (module, c) for c in importlib.import_module(module).COMMANDS}
     assert sorted(offered) == sorted(main.COMMANDS)
     for name, (module, attr, summary) in main.COMMANDS.items():

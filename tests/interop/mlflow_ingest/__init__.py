@@ -1,0 +1,1 @@
+"""MLflow ingest against a real MLflow tracking store."""
