@@ -8,10 +8,11 @@ bare interpreter start and more than the statements themselves, so for a
 and SQLAlchemy is never imported. PostgreSQL (and any other URL) goes through
 the usual engine (:func:`for_engine`), with the same SQL text.
 
-Both sides hand back the same Python values: SQLite keeps datetimes as the text
-SQLAlchemy wrote (``2026-11-01 09:00:00.000000``) and booleans as 0/1, so a
-query names its datetime and boolean columns and :meth:`Reader.rows` converts
-them on SQLite exactly as SQLAlchemy's ``DateTime``/``Boolean`` do.
+Both sides hand back the same Python values as the ORM tables: SQLite keeps
+datetimes as the text SQLAlchemy wrote (``2026-11-01 09:00:00.000000``) and
+booleans as 0/1, and PostgreSQL gives datetimes in the session's time zone, so
+a query names its datetime and boolean columns and :meth:`Reader.rows` converts
+them as SQLModel's ``UTCDateTime`` and SQLAlchemy's ``Boolean`` do (aware, UTC).
 
 This module does not write, migrate or know the tables; see ``ledger.models``.
 """
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
 DATETIME, BOOL = "datetime", "bool"
-"""Column kinds :meth:`Reader.rows` converts on SQLite (others pass as the driver gives them)."""
+"""Column kinds :meth:`Reader.rows` converts (others pass as the driver gives them)."""
 
 _SQLITE_PREFIX = "sqlite:///"
 
@@ -41,7 +42,7 @@ class Reader:
 
     Args:
         run: executes ``(sql, params)`` and returns the rows as tuples.
-        sqlite: True if the database is SQLite (values need converting).
+        sqlite: True if the database is SQLite.
     """
 
     def __init__(self, run: Any, *, sqlite: bool) -> None:
@@ -53,7 +54,7 @@ class Reader:
     ) -> list[tuple[Any, ...]]:
         """The rows of ``sql`` (``:name`` parameters); column ``i`` converted as ``types[i]`` says."""
         rows = self._run(sql, dict(params or {}))
-        if not self.sqlite or not types:
+        if not types:
             return [tuple(r) for r in rows]
         convert = [(i, _CONVERT[t]) for i, t in enumerate(types) if t is not None]
         out = []
@@ -66,11 +67,15 @@ class Reader:
         return out
 
 
-_CONVERT = {
-    # SQLAlchemy 2's SQLite DateTime reads its stored text with fromisoformat, and Boolean with bool().
-    DATETIME: dt.datetime.fromisoformat,
-    BOOL: bool,
-}
+def _utc(value: str | dt.datetime) -> dt.datetime:
+    """As ``sqlmodel.sql.sqltypes.UTCDateTime`` reads a value (SQLAlchemy 2's SQLite
+    ``DateTime`` parses its stored text with ``fromisoformat``)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC) if value.utcoffset() is None else value.astimezone(dt.UTC)
+
+
+_CONVERT = {DATETIME: _utc, BOOL: bool}
 
 
 def sqlite_file(url: str) -> Path | None:
