@@ -7,14 +7,13 @@ the signature checks; run after the entries, as it was, it kept one core busy
 while the other idled. Here it starts at the same time as the entry pass, in a
 forked process with its own connection, and its verdict is collected at the end.
 
-The second connection must read exactly what the verifying transaction reads,
-or the verdict would join two moments: the entries as of one and the derived
-rows (and the entries they are derived from) as of another. PostgreSQL can
-share a snapshot: the verifying transaction (REPEATABLE READ) exports it
-(``pg_export_snapshot``) and the child imports it. SQLite cannot (each
-connection's read transaction sees the commits made before it began; the C
-API's ``sqlite3_snapshot_open`` is not in Python's ``sqlite3``), so there the
-comparison stays in the verifying transaction, after the entries.
+The second connection must read what the verifying transaction reads:
+
+* on PostgreSQL the verifying transaction (REPEATABLE READ) exports its snapshot
+  (``pg_export_snapshot``) and the child imports it: the very same rows;
+* on SQLite the child's read transaction starts when it opens. Entries are
+  append-only, so it reads the same entries plus any appended since; it checks
+  the derived rows of what it reads against those entries, the same rule.
 
 Only :func:`ledger.verify.verify_ledger`, which owns its connection, uses this; a
 caller's transaction (:func:`ledger.verify.verify_connection`) may hold changes
@@ -78,8 +77,8 @@ class DerivedCheck:
 
 def start(conn: Connection, since: VerifiedState | None) -> DerivedCheck | None:
     """Start the comparison for the database ``conn`` reads, or None where a second connection
-    cannot read the very same snapshot (SQLite: see the module docs)."""
-    if conn.dialect.name != "postgresql":
+    cannot see the same data (an in-memory SQLite database)."""
+    if conn.dialect.name == "sqlite" and (conn.engine.url.database or ":memory:") == ":memory:":
         return None
     return DerivedCheck(conn, since)
 

@@ -383,9 +383,9 @@ def _verify(
     progress: Callable[[int, int], None] | None, max_skew: dt.timedelta, derived: bool,
     since: VerifiedState | None, own_transaction: bool = False,
 ) -> VerifyReport:
-    """The verification; with ``own_transaction`` (nothing uncommitted in it), on PostgreSQL,
-    and a ledger large enough for worker processes, the derived tables are compared in a
-    process of their own while the entries are checked (:mod:`ledger.derived_check`)."""
+    """The verification; with ``own_transaction`` (nothing uncommitted in it) and a ledger
+    large enough for worker processes, the derived tables are compared in a process of
+    their own while the entries are checked (:mod:`ledger.derived_check`)."""
     head = read_head(conn)
     if head is None:
         raise LedgerStateError("the ledger is not initialised: run 'assure init'")
