@@ -48,7 +48,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
-from ledger import derived_check
 from ledger import models as m
 from ledger.canonical import STRICT_DECODER, parse_json
 from ledger.checkpoint import (
@@ -351,10 +350,9 @@ def verify_ledger(
         if conn.dialect.name == "postgresql":
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
-            return _verify(
+            return verify_connection(
                 conn, against_note=against_note, against_keys=against_keys,
                 workers=workers, progress=progress, max_skew=max_skew, derived=derived, since=since,
-                own_transaction=True,
             )
 
 
@@ -369,23 +367,7 @@ def verify_connection(
     derived: bool = True,
     since: VerifiedState | None = None,
 ) -> VerifyReport:
-    """:func:`verify_ledger` inside a transaction the caller holds (one snapshot).
-
-    The derived tables are compared after the entries, in this transaction (it
-    may hold changes no other connection sees).
-    """
-    return _verify(conn, against_note=against_note, against_keys=against_keys, workers=workers,
-                   progress=progress, max_skew=max_skew, derived=derived, since=since)
-
-
-def _verify(
-    conn: Connection, *, against_note: str | None, against_keys: list[PublicKey] | None, workers: int | None,
-    progress: Callable[[int, int], None] | None, max_skew: dt.timedelta, derived: bool,
-    since: VerifiedState | None, own_transaction: bool = False,
-) -> VerifyReport:
-    """The verification; with ``own_transaction`` (nothing uncommitted in it) and a ledger
-    large enough for worker processes, the derived tables are compared in a process of
-    their own while the entries are checked (:mod:`ledger.derived_check`)."""
+    """:func:`verify_ledger` inside a transaction the caller holds (one snapshot)."""
     head = read_head(conn)
     if head is None:
         raise LedgerStateError("the ledger is not initialised: run 'assure init'")
@@ -405,9 +387,6 @@ def _verify(
     )
     against_size = _unverified_size(against_note)
     verifier = _Verifier(report, head, stored_cps, workers, progress, against_size, max_skew, since)
-    apart = None
-    if derived and own_transaction and verifier.workers > 1 and head.size - start >= PARALLEL_THRESHOLD:
-        apart = derived_check.start(conn, since)
     try:
         _check_resumable(head, since)
         try:
@@ -417,14 +396,11 @@ def _verify(
         verifier.conclude(conn)
         _check_against(report, conn, verifier, against_note, against_keys)
         if derived:
-            _derived_failure(apart.result() if apart else next(projection_differences(conn, since=since), None))
+            _check_derived(conn, since)
     except _Fail as f:
         report.failure = IntegrityError(f.reason, seq=f.seq)
     else:
         report.state = verifier.state()
-    finally:
-        if apart is not None:
-            apart.stop()
     return report
 
 
@@ -439,9 +415,9 @@ def _check_resumable(head: Any, since: VerifiedState | None) -> None:
                     "it was truncated or rolled back")
 
 
-def _derived_failure(difference: str | None) -> None:
-    """Fail on the first derived row (projection, signer, key, Merkle node) the entries do not give."""
-    if difference is not None:
+def _check_derived(conn: Connection, since: VerifiedState | None = None) -> None:
+    """The first derived row (projection, signer, key, Merkle node) that the entries do not give."""
+    for difference in projection_differences(conn, since=since):
         raise _Fail(None, f"derived data differs from the entries: {difference} "
                     "(a table was changed behind the ledger's back; 'assure reindex' rebuilds it)")
 
