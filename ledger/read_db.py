@@ -42,12 +42,10 @@ class Reader:
 
     Args:
         run: executes ``(sql, params)`` and returns the rows as tuples.
-        sqlite: True if the database is SQLite.
     """
 
-    def __init__(self, run: Any, *, sqlite: bool) -> None:
+    def __init__(self, run: Any) -> None:
         self._run = run
-        self.sqlite = sqlite
 
     def rows(
         self, sql: str, params: Mapping[str, Any] | None = None, *, types: Sequence[str | None] = ()
@@ -101,7 +99,7 @@ def open_sqlite(path: Path) -> Iterator[Reader]:
     try:
         conn.execute("PRAGMA busy_timeout=60000")
         conn.execute("BEGIN")
-        yield Reader(lambda sql, params: conn.execute(sql, params).fetchall(), sqlite=True)
+        yield Reader(lambda sql, params: conn.execute(sql, params).fetchall())
     finally:
         conn.close()  # rolls back the read transaction
 
@@ -119,8 +117,7 @@ def for_connection(conn: Connection) -> Reader:
     """A :class:`Reader` over an open SQLAlchemy connection (inside the caller's transaction)."""
     from sqlalchemy import text
 
-    return Reader(lambda sql, params: conn.execute(text(sql), params).fetchall(),
-                  sqlite=conn.dialect.name == "sqlite")
+    return Reader(lambda sql, params: conn.execute(text(sql), params).fetchall())
 
 
 def schema_revision(reader: Reader) -> str | None:
