@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,6 +14,8 @@ import click
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
+
+    from ledger.read_db import Reader
 
 DEFAULT_DB_PATH = Path(".assure") / "ledger.db"
 
@@ -37,8 +41,42 @@ class AppContext:
         Raises:
             LedgerStateError: if there is no ledger there or its schema is outdated.
         """
+        from ledger.read_db import check_schema
+        from ledger.schema_version import stored_revision
+
+        self._require_sqlite_file()
+        engine = self.engine()
+        current = stored_revision(engine)
+        check_schema(current, self.display_url)
+        logging.getLogger("assure").info("ledger %s, schema %s", self.display_url, current)
+        return engine
+
+    @contextmanager
+    def ledger_reader(self) -> Iterator[Reader]:
+        """A read transaction on an existing, migrated ledger, for commands that only read.
+
+        A SQLite file is read through ``sqlite3`` (SQLAlchemy is not imported: see
+        :mod:`ledger.read_db`); any other database through :meth:`ledger_engine`.
+
+        Raises:
+            LedgerStateError: if there is no ledger there or its schema is outdated.
+        """
+        from ledger import read_db
+
+        path = read_db.sqlite_file(self.url)
+        if path is None:
+            with read_db.for_engine(self.ledger_engine()) as reader:
+                yield reader
+            return
+        self._require_sqlite_file()
+        with read_db.open_sqlite(path) as reader:
+            current = read_db.schema_revision(reader)
+            read_db.check_schema(current, self.display_url)
+            logging.getLogger("assure").info("ledger %s, schema %s", self.display_url, current)
+            yield reader
+
+    def _require_sqlite_file(self) -> None:
         from ledger.errors import LedgerStateError
-        from ledger.schema_version import SCHEMA_HEAD, stored_revision
 
         url = self.url
         if url.startswith("sqlite:///") and ":memory:" not in url:
@@ -47,18 +85,12 @@ class AppContext:
                 raise LedgerStateError(
                     f"no ledger at {path}: run 'assure init --admin-key PEM' (or pass --db URL)"
                 )
-        engine = self.engine()
-        current = stored_revision(engine)
-        if current is None:
-            raise LedgerStateError(f"no ledger in {self.display_url}: run 'assure init --admin-key PEM'")
-        if current != SCHEMA_HEAD:
-            raise LedgerStateError(f"the ledger schema is at {current}: run 'assure db upgrade'")
-        logging.getLogger("assure").info("ledger %s, schema %s", self.display_url, current)
-        return engine
 
     @property
     def display_url(self) -> str:
         """The URL with any password hidden."""
+        if self.url.startswith("sqlite:"):
+            return self.url  # no credentials in a SQLite URL; spares importing SQLAlchemy
         from sqlalchemy.engine import make_url
 
         try:

@@ -308,7 +308,7 @@ def exceptions_cmd(app: AppContext, system: str | None, window: str | None, expi
     """Exceptions (risk acceptances): owner, controls, compensating controls, remediation, days left."""
     from controls import answers
 
-    _, policy = _setup(frameworks_dir, policy_path)
+    policy = _policy(policy_path)  # exceptions need no framework or control graph
     horizon = parse_duration(window) if window else None
     items = answers.exceptions(app.ledger_engine(), policy=policy, as_of=_as_of(as_of), system=system,
                                expiring=horizon, expired=expired)

@@ -158,9 +158,10 @@ def _control_exists() -> Any:
 @pass_app
 def log_cmd(app: AppContext, kind: str | None, system: str | None, limit: int | None, as_json: bool) -> None:
     """List entries in sequence order."""
-    from ledger.store import Ledger
+    from ledger.entry_reads import iter_records
 
-    rows = list(Ledger(app.ledger_engine()).iter_records(kind=kind, system=system, limit=limit))
+    with app.ledger_reader() as reader:
+        rows = list(iter_records(reader, kind=kind, system=system, limit=limit))
     if as_json:
         echo_json(rows)
         return
@@ -189,9 +190,10 @@ def _detail(r: dict[str, Any]) -> str:
 @pass_app
 def show_cmd(app: AppContext, ref: str, as_json: bool) -> None:
     """Show one entry (by SEQ or entry HASH / hash prefix) with its record and signatures."""
-    from ledger.store import Ledger
+    from ledger.entry_reads import describe_entry
 
-    data = Ledger(app.ledger_engine()).describe(ref)
+    with app.ledger_reader() as reader:
+        data = describe_entry(reader, ref)
     record = data["record"]
     if as_json:
         echo_json(data)

@@ -167,6 +167,8 @@ def cli(ctx: click.Context, db_url: str | None, verbose: bool) -> None:
 
 
 def _is_database_error(e: Exception) -> bool:
-    """An SQLAlchemy error (imported only if a command loaded SQLAlchemy)."""
+    """An SQLAlchemy error, or a ``sqlite3`` one from the read path (each checked only if loaded)."""
     exc = sys.modules.get("sqlalchemy.exc")
-    return exc is not None and isinstance(e, exc.SQLAlchemyError)
+    sqlite3 = sys.modules.get("sqlite3")
+    return (exc is not None and isinstance(e, exc.SQLAlchemyError)) or (
+        sqlite3 is not None and isinstance(e, sqlite3.Error))

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import Engine
-
-from controls import gaps as g
 from controls import service
-from controls.approvals import ApprovalPolicy
-from controls.coverage import compute_coverage
-from controls.exceptions import ExceptionStatus
-from controls.graph import ControlGraph
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from controls.approvals import ApprovalPolicy
+    from controls.exceptions import ExceptionStatus
+    from controls.graph import ControlGraph
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,9 @@ def gaps(
     Raises:
         InputError: an unknown framework.
     """
+    from controls import gaps as g
+    from controls.coverage import compute_coverage
+
     fws = service.check_frameworks(graph, frameworks)
     view = service.coverage_view(engine, system, graph=graph, policy=policy, as_of=as_of, any_version=False)
     now = compute_coverage(graph, view, policy=policy, frameworks=fws, horizon_days=horizon_days)

@@ -1,28 +1,31 @@
 """Entry points over a database: the calls the CLI (or a pipeline's Python) makes.
 
 Each opens one read transaction, so every answer comes from one snapshot.
+Coverage, the gate and the control graph are imported by the calls that use
+them: ``assure systems list`` and ``assure exceptions`` need none of them
+(networkx and the framework schema alone cost several bare interpreter starts).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import Engine
-
-from controls import gate
-from controls.approvals import ApprovalPolicy
-from controls.coverage import CoverageReport, compute_coverage
-from controls.deciding import plan_for
 from controls.exceptions import ExceptionStatus, exception_statuses
-from controls.gate import GateVerdict
-from controls.graph import ControlGraph
 from controls.state import SystemView, load_system, system_ids
-from ledger.anchor import Anchor
 from ledger.db import read_transaction
-from ledger.dsse import Envelope
 from ledger.errors import InputError
-from ledger.keys import PrivateKey
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from controls.approvals import ApprovalPolicy
+    from controls.coverage import CoverageReport
+    from controls.gate import GateVerdict
+    from controls.graph import ControlGraph
+    from ledger.anchor import Anchor
+    from ledger.dsse import Envelope
+    from ledger.keys import PrivateKey
 
 
 def default_frameworks(graph: ControlGraph) -> list[str]:
@@ -62,6 +65,8 @@ def coverage(
     horizon_days: int | None = None,
 ) -> CoverageReport:
     """Coverage of one system (see :func:`controls.coverage.compute_coverage`)."""
+    from controls.coverage import compute_coverage
+
     view = coverage_view(engine, system, graph=graph, policy=policy, as_of=as_of, any_version=False)
     return compute_coverage(graph, view, policy=policy, frameworks=check_frameworks(graph, frameworks), at=at,
                             horizon_days=horizon_days)
@@ -83,6 +88,8 @@ def coverage_view(
         authenticate: verify every signature read and prove each entry is in a
             tree that extends the newest signed checkpoint (the release gate).
     """
+    from controls.deciding import plan_for
+
     with read_transaction(engine) as conn:
         return load_system(conn, system, as_of=as_of, policy=policy, plan=plan_for(graph.controls()),
                            any_version=any_version, authenticate=authenticate)
@@ -101,6 +108,8 @@ def release_gate(
         IntegrityError: the ledger does not extend its latest signed checkpoint, or
             an entry the verdict reads does not check out (nothing is decided).
     """
+    from controls import gate
+
     view = coverage_view(engine, system, graph=graph, policy=policy, as_of=as_of, authenticate=True)
     assert view.anchor is not None
     return gate.release_gate(graph, view, model_version=model_version, policy=policy), view.anchor

@@ -23,13 +23,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.engine import Connection
 
 from controls.approvals import ApprovalPolicy, Decision, decide
-from controls.deciding import Plan, deciding_seqs
 from controls.evidence import Evidence, evidence_from_bytes
 from controls.liveness import Correction, Reclassification, resolve
 from ledger import models as m
@@ -38,6 +37,9 @@ from ledger.errors import NotFoundError
 from ledger.records import KINDS, ORG_WIDE, eu_roles
 from ledger.registry import Registry
 from ledger.trusted_keys import load_registry
+
+if TYPE_CHECKING:  # coverage's plan (and the framework schema it reads) only where a plan is given
+    from controls.deciding import Plan
 
 __all__ = ["Evidence", "SystemView", "build_view", "load_system", "system_ids"]
 
@@ -284,6 +286,8 @@ def _load_planned(
         versions = [base.current_model_version] if base.current_model_version else []
     dead = sorted(base.retracted.keys() | base.superseded.keys())
     loaded = {e.seq for e in rows}
+    from controls.deciding import deciding_seqs
+
     ordered = sorted(deciding_seqs(reader.conn, system, plan, as_of=as_of, versions=versions, dead=dead) - loaded)
     for i in range(0, len(ordered), _CHUNK):  # thousands with any_version and many versions
         rows += reader.rows(_BY_SEQ, {"seqs": ordered[i : i + _CHUNK]})

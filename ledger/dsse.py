@@ -14,10 +14,12 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ledger.errors import InputError
-from ledger.keys import PrivateKey
+
+if TYPE_CHECKING:  # reading an envelope or a leaf needs no cryptography library
+    from ledger.keys import PrivateKey
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:

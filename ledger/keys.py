@@ -21,8 +21,6 @@ from pathlib import Path
 import nacl.bindings
 import nacl.exceptions
 import nacl.signing
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from ledger.errors import InputError
 
@@ -60,6 +58,9 @@ class PublicKey:
 
     def to_pem(self) -> bytes:
         """SubjectPublicKeyInfo PEM."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+
         return ed25519.Ed25519PublicKey.from_public_bytes(self.raw).public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
@@ -94,6 +95,9 @@ class PrivateKey:
 
     def to_pem(self, passphrase: bytes | None = None) -> bytes:
         """PKCS#8 PEM, encrypted with the best available scheme if a passphrase is given."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+
         encryption: serialization.KeySerializationEncryption = (
             serialization.BestAvailableEncryption(passphrase)
             if passphrase
@@ -152,6 +156,9 @@ def load_private_key(path: Path, *, passphrase: bytes | None = None) -> PrivateK
         InputError: naming the file, if it is missing, not an Ed25519 private key,
             encrypted without a passphrase given, or the passphrase is wrong.
     """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
     data = _read(path)
     try:
         key = serialization.load_pem_private_key(data, password=passphrase or None)
@@ -181,6 +188,9 @@ def load_public_key(path: Path) -> PublicKey:
     Raises:
         InputError: naming the file, if it holds no Ed25519 key.
     """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
     data = _read(path)
     if b"PRIVATE KEY" in data:
         raise InputError("this is a private key; give the public key (.pub)", source=str(path))

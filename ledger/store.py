@@ -8,7 +8,6 @@ the stored ledger; see ``ledger.verify``.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import secrets
@@ -30,43 +29,20 @@ from ledger.append import (
 )
 from ledger.append_policy import AppendPolicy
 from ledger.db import read_transaction, write_transaction
-from ledger.dsse import Envelope
-from ledger.entry import GENESIS_PREV_HASH, Leaf
+from ledger.entry import GENESIS_PREV_HASH
+from ledger.entry_reads import StoredEntry, describe_entry, get_entry, iter_records
 from ledger.errors import InputError, LedgerStateError, NotFoundError
 from ledger.head import HEAD_ID, Head, node_reader, not_initialised, read_head
 from ledger.ingest import Document
 from ledger.keys import PrivateKey, PublicKey
 from ledger.merkle import Frontier, inclusion_proof
+from ledger.read_db import for_engine
 from ledger.records import parse_record
 from ledger.registry import KeyState, Registry
 from ledger.timeutil import format_timestamp, utcnow
 from ledger.trusted_keys import load_registry
 
 __all__ = ["Appended", "Ledger", "Prepared", "StoredEntry", "init_ledger", "revoke_key", "sign_record", "trust_key"]
-
-
-@dataclass(frozen=True)
-class StoredEntry:
-    """An entry as stored, with its payload bytes (None if redacted)."""
-
-    seq: int
-    entry_hash: bytes
-    prev_hash: bytes
-    leaf: bytes
-    payload_type: str | None
-    payload: bytes | None
-
-    @property
-    def parsed_leaf(self) -> Leaf:
-        """The leaf parsed (raises ValueError if malformed)."""
-        return Leaf.from_bytes(self.leaf)
-
-    def envelope(self) -> Envelope | None:
-        """The DSSE envelope rebuilt from the stored payload and the leaf's signatures."""
-        if self.payload is None:
-            return None
-        leaf = self.parsed_leaf
-        return Envelope(leaf.payload_type, self.payload, leaf.signatures)
 
 
 @dataclass
@@ -128,74 +104,24 @@ class Ledger(Appending):
         Raises:
             NotFoundError: if there is no such entry.
         """
-        stmt = select(
-            m.Entry.seq, m.Entry.entry_hash, m.Entry.prev_hash, m.Entry.leaf,  # type: ignore[call-overload]
-            m.Payload.payload_type, m.Payload.body,
-        ).outerjoin(m.Payload, m.Payload.sha256 == m.Entry.payload_sha256)
-        text = str(ref).strip().lower()
-        if isinstance(ref, int) or text.isdigit():
-            stmt = stmt.where(m.Entry.seq == int(text))
-        else:
-            if len(text) < 8 or any(c not in "0123456789abcdef" for c in text):
-                raise NotFoundError(f"{ref!r} is neither a sequence number nor an entry hash")
-            if len(text) == 64:
-                stmt = stmt.where(m.Entry.entry_hash == bytes.fromhex(text))
-            else:
-                hits = self._seqs_with_hash_prefix(text)
-                if len(hits) != 1:
-                    why = "no entry" if not hits else f"{len(hits)} entries"
-                    raise NotFoundError(f"{why} with hash prefix {text}")
-                stmt = stmt.where(m.Entry.seq == hits[0])
-        with read_transaction(self.engine) as conn:
-            row = conn.execute(stmt).first()
-        if row is None:
-            raise NotFoundError(f"no entry {ref}")
-        return StoredEntry(*row)
+        with for_engine(self.engine) as reader:
+            return get_entry(reader, ref)
 
     def describe(self, ref: str | int) -> dict[str, Any]:
-        """One entry as ``assure show --json`` prints it: hashes, receive time, signatures and
-        the record (None if its payload was redacted).
+        """One entry as ``assure show --json`` prints it (:func:`ledger.entry_reads.describe_entry`).
 
         Raises:
             NotFoundError: if there is no such entry.
         """
-        from ledger.canonical import parse_json
-        from ledger.merkle import leaf_hash
-
-        e = self.get(ref)
-        leaf = e.parsed_leaf
-        return {
-            "seq": e.seq,
-            "entry_hash": e.entry_hash.hex(),
-            "prev_hash": e.prev_hash.hex(),
-            "leaf_hash": leaf_hash(e.leaf).hex(),
-            "received_at": leaf.received_at,
-            "payload_sha256": leaf.payload_sha256,
-            "signatures": [{"keyid": s.keyid, "sig": base64.b64encode(s.sig).decode()} for s in leaf.signatures],
-            "record": parse_json(e.payload) if e.payload is not None else None,
-        }
-
-    def _seqs_with_hash_prefix(self, prefix: str) -> list[int]:
-        with read_transaction(self.engine) as conn:
-            rows = conn.execute(
-                select(m.Record.seq).where(m.Record.entry_hash.startswith(prefix)).limit(2)  # type: ignore[attr-defined]
-            )
-            return [r[0] for r in rows]
+        with for_engine(self.engine) as reader:
+            return describe_entry(reader, ref)
 
     def iter_records(
         self, *, kind: str | None = None, system: str | None = None, limit: int | None = None
     ) -> Iterator[dict[str, Any]]:
         """Projected records in sequence order, optionally filtered."""
-        stmt = select(m.Record).order_by(m.Record.seq)  # type: ignore[arg-type]
-        if kind:
-            stmt = stmt.where(m.Record.kind == kind)
-        if system:
-            stmt = stmt.where(m.Record.system == system)
-        if limit:
-            stmt = stmt.limit(limit)
-        with read_transaction(self.engine) as conn:
-            for row in conn.execute(stmt).mappings():
-                yield dict(row)
+        with for_engine(self.engine) as reader:
+            yield from iter_records(reader, kind=kind, system=system, limit=limit)
 
     def appended_seqs(self, idem_keys: Sequence[str]) -> dict[str, int]:
         """The seq of each idempotency key (:attr:`Prepared.idem_key`) the ledger holds already:

@@ -1,0 +1,117 @@
+"""``assure log`` and ``assure show`` read through ledger/read_db.py: ``sqlite3`` on a
+SQLite file, SQLAlchemy elsewhere. Their ``--json`` must be byte for byte what the
+ORM tables give (the read path before), on both backends, and on SQLite they must
+not import SQLAlchemy at all (that import was most of their time)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from ledger import models as m
+from ledger.ingest import read_documents
+from ledger.store import Ledger
+from tests.conftest import T0, Keys, docs, eval_record
+
+DEMO = Path(__file__).resolve().parents[2] / "demo" / "records"
+
+
+@pytest.fixture
+def filled(ledger: Ledger, keys: Keys) -> Ledger:
+    """The test ledger plus the demo's records (systems, pipeline evidence, risk, an exception),
+    a failing evaluation and one with a validity window: every column kind log prints."""
+    for name, key in (("systems.yaml", keys.admin), ("pipeline.yaml", keys.pipeline), ("risk.yaml", keys.approver),
+                      ("exception.yaml", keys.admin)):
+        ledger.append(read_documents(str(DEMO / name)), signing_key=key, now=T0)
+    ledger.append(docs(eval_record(suite="safety", passed=False, valid_until="2027-01-01T00:00:00.5Z",
+                                   thresholds={"auc": {"min": 0.9}}, metrics={"auc": 0.81})),
+                  signing_key=keys.pipeline, now=T0 + dt.timedelta(days=2))
+    return ledger
+
+
+def _orm_records(engine: sa.Engine, kind: str | None, system: str | None, limit: int | None) -> list[dict[str, Any]]:
+    """The records as the ORM table reads them (the implementation the read path replaced)."""
+    stmt = sa.select(m.Record).order_by(m.Record.seq)  # type: ignore[arg-type]
+    if kind:
+        stmt = stmt.where(m.Record.kind == kind)
+    if system:
+        stmt = stmt.where(m.Record.system == system)
+    if limit:
+        stmt = stmt.limit(limit)
+    with engine.connect() as c:
+        return [dict(r) for r in c.execute(stmt).mappings()]
+
+
+def _printed(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"  # cli.output.echo_json
+
+
+@pytest.mark.parametrize(("kind", "system", "limit"), [
+    (None, None, None), ("evaluation", None, None), (None, "credit-scoring", 3), ("exception", "credit-scoring", None),
+    ("evaluation", "nobody", None), (None, None, 1),
+])
+def test_log_json_is_what_the_orm_tables_give(filled, engine, db_url, run_cli, kind, system, limit) -> None:
+    args = ["log", "--json"] + (["--kind", kind] if kind else []) + (["--system", system] if system else []) + (
+        ["--limit", str(limit)] if limit is not None else [])
+    r = run_cli(*args, db=db_url)
+    assert r.exit_code == 0, r.output
+    expected = _orm_records(engine, kind, system, limit)
+    assert r.stdout == _printed(expected)
+    assert list(filled.iter_records(kind=kind, system=system, limit=limit)) == expected
+    if kind is None and system is None and not limit:  # the columns log must render are all there
+        assert any(row["passed"] is False for row in expected) and any(row["valid_until"] for row in expected)
+        assert any(row["expires_at"] for row in expected)
+
+
+def test_show_json_is_the_stored_entry(filled, engine, db_url, run_cli) -> None:
+    with engine.connect() as c:
+        rows = c.execute(sa.select(m.Entry.seq, m.Entry.entry_hash, m.Entry.prev_hash, m.Entry.leaf,  # type: ignore[call-overload]
+                                   m.Payload.payload_type, m.Payload.body)
+                         .outerjoin(m.Payload, m.Payload.sha256 == m.Entry.payload_sha256).order_by(m.Entry.seq)).all()
+    assert len(rows) > 10
+    for row in rows:
+        stored = filled.get(row.seq)
+        assert (stored.seq, stored.entry_hash, stored.prev_hash, stored.leaf, stored.payload_type,
+                stored.payload) == tuple(row)
+        assert json.loads(run_cli("show", str(row.seq), "--json", db=db_url).stdout)["record"] == json.loads(row.body)
+    last = rows[-1]
+    expected = _printed(filled.describe(last.seq))
+    for ref in (str(last.seq), last.entry_hash.hex(), last.entry_hash.hex()[:10], last.entry_hash.hex()[:10].upper()):
+        r = run_cli("show", ref, "--json", db=db_url)
+        assert r.exit_code == 0, r.output
+        assert r.stdout == expected
+    for ref, why in (("99999", "no entry 99999"), ("00000000ffff", "no entry with hash prefix 00000000ffff"),
+                     ("xyz", "neither a sequence number nor an entry hash")):
+        r = run_cli("show", ref, db=db_url)
+        assert r.exit_code == 2 and why in r.stderr
+
+
+def test_log_and_show_on_sqlite_do_not_import_sqlalchemy(ledger, db_url) -> None:
+    if not db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL goes through SQLAlchemy")
+    code = ("import sys; from cli.main import cli\n"
+            "for args in (['log', '--json'], ['show', '1', '--json']):\n"
+            "    try: cli(args, standalone_mode=False)\n"
+            "    except SystemExit: pass\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('sqlalchemy', 'sqlmodel', 'pydantic', 'networkx')), file=sys.stderr)")
+    r = subprocess.run([sys.executable, "-c", code], env={"ASSURE_DB": db_url, "PATH": ""}, capture_output=True,
+                       text=True, check=True, cwd=Path(__file__).resolve().parents[2])
+    assert json.loads(r.stdout.split("\n]\n")[0] + "\n]")[1]["kind"] == "key.trust"
+    assert r.stderr.strip() == "[]"
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_exit_2(run_cli, tmp_path) -> None:
+    (tmp_path / "junk.db").write_bytes(b"this is not SQLite" * 100)
+    for args in (["log"], ["show", "1"]):
+        r = run_cli(*args, db=f"sqlite:///{tmp_path}/junk.db")
+        assert r.exit_code == 2
+        assert r.stderr.startswith(f"Error: database sqlite:///{tmp_path}/junk.db: file is not a database")
+        assert "Traceback" not in r.output
