@@ -30,9 +30,12 @@ class AppContext:
 
     @property
     def url(self) -> str:
-        """The database URL: --db, else $ASSURE_DB, else SQLite under ./.assure/."""
+        """The database URL: --db, else $ASSURE_DB, else SQLite under ./.assure/.
+
+        A value without a scheme (``demo/out/ledger.db``) is a SQLite file's path.
+        """
         if self.db_url:
-            return self.db_url
+            return self.db_url if "://" in self.db_url else f"sqlite:///{self.db_url}"
         return f"sqlite:///{DEFAULT_DB_PATH}"
 
     def ledger_engine(self) -> Engine:

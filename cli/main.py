@@ -144,7 +144,7 @@ def _shortened(text: str, limit: int) -> str:
     envvar="ASSURE_DB",
     default=None,
     metavar="URL",
-    help="Database URL (env ASSURE_DB). Default: sqlite:///.assure/ledger.db "
+    help="Database URL, or a SQLite file's path (env ASSURE_DB). Default: sqlite:///.assure/ledger.db "
     "under the current directory. PostgreSQL: postgresql+psycopg://user@host/db",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log progress and show tracebacks.")

@@ -115,3 +115,17 @@ def test_a_file_that_is_not_a_database_is_a_clear_exit_2(run_cli, tmp_path) -> N
         assert r.exit_code == 2
         assert r.stderr.startswith(f"Error: database sqlite:///{tmp_path}/junk.db: file is not a database")
         assert "Traceback" not in r.output
+
+
+def test_a_sqlite_file_path_is_taken_as_its_url(filled, db_url, run_cli, tmp_path, monkeypatch) -> None:
+    if not db_url.startswith("sqlite:///"):
+        pytest.skip("a path names a SQLite file")
+    path = Path(db_url.removeprefix("sqlite:///"))
+    expected = run_cli("log", "--json", db=db_url).stdout
+    monkeypatch.chdir(path.parent)
+    for given in (str(path), path.name):
+        r = run_cli("log", "--json", db=given)
+        assert r.exit_code == 0, r.output
+        assert r.stdout == expected
+    r = run_cli("log", db=str(tmp_path / "absent.db"))
+    assert r.exit_code == 2 and f"no ledger at {tmp_path / 'absent.db'}" in r.stderr
