@@ -19,26 +19,26 @@ EXPIRING = dt.timedelta(days=30)
 
 
 def systems_rows(st: State, as_of: dt.datetime) -> tuple[list[dict[str, Any]], list[str]]:
-    """One row per system: its summary (``assure systems list``), coverage per framework
-    (``assure coverage``), the gate of its current model version (``assure gate``),
-    exceptions expiring within 30 days and open incidents; and the framework ids."""
+    """One row per system: who it is (as ``assure systems list``), coverage per framework
+    (``assure coverage``), the gate of its current model version (``assure gate``, as
+    ``assure kpis`` decides it), exceptions expiring within 30 days and open incidents;
+    and the framework ids. One coverage load per system, as coverage and the gate read it."""
     from controls.coverage import compute_coverage, open_incidents
     from controls.gate import release_gate
-
     fws = service.check_frameworks(st.graph, None)
     expiring: dict[str, int] = {}
     for x in answers.exceptions(st.engine, policy=st.policy, as_of=as_of, expiring=EXPIRING):
         expiring[x.system] = expiring.get(x.system, 0) + 1
     rows = []
-    for summary in answers.systems(st.engine, policy=st.policy, as_of=as_of):
-        system = summary["system"]
+    for system in registered(st, as_of):
         view = service.coverage_view(st.engine, system, graph=st.graph, policy=st.policy, as_of=as_of,
                                      any_version=False)
         report = compute_coverage(st.graph, view, policy=st.policy, frameworks=fws)
         mv = view.current_model_version
         verdict = release_gate(st.graph, view, model_version=mv, policy=st.policy, report=report) if mv else None
+        summary = service.system_summary(view)  # its evaluation lists are partial here: only its identity is shown
         rows.append({
-            **summary,
+            **{k: summary[k] for k in _IDENTITY},
             "coverage": {f["framework"]: f for f in report.to_json(details=False)["frameworks"]},
             "gate": None if verdict is None else ("pass" if verdict.passed else "fail"),
             "gate_reasons": verdict.reasons if verdict else [],
@@ -46,6 +46,18 @@ def systems_rows(st: State, as_of: dt.datetime) -> tuple[list[dict[str, Any]], l
             "open_incidents": len(open_incidents(view, ["low", "medium", "high", "critical"])),
         })
     return rows, fws
+
+
+def registered(st: State, as_of: dt.datetime) -> list[str]:
+    """The ids of the systems registered by ``as_of`` (those 'assure systems list' lists)."""
+    from controls.state import system_ids
+    from ledger.db import read_transaction
+
+    with read_transaction(st.engine) as conn:
+        return system_ids(conn, as_of=as_of)
+
+
+_IDENTITY = ("system", "name", "owner", "risk_tier", "eu_class", "eu_role", "current_model_version")
 
 
 def coverage_json(st: State, system: str, as_of: dt.datetime, *, horizon_days: int | None = None,
@@ -58,13 +70,15 @@ def coverage_json(st: State, system: str, as_of: dt.datetime, *, horizon_days: i
 
 def system_page(st: State, system: str, as_of: dt.datetime, horizon_days: int) -> dict[str, Any]:
     """Summary, coverage with the upcoming obligations, and the trace of one system."""
+    from controls.trace import trace
+
     view = service.system_view(st.engine, system, as_of=as_of, policy=st.policy)
     cov = coverage_json(st, system, as_of, horizon_days=horizon_days)
     upcoming = [r | {"framework": f["framework"]} for f in cov["frameworks"] for r in f["requirements"]
                 if r["status"] == "upcoming" and r.get("applies_from")]
     return {"summary": service.system_summary(view), "coverage": cov,
             "upcoming": sorted(upcoming, key=lambda r: (r["applies_from"], r["requirement"])),
-            "trace": answers.trace(st.engine, system, policy=st.policy, as_of=as_of)}
+            "trace": trace(view, policy=st.policy)}  # what answers.trace does, on the view already loaded
 
 
 def requirement_page(st: State, system: str, requirement: str, as_of: dt.datetime) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 from controls import answers, service
 from ledger.store import Ledger
 from server.state import State
+from server.web.data import registered
 
 HORIZON_DAYS = 3653
 """How far ahead the feed lists EU AI Act application dates (ten years)."""
@@ -36,8 +37,7 @@ def calendar_events(st: State, now: dt.datetime) -> list[dict[str, Any]]:
                            f"remediation: {j.get('remediation') or '-'}"})
     if EU_AI_ACT not in service.default_frameworks(st.graph):
         return events
-    for summary in answers.systems(st.engine, policy=st.policy, as_of=now):
-        system = summary["system"]
+    for system in registered(st, now):
         report = service.coverage(st.engine, system, graph=st.graph, policy=st.policy, frameworks=[EU_AI_ACT],
                                   as_of=now, horizon_days=HORIZON_DAYS).to_json(details=True)
         days: dict[str, list[str]] = {}

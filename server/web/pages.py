@@ -230,11 +230,11 @@ def verify(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
 @router.get("/packages")
 def packages(request: Request, as_of: AsOf = None) -> Response:
     """The audit-package form (auditor, admin)."""
-    from controls import answers, service
+    from controls import service
 
     def build(_: TokenInfo, when: dt.datetime) -> dict[str, Any]:
         st = state(request)
-        return {"systems": [s["system"] for s in answers.systems(st.engine, policy=st.policy, as_of=when)],
+        return {"systems": data.registered(st, when),
                 "frameworks": service.default_frameworks(st.graph), "can_sign": st.checkpoint_key is not None}
 
     return _page(request, "packages.html.j2", as_of, build, right="payloads", title="Audit packages")
