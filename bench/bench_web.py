@@ -85,7 +85,8 @@ def main() -> None:
 
     pages: list[tuple[str, str, str, Callable[[], Any]]] = [
         ("systems", "/web/", "service.kpis (one as-of: coverage of every system, gates)", kpis),
-        ("system", f"/web/systems/{system}", "service.coverage of the system", coverage),
+        ("system", f"/web/systems/{system}", "answers.trace (the system's full view)",
+         lambda: answers.trace(engine, system, policy=policy, as_of=dt.datetime.now(dt.UTC))),
         ("requirement", f"/web/systems/{system}/requirement?id={req}", "service.coverage of the system", coverage),
         ("control", f"/web/systems/{system}/control?id={ctl}", "service.coverage of the system", coverage),
         ("entry", f"/web/entries/{seq}", "Ledger.describe", lambda: led.describe(seq)),

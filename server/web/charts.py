@@ -17,6 +17,8 @@ def trend_chart(points: list[tuple[dt.datetime, float | None]], *, top: float = 
     left, bottom, pad = 34.0, 20.0, 6.0
     inner_w, inner_h = width - left - pad, height - bottom - pad
     n = max(len(points) - 1, 1)
+    span = points[-1][0] - points[0][0] if points else dt.timedelta(0)
+    fmt = "%Y-%m-%d" if span >= dt.timedelta(days=2) else "%m-%d %H:%M"
     scale = top or 1.0
     dots = []
     for i, (at, v) in enumerate(points):
@@ -24,12 +26,12 @@ def trend_chart(points: list[tuple[dt.datetime, float | None]], *, top: float = 
             continue
         x = left + inner_w * i / n
         y = pad + inner_h * (1 - min(max(v, 0.0), scale) / scale)
-        dots.append({"x": round(x, 1), "y": round(y, 1), "value": v, "at": at.strftime("%Y-%m-%d")})
+        dots.append({"x": round(x, 1), "y": round(y, 1), "value": v, "at": at.strftime(fmt)})
     return {"width": width, "height": height, "left": left, "base": round(pad + inner_h, 1), "pad": pad,
             "right": round(left + inner_w, 1), "top_label": _fmt(top),
             "polyline": " ".join(f"{d['x']},{d['y']}" for d in dots), "dots": dots,
-            "first": points[0][0].strftime("%Y-%m-%d") if points else "",
-            "last": points[-1][0].strftime("%Y-%m-%d") if points else ""}
+            "first": points[0][0].strftime(fmt) if points else "",
+            "last": points[-1][0].strftime(fmt) if points else ""}
 
 
 def _fmt(v: float) -> str:

@@ -196,7 +196,7 @@ def kpis(request: Request, as_of: AsOf = None) -> Response:
     """The governance KPIs now, and their trend over the ledger's history (as-of samples)."""
     def build(_: TokenInfo, when: dt.datetime) -> dict[str, Any]:
         trend = data.kpi_trend(state(request), when)
-        return {"kpis": trend[-1]["kpis"], "trends": _trend_charts(trend)}
+        return {"kpis": trend[-1]["kpis"], "trends": _trend_charts(trend), "samples": len(trend)}
 
     return _page(request, "kpis.html.j2", as_of, build, title="KPIs")
 
