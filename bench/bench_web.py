@@ -19,19 +19,19 @@ import shutil
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from bench import bench_coverage
 
 
 def _median_ms(fn: Callable[[], Any], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1000
+    return statistics.median(_timed(fn) for _ in range(runs)) * 1000
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -45,17 +45,9 @@ def main() -> None:
     from server.app import create_app
     from server.settings import Settings
 
-    systems = int(os.environ.get("BENCH_SYSTEMS", "100"))
-    entries = int(os.environ.get("BENCH_ENTRIES", "1000000"))
     runs = int(os.environ.get("BENCH_RUNS", "3"))
-    base = Path(os.environ.get("BENCH_DIR", "/tmp/assure-bench"))
-    base.mkdir(parents=True, exist_ok=True)
-    shared = base / f"coverage-{systems}-{entries}.db"
-    if not shared.exists():
-        print(f"building {shared} ({entries:,} entries, {systems} systems; cached for later runs)")
-        tmp = shared.with_suffix(".partial")
-        bench_coverage.build(tmp, systems, entries)
-        tmp.rename(shared)
+    shared, systems, entries = bench_coverage.cached_ledger()
+    base = shared.parent
     path = base / f"web-{systems}-{entries}.db"
     if not path.exists():
         shutil.copy(shared, path.with_suffix(".partial"))
