@@ -92,6 +92,17 @@ def test_pages_show_what_the_cli_prints_and_roles_decide(ledger, keys, tokens, s
         bad = viewer.get("/web/", params={"as_of": "yesterday"})
         assert bad.status_code == 400 and "as_of" in bad.text and "Traceback" not in bad.text
         assert viewer.get("/web/systems/nope").status_code == 404
+        # Verifying the whole ledger from the Ledger page: auditors only, with the CSRF value; the page records it.
+        assert "Not recorded by this server" in viewer.get("/web/ledger").text
+        assert viewer.post("/web/ledger/verify", data={"csrf": csrf}).status_code == 403
+        ledger_page = auditor.get("/web/ledger").text
+        assert auditor.post("/web/ledger/verify", data={"csrf": "forged"}).status_code == 403
+        assert auditor.post("/web/ledger/verify", data={"csrf": _csrf(ledger_page)}).status_code == 303
+        verified = json.loads(run_cli("verify", "--json", db=db_url).output)
+        assert f"intact</span>: {verified['entries']} entries" in viewer.get("/web/ledger").text
+        # Signing out with the session's CSRF value ends the session.
+        assert viewer.post("/web/logout", data={"csrf": csrf}).status_code == 303
+        assert viewer.get("/web/").status_code == 303
 
 
 def test_calendar_feed_and_local_swagger(ledger, keys, tokens, serve, db_url):
