@@ -164,17 +164,48 @@ def ledger_page(st: State) -> dict[str, Any]:
 
 
 def kpi_trend(st: State, as_of: dt.datetime, points: int = 6) -> list[dict[str, Any]]:
-    """``assure kpis --json --as-of T`` at ``points`` times from the ledger's first entry
-    to ``as_of``: the ledger's history read as it stood then."""
+    """``assure kpis --json --as-of T`` at up to ``points`` times ending at ``as_of``: the
+    ledger's history read as it stood then. The earlier times lie on a grid (whole
+    minutes, hours, days, weeks, months or years, the finest that spans the history), so
+    they repeat from one request to the next and their answers are kept: an answer as of
+    a past time never changes (entries appended later are received later)."""
     from ledger.timeutil import parse_timestamp
 
     first = parse_timestamp(Ledger(st.engine).get(0).parsed_leaf.received_at)
-    if first >= as_of:
-        points = 1
-    step = (as_of - first) / max(points - 1, 1)
-    times = [as_of - step * i for i in reversed(range(points))]
-    return [{"at": t, "kpis": service.kpis(st.engine, graph=st.graph, policy=st.policy, frameworks=None, as_of=t,
-                                           expiring_window=EXPIRING)} for t in times]
+    times = [t for t in _grid(first, as_of, points - 1) if first <= t < as_of] + [as_of]
+    out = []
+    for t in times:
+        key = (st.settings.db_url, st.settings.frameworks_dir, t)
+        kpis = _KPI_CACHE.get(key) if t < as_of else None
+        if kpis is None:
+            kpis = service.kpis(st.engine, graph=st.graph, policy=st.policy, frameworks=None, as_of=t,
+                                expiring_window=EXPIRING)
+            if t < dt.datetime.now(dt.UTC) and t < as_of:
+                _remember(key, kpis)
+        out.append({"at": t, "kpis": kpis})
+    return out
+
+
+_STEPS = [dt.timedelta(minutes=1), dt.timedelta(hours=1), dt.timedelta(days=1), dt.timedelta(days=7),
+          dt.timedelta(days=30), dt.timedelta(days=91), dt.timedelta(days=365)]
+_EPOCH = dt.datetime(2000, 1, 3, tzinfo=dt.UTC)  # a Monday: weeks start on Mondays
+_KPI_CACHE: dict[tuple[str, str, dt.datetime], dict[str, Any]] = {}
+_CACHE_SIZE = 512
+
+
+def _grid(first: dt.datetime, as_of: dt.datetime, n: int) -> list[dt.datetime]:
+    """``n`` grid times up to ``as_of``, on the finest step whose ``n`` steps span back to ``first``."""
+    if n < 1:
+        return []
+    step = next((s for s in _STEPS if s * n >= as_of - first), _STEPS[-1])
+    top = _EPOCH + step * ((as_of - _EPOCH) // step)
+    return [top - step * i for i in reversed(range(n))]
+
+
+def _remember(key: tuple[str, str, dt.datetime], kpis: dict[str, Any]) -> None:
+    if len(_KPI_CACHE) >= _CACHE_SIZE:
+        _KPI_CACHE.pop(next(iter(_KPI_CACHE), None), None)
+    _KPI_CACHE[key] = kpis
 
 
 def _note_size(note: str | None) -> int:

@@ -79,6 +79,12 @@ def test_pages_show_what_the_cli_prints_and_roles_decide(ledger, keys, tokens, s
             assert f'data-value="{f["percent_covered"]}"' in row
         exc_page = viewer.get("/web/exceptions").text
         assert re.search(rf'data-exception="{exc["seq"]}">\s*<td data-value="{exc["days_left"]}"', exc_page)
+        # The KPI cards are 'assure kpis' at the page's as-of time; its trend ends on the same answer.
+        kpis_page = viewer.get("/web/kpis", params={"as_of": "2026-12-20T00:00:00Z"}).text
+        kpis = json.loads(run_cli("kpis", "--json", "--as-of", "2026-12-20T00:00:00Z", db=db_url).output)
+        fresh = kpis["evidence_freshness"]
+        assert f"<h2>Evidence freshness</h2><p class=\"big\">{fresh['value']}%</p>" in kpis_page
+        assert re.search(rf'aria-label="Evidence freshness \(%\): [^"]*12-20[^,"]* {fresh["value"]}"', kpis_page)
         # A viewer sees no payload and no package; an auditor sees both.
         entry = viewer.get(f"/web/entries/{exc['seq']}")
         assert entry.status_code == 200 and "noise is lower in production" not in entry.text
