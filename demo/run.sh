@@ -217,13 +217,16 @@ assure serve --port "$PORT" --checkpoint-key "$OUT/keys/admin.pem" --no-access-l
 SERVER_PID=$!
 trap 'kill "$SERVER_PID" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -q "running on" "$OUT/web.log" && break; sleep 0.1; done
-python3 - "http://127.0.0.1:$PORT" "$WEB_TOKEN" <<'PY'
-import re, sys, urllib.request
-url, token = sys.argv[1:]
+assure exceptions --json > "$OUT/exceptions.json"
+python3 - "http://127.0.0.1:$PORT" "$WEB_TOKEN" "$OUT/exceptions.json" <<'PY'
+import json, re, sys, urllib.request
+url, token, cli = sys.argv[1:]
 req = urllib.request.Request(f"{url}/web/exceptions", headers={"Authorization": f"Bearer {token}"})
 html = urllib.request.urlopen(req).read().decode()
 days = re.findall(r'class="days-left">([^<]*)<', html)
-print(f"  /web/exceptions answers: {len(days)} exception(s), days left {', '.join(days)} (as 'assure exceptions')")
+expected = [str(x["days_left"]) if x["days_left"] is not None else "–" for x in json.load(open(cli))]
+same = "the same as" if sorted(days) == sorted(expected) else "NOT what"
+print(f"  /web/exceptions shows {len(days)} exception(s), days left {', '.join(days)}: {same} 'assure exceptions' says")
 PY
 echo "  web view:     http://127.0.0.1:$PORT/web/"
 echo "  viewer token: $WEB_TOKEN"
