@@ -18,9 +18,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash demo/run.sh
 
-## test: install, start a throwaway PostgreSQL on 127.0.0.1 (and make sure PDFBox Preflight is there), run the suite on SQLite and PostgreSQL
+## test: install, start a throwaway PostgreSQL on 127.0.0.1 (and make sure PDFBox Preflight, Chromium and axe-core are there), run the suite on SQLite and PostgreSQL
 test: $(STAMP)
-	bash scripts/with-postgres.sh bash scripts/pdfa-validator.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
+	bash scripts/with-postgres.sh bash scripts/pdfa-validator.sh bash scripts/web-test-deps.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## bench: run the benchmarks in bench/ (prints figures and ratios; not a test)
 bench: $(STAMP)

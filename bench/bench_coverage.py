@@ -90,7 +90,8 @@ def build(path: Path, systems: int, entries: int) -> None:
     engine.dispose()
 
 
-def main() -> None:
+def cached_ledger() -> tuple[Path, int, int]:
+    """The benchmark ledger's file ($BENCH_DIR), built on first use; with its systems and entries."""
     systems = int(os.environ.get("BENCH_SYSTEMS", "100"))
     entries = int(os.environ.get("BENCH_ENTRIES", "1000000"))
     base = Path(os.environ.get("BENCH_DIR", "/tmp/assure-bench"))
@@ -103,6 +104,11 @@ def main() -> None:
             p.unlink()
         build(tmp, systems, entries)
         tmp.rename(path)
+    return path, systems, entries
+
+
+def main() -> None:
+    path, systems, _ = cached_ledger()
     engine = make_engine(f"sqlite:///{path}")
     migrate.upgrade(engine)  # a ledger cached by an older version gains the newer indexes
     graph, policy = load_graph(user_dir=None), load_policy()

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from controls.approvals import ApprovalPolicy
     from controls.coverage import CoverageReport
+    from controls.deciding import Plan
     from controls.gate import GateVerdict
     from controls.graph import ControlGraph
     from ledger.anchor import Anchor
@@ -138,12 +139,24 @@ def sign_gate(engine: Engine, verdict: GateVerdict, *, anchor: Anchor, key: Priv
 
 
 def all_views(
-    engine: Engine, *, as_of: dt.datetime, policy: ApprovalPolicy, system: str | None = None
+    engine: Engine, *, as_of: dt.datetime, policy: ApprovalPolicy, system: str | None = None,
+    plan: Plan | None = None,
 ) -> list[SystemView]:
-    """Every registered system's view (or just ``system``'s)."""
+    """Every registered system's view (or just ``system``'s); ``plan`` as for :func:`load_system`."""
     with read_transaction(engine) as conn:
         ids = [system] if system else system_ids(conn, as_of=as_of)
-        return [load_system(conn, s, as_of=as_of, policy=policy) for s in ids]
+        return [load_system(conn, s, as_of=as_of, policy=policy, plan=plan) for s in ids]
+
+
+def no_bulk_plan() -> Plan:
+    """Load no evaluation or document but those other records name: exceptions, approvals and
+    what is in force come out exactly as with a full load (see :func:`controls.state.load_system`).
+
+    Built on call: :mod:`controls.deciding` imports the ORM, which ``assure exceptions`` spares.
+    """
+    from controls.deciding import BULK_KINDS, Plan
+
+    return Plan(BULK_KINDS, ())
 
 
 def exceptions(
@@ -151,7 +164,8 @@ def exceptions(
 ) -> list[ExceptionStatus]:
     """Exceptions of every system (or one), with their state at ``as_of``."""
     out: list[ExceptionStatus] = []
-    for view in all_views(engine, as_of=as_of, policy=policy, system=system):
+    # Exceptions read no evaluation or document: a full load would read every record.
+    for view in all_views(engine, as_of=as_of, policy=policy, system=system, plan=no_bulk_plan()):
         out.extend(exception_statuses(view, policy=policy))
     return sorted(out, key=lambda x: (x.expires_at, x.system))
 

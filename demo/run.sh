@@ -221,6 +221,38 @@ printf '  keys/             Ed25519 keys (private .pem mode 0600, public .pem.pu
 printf '  checkpoint.txt    signed tree head; check later with: assure verify --against %s/checkpoint.txt\n' "$OUT"
 printf '  pipeline.*        the CI envelopes and their receipts\n'
 printf '  oscal/            OSCAL 1.2.1: assessment-results.json (+ proofs/), catalogs/, profiles/, mapping-collection.json\n'
+printf '  web.log           the web view server'"'"'s log\n'
 printf '  nightly.*        envelopes pushed to assure serve, and their receipts; serve.log its log\n'
 printf '  mlflow/           the local MLflow store the support bot was ingested from (%s)\n' "$MLFLOW_URI"
 printf '  audit-package.zip audit.pdf + bundle.json + signed manifest; check with: assure verify-package %s/audit-package.zip --trust-key %s/keys/admin.pem.pub\n' "$OUT" "$OUT"
+
+step "The web view over the demo ledger (assure serve): sign in with the viewer token below"
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+WEB_TOKEN=$(assure tokens create --role viewer --name "demo: web view" 2>/dev/null)
+assure serve --port "$PORT" --checkpoint-key "$OUT/keys/admin.pem" --no-access-log >"$OUT/web.log" 2>&1 &
+SERVER_PID=$!
+trap 'kill "$SERVER_PID" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do grep -q "running on" "$OUT/web.log" && break; sleep 0.1; done
+assure exceptions --json > "$OUT/exceptions.json"
+python3 - "http://127.0.0.1:$PORT" "$WEB_TOKEN" "$OUT/exceptions.json" <<'PY'
+import json, re, sys, urllib.request
+url, token, cli = sys.argv[1:]
+req = urllib.request.Request(f"{url}/web/exceptions", headers={"Authorization": f"Bearer {token}"})
+html = urllib.request.urlopen(req).read().decode()
+days = re.findall(r'class="days-left">([^<]*)<', html)
+expected = [str(x["days_left"]) if x["days_left"] is not None else "–" for x in json.load(open(cli))]
+same = "the same as" if sorted(days) == sorted(expected) else "NOT what"
+print(f"  /web/exceptions shows {len(days)} exception(s), days left {', '.join(days)}: {same} 'assure exceptions' says")
+PY
+echo "  web view:     http://127.0.0.1:$PORT/web/"
+echo "  viewer token: $WEB_TOKEN"
+echo "  (an auditor also sees payloads and builds packages: assure tokens create --role auditor --name NAME)"
+echo "  calendar:     http://127.0.0.1:$PORT/web/calendar.ics?token=$WEB_TOKEN"
+if [ "${KEEP_SERVING:-0}" = 1 ]; then
+  echo "  KEEP_SERVING=1: serving until Ctrl-C"
+  wait "$SERVER_PID" || true
+else
+  kill "$SERVER_PID" && wait "$SERVER_PID" 2>/dev/null || true
+  echo "  server stopped (run 'KEEP_SERVING=1 make demo' to keep it running)"
+fi
+trap - EXIT

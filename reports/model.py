@@ -224,7 +224,7 @@ def report_context(
         "frameworks": [
             {**fw, "statement": coverage_statement(fw)} for fw in cov["frameworks"]
         ],
-        "chart": _chart(cov["frameworks"]),
+        "chart": coverage_chart(cov["frameworks"]),
         "count_tables": [cov["frameworks"][i: i + _COUNT_COLUMNS]
                          for i in range(0, len(cov["frameworks"]), _COUNT_COLUMNS)],
         "statuses": [{"name": s, "colour": STATUS_COLOURS.get(s, _OTHER_COLOUR)} for s in STATUSES],
@@ -378,7 +378,8 @@ def _upcoming(u: Any) -> dict[str, str]:
             "reason": str(get("reason") or "")}
 
 
-def _chart(frameworks: list[dict[str, Any]]) -> dict[str, Any]:
+def coverage_chart(frameworks: list[dict[str, Any]]) -> dict[str, Any]:
+    """Coverage bars, one per framework, segments by status (the PDF and the web view draw it)."""
     width, label_w, bar_h, gap = 470.0, 110.0, 16.0, 8.0
     bar_w = width - label_w - 50
     rows = []

@@ -3,7 +3,7 @@
 Every library error becomes an RFC 9457 ``application/problem+json`` answer
 (:mod:`server.problems`); so do FastAPI's own (a bad query parameter is a 400
 naming it). An unexpected error is logged and answered with a bare 500: no
-traceback reaches a client. OpenAPI is at ``/openapi.json``, its pages at ``/docs``.
+traceback reaches a client. OpenAPI is at ``/openapi.json``, its pages at ``/docs``; the web view at ``/web/``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from ledger.errors import AssureError
-from server import reading, tlog, tokens_api, writing
+from server import reading, tlog, tokens_api, web, writing
 from server.problems import Problem, from_error
 from server.settings import Settings
 from server.state import State
@@ -34,10 +34,12 @@ def create_app(settings: Settings) -> FastAPI:
     st = State(settings)
     st.check_schema()
     app = FastAPI(title="Assure", version="1", summary="Evidence ledger for AI governance: append signed records, "
-                  "read coverage and proofs, fetch the log as C2SP tlog-tiles.")
+                  "read coverage and proofs, fetch the log as C2SP tlog-tiles.",
+                  docs_url=None, redoc_url=None)
     app.state.assure = st
     for r in (writing.router, reading.router, tlog.router, tokens_api.router):
         app.include_router(r)
+    web.install(app)  # the web view at /web/, and /docs served locally
 
     @app.exception_handler(Problem)
     async def _problem(_: Request, e: Problem) -> JSONResponse:

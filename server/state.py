@@ -33,6 +33,8 @@ class State:
         self._lock = threading.Lock()
         self._last_checkpoint = 0.0
         self.verify_lock = threading.Lock()
+        self.last_verify: dict[str, Any] | None = None
+        """The last full verification run from the web view by this process (when, result)."""
 
     def check_schema(self) -> None:
         """Refuse to serve a database that is not an up-to-date ledger.
