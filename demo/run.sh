@@ -4,7 +4,7 @@
 # Everything is written under demo/out/ (recreated on every run).
 set -euo pipefail
 cd "$(dirname "$0")"
-OUT=out
+OUT="$(pwd)/out"
 rm -rf "$OUT" && mkdir -p "$OUT/keys"
 export ASSURE_DB="sqlite:///$OUT/ledger.db"
 step() { printf '\n== %s\n' "$*"; }
@@ -212,17 +212,17 @@ fi
 sed 's/^/  /' "$OUT/tampered.err"
 
 step "An outside verifier written from docs/format.md alone (standard library + cryptography, none of Assure's code)"
-(cd .. && python -m tests.format.independent_verifier "demo/$OUT/ledger.db" "demo/$OUT/audit-package.zip" \
-   "demo/$OUT/keys/admin.pem.pub") | sed 's/^/  /'
+(cd .. && python -m tests.format.independent_verifier "$OUT/ledger.db" "$OUT/audit-package.zip" \
+   "$OUT/keys/admin.pem.pub") | sed 's/^/  /'
 
-printf '\nDemo files in %s/:\n' "$(pwd)/$OUT"
+printf '\nDemo files in %s/:\n' "$OUT"
 printf '  ledger.db         the SQLite ledger (ASSURE_DB=%s)\n' "$ASSURE_DB"
 printf '  keys/             Ed25519 keys (private .pem mode 0600, public .pem.pub)\n'
 printf '  checkpoint.txt    signed tree head; check later with: assure verify --against %s/checkpoint.txt\n' "$OUT"
 printf '  pipeline.*        the CI envelopes and their receipts\n'
 printf '  oscal/            OSCAL 1.2.1: assessment-results.json (+ proofs/), catalogs/, profiles/, mapping-collection.json\n'
 printf '  web.log           the web view server'"'"'s log\n'
-printf '  nightly.*        envelopes pushed to assure serve, and their receipts; serve.log its log\n'
+printf '  nightly.*         envelopes pushed to assure serve, and their receipts; serve.log its log\n'
 printf '  mlflow/           the local MLflow store the support bot was ingested from (%s)\n' "$MLFLOW_URI"
 printf '  audit-package.zip audit.pdf + bundle.json + signed manifest; check with: assure verify-package %s/audit-package.zip --trust-key %s/keys/admin.pem.pub\n' "$OUT" "$OUT"
 
