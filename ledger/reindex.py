@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 
 WINDOW = 5_000
 """Entries recomputed (and stored rows compared) at a time."""
+_ENTRIES = ("SELECT e.seq, e.entry_hash, e.leaf, p.body FROM entry e JOIN payload p ON p.sha256 = e.payload_sha256 "
+            "WHERE e.seq >= {0} AND e.seq < {0} ORDER BY e.seq")
 
 _PER_SEQ = ("record", "record_control", "entry_signer")
 _MODELS: dict[str, Any] = {
@@ -84,14 +86,14 @@ class _Deriver:
 
     def window(self, conn: Connection, lo: int, hi: int) -> _Window:
         out = _Window(lo, hi)
-        rows = _driver_rows(conn, "SELECT e.seq, e.entry_hash, e.leaf, p.body FROM entry e JOIN payload p "
-                            "ON p.sha256 = e.payload_sha256 WHERE e.seq >= {0} AND e.seq < {0} ORDER BY e.seq",
-                            (lo, hi))
-        for seq, ehash, leaf_bytes, body in rows:
-            self._entry(out, seq, bytes(ehash), bytes(leaf_bytes), bytes(body))
+        for seq, ehash, leaf_bytes, body in _driver_rows(conn, _ENTRIES, (lo, hi)):
+            self.entry(out, seq, bytes(ehash), bytes(leaf_bytes), bytes(body))
         return out
 
-    def _entry(self, out: _Window, seq: int, ehash: bytes, leaf_bytes: bytes, body: bytes) -> None:
+    def entry(self, out: _Window, seq: int, ehash: bytes, leaf_bytes: bytes, body: bytes,
+              nodes: list[tuple[int, int, bytes]] | None = None) -> None:
+        """Add an entry's rows to ``out``; ``nodes``: what appending its leaf to the tree completed,
+        if the caller keeps the same tree (this deriver's own then stays behind)."""
         leaf = parse_leaf(leaf_bytes)
         if leaf.received_at != self._received[0]:  # a batch shares its receive time: parsed once
             self._received = (leaf.received_at, parse_timestamp(leaf.received_at))
@@ -108,17 +110,18 @@ class _Deriver:
             self._snapshot(seq)
         self.scopes.add(scope_of(leaf.kind, None if leaf.kind in LEDGER_KINDS else fields.get("system")),
                         seq, ehash.hex())
-        for level, idx, node in self.frontier.append(leaf_hash(leaf_bytes)):
-            if level > 0:
-                out.rows["tree_node"].append({"level": level, "idx": idx, "hash": node})
+        if nodes is None:
+            nodes = self.frontier.append(leaf_hash(leaf_bytes))
+        out.rows["tree_node"].extend({"level": level, "idx": idx, "hash": node} for level, idx, node in nodes
+                                     if level > 0)
 
     def _snapshot(self, size: int) -> None:
         self.snapshots[size] = [{"size": size, **leaf.to_json()} for leaf in self.scopes.leaves()]
 
-    def final_tables(self) -> dict[str, list[dict[str, Any]]]:
-        """The tables known only once every entry is read: keys, revocations, scope snapshots."""
-        if self.frontier.size in self.snapshot_at:
-            self._snapshot(self.frontier.size)
+    def final_tables(self, size: int) -> dict[str, list[dict[str, Any]]]:
+        """The tables known only once all ``size`` entries are read: keys, revocations, scope snapshots."""
+        if size in self.snapshot_at:
+            self._snapshot(size)
         keys = list(self.registry)
         return {
             "key_registry": [key_registry_row(k) for k in keys],
@@ -156,33 +159,61 @@ def projection_differences(conn: Connection, *, since: VerifiedState | None = No
     ``record (12,): passed differ from the entries``. With ``since`` (a verified
     state), only the rows the entries after it give (and the key tables, whole).
     """
-    start = since.size if since else 0
-    deriver = _Deriver({s for s in _snapshot_sizes(conn) if s >= start}, since)
-    size = _size(conn)
-    counts = dict.fromkeys(_PER_SEQ + ("tree_node",), 0)
-    for lo in range(start, size, WINDOW):
-        window = deriver.window(conn, lo, min(size, lo + WINDOW))
+    check = DerivedCheck(conn, since)
+    for lo in range(check.start, _size(conn), WINDOW):
+        for seq, ehash, leaf_bytes, body in _driver_rows(conn, _ENTRIES, (lo, lo + WINDOW)):
+            yield from check.add(conn, seq, bytes(ehash), bytes(leaf_bytes), bytes(body))
+    yield from check.finish(conn)
+
+
+class DerivedCheck:
+    """:func:`projection_differences` fed one entry at a time, in seq order, by a caller that
+    reads the entries anyway (``assure verify``, which also gives each entry's tree nodes)."""
+
+    def __init__(self, conn: Connection, since: VerifiedState | None = None) -> None:
+        self.start = self.entries = since.size if since else 0
+        self.deriver = _Deriver({s for s in _snapshot_sizes(conn) if s >= self.start}, since)
+        self.window = _Window(self.start, self.start)
+        self.counts = dict.fromkeys(_PER_SEQ + ("tree_node",), 0)
+
+    def add(self, conn: Connection, seq: int, ehash: bytes, leaf_bytes: bytes, body: bytes,
+            nodes: list[tuple[int, int, bytes]] | None = None) -> list[str]:
+        """Derive one entry's rows (``nodes``: see :meth:`_Deriver.entry`); once :data:`WINDOW`
+        entries are derived, the differences between their rows and the stored ones."""
+        self.deriver.entry(self.window, seq, ehash, leaf_bytes, body, nodes)
+        self.entries = seq + 1
+        return list(self._compare_window(conn)) if self.entries - self.window.lo >= WINDOW else []
+
+    def _compare_window(self, conn: Connection) -> Iterator[str]:
+        window, lo, hi = self.window, self.window.lo, self.entries
+        self.window = _Window(hi, hi)
         for table in _PER_SEQ:
-            counts[table] += len(window.rows[table])
-            if _same_rows(conn, table, window.rows[table], "seq >= {0} AND seq < {0}", [(lo, window.hi)]):
+            self.counts[table] += len(window.rows[table])
+            if _same_rows(conn, table, window.rows[table], "seq >= {0} AND seq < {0}", [(lo, hi)]):
                 continue
             t = _MODELS[table].__table__
-            stored = conn.execute(select(t).where(t.c.seq >= lo, t.c.seq < window.hi))
+            stored = conn.execute(select(t).where(t.c.seq >= lo, t.c.seq < hi))
             yield from _compare(table, window.rows[table], stored)
         nodes = window.rows["tree_node"]
-        counts["tree_node"] += len(nodes)
+        self.counts["tree_node"] += len(nodes)
         spans = _node_spans(nodes)
         if not _same_rows(conn, "tree_node", nodes, "level = {0} AND idx >= {0} AND idx <= {0}",
                           [(level, lo_, hi_) for level, (lo_, hi_) in spans.items()]):
             yield from _compare("tree_node", nodes, _stored_nodes(conn, spans))
-    for table, rows in deriver.final_tables().items():
-        t = _MODELS[table].__table__
-        yield from _compare(table, rows, conn.execute(select(t).where(t.c.size >= start) if table == "scope_snapshot"
-                                                      else select(t)))
-    for table, expected in counts.items():
-        stored = _stored_count(conn, table, start)
-        if stored > expected:
-            yield f"{table}: {stored - expected} row(s) not derived from any entry"
+
+    def finish(self, conn: Connection) -> Iterator[str]:
+        """After the last entry: its window's differences, the tables known only at the end, and
+        stored rows no entry gives."""
+        if self.entries > self.window.lo:
+            yield from self._compare_window(conn)
+        for table, rows in self.deriver.final_tables(self.entries).items():
+            t = _MODELS[table].__table__
+            yield from _compare(table, rows, conn.execute(
+                select(t).where(t.c.size >= self.start) if table == "scope_snapshot" else select(t)))
+        for table, expected in self.counts.items():
+            stored = _stored_count(conn, table, self.start)
+            if stored > expected:
+                yield f"{table}: {stored - expected} row(s) not derived from any entry"
 
 
 def _stored_count(conn: Connection, table: str, start: int) -> int:
@@ -306,7 +337,7 @@ def rebuild_projections(engine: Engine) -> int:
             for table in (*_PER_SEQ, "tree_node"):
                 insert_raw(conn, _MODELS[table].__table__, window.rows[table])
         assert deriver is not None
-        for table, rows in deriver.final_tables().items():
+        for table, rows in deriver.final_tables(deriver.frontier.size).items():
             if rows:
                 conn.execute(insert(_MODELS[table]), rows)
         return deriver.frontier.size
