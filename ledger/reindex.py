@@ -6,8 +6,9 @@ them, but they are never the source of truth. :func:`projection_differences`
 recomputes them from the stored entries and payloads, a window of entries at
 a time (constant memory), and yields every difference in entry order: a row
 edited, missing, or not derived from any entry. :func:`rebuild_projections`
-replaces them. Both trust the entries they read: ``assure verify`` checks the
-entries first, then calls :func:`projection_differences`.
+replaces them. Both trust the entries they read: ``assure verify`` feeds each
+entry it reads to a :class:`DerivedCheck` and reports a difference only once
+every entry check has passed.
 """
 
 from __future__ import annotations

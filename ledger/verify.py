@@ -32,7 +32,10 @@ ledgers use every core (Ed25519 verification dominates the cost):
 
 Each side reports the first failure it finds; the lowest seq wins, and on one
 seq the check that comes first in the entry-by-entry order wins. Nothing here
-trusts the projections or the tree node table.
+trusts the projections or the tree node table: the main process also feeds each
+entry it reads (and the tree nodes it completes) to :class:`ledger.reindex.DerivedCheck`,
+which compares a window of derived rows with the stored ones while the workers
+check signatures; a difference is reported after every other check passed.
 """
 
 from __future__ import annotations
