@@ -31,6 +31,24 @@ def insert_raw(conn: Connection, table: Table, rows: list[dict[str, Any]], *, sk
         return
     columns = list(rows[0])
     dialect = conn.dialect
+    values = driver_values(conn, table, columns, rows)
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    if skip_existing:  # both backends; needs only the INSERT privilege
+        sql += " ON CONFLICT DO NOTHING"
+    conn.exec_driver_sql(sql, values)
+
+
+def driver_values(
+    conn: Connection, table: Table, columns: list[str], rows: list[dict[str, Any]]
+) -> list[tuple[Any, ...]]:
+    """``rows`` as tuples of ``columns``, each value as the driver writes it (and reads it back).
+
+    Only datetimes are converted, and only where the dialect needs it (SQLite
+    stores SQLAlchemy's text form); ``assure verify`` compares derived rows with
+    stored ones read through the driver in this form.
+    """
+    dialect = conn.dialect
     converters = [
         (i, proc)
         for i, c in enumerate(columns)
@@ -41,11 +59,7 @@ def insert_raw(conn: Connection, table: Table, rows: list[dict[str, Any]], *, sk
     if converters:
         memo: dict[Any, Any] = {}  # a batch shares its receive time and often its observed times
         values = [_convert(v, converters, memo) for v in values]
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
-    if skip_existing:  # both backends; needs only the INSERT privilege
-        sql += " ON CONFLICT DO NOTHING"
-    conn.exec_driver_sql(sql, values)
+    return values
 
 
 def _is_datetime(type_: TypeEngine[Any]) -> bool:

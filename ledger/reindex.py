@@ -6,22 +6,25 @@ them, but they are never the source of truth. :func:`projection_differences`
 recomputes them from the stored entries and payloads, a window of entries at
 a time (constant memory), and yields every difference in entry order: a row
 edited, missing, or not derived from any entry. :func:`rebuild_projections`
-replaces them. Both trust the entries they read: ``assure verify`` checks the
-entries first, then calls :func:`projection_differences`.
+replaces them. Both trust the entries they read: ``assure verify`` feeds each
+entry it reads to a :class:`DerivedCheck` and reports a difference only once
+every entry check has passed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Connection, Engine
 
 from ledger import models as m
-from ledger.canonical import parse_json
 from ledger.db import read_transaction, write_transaction
 from ledger.entry import parse_leaf
 from ledger.head import read_head
@@ -29,6 +32,7 @@ from ledger.key_events import replay_entry
 from ledger.merkle import Frontier, leaf_hash
 from ledger.projection import (
     control_rows,
+    driver_values,
     insert_raw,
     key_registry_row,
     projection_row,
@@ -45,6 +49,8 @@ if TYPE_CHECKING:
 
 WINDOW = 5_000
 """Entries recomputed (and stored rows compared) at a time."""
+_ENTRIES = ("SELECT e.seq, e.entry_hash, e.leaf, p.body FROM entry e JOIN payload p ON p.sha256 = e.payload_sha256 "
+            "WHERE e.seq >= {0} AND e.seq < {0} ORDER BY e.seq")
 
 _PER_SEQ = ("record", "record_control", "entry_signer")
 _MODELS: dict[str, Any] = {
@@ -69,6 +75,25 @@ class _Window:
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {t: [] for t in _PER_SEQ + ("tree_node",)})
 
 
+_SCAN = json.JSONDecoder().scan_once
+"""The C scanner alone (canonical payloads have no surrounding whitespace)."""
+_LEAF_FACTS = re.compile(rb'\{"idem_key":"[^"\\]*","kind":"([^"\\]*)",.*"received_at":"([^"\\]*)",'
+                         rb'"seq":[0-9]+,"signatures":\[(.*)\],"v":1\}', re.DOTALL)
+_KEYID = re.compile(rb'"keyid":"([^"\\]*)"')
+
+
+def _leaf_facts(leaf_bytes: bytes) -> tuple[str, str, list[str]]:
+    """A leaf's kind, receive time and signing key ids (the usual leaf by pattern, any other parsed)."""
+    match = _LEAF_FACTS.fullmatch(leaf_bytes)
+    if match is not None:
+        kind, received_at, sigs = match.groups()
+        keyids = _KEYID.findall(sigs)
+        if keyids and len(keyids) == sigs.count(b'"sig":"'):  # no key id with an escape in it
+            return kind.decode(), received_at.decode(), [k.decode() for k in keyids]
+    leaf = parse_leaf(leaf_bytes)
+    return leaf.kind, leaf.received_at, [s.keyid for s in leaf.signatures]
+
+
 class _Deriver:
     """Recomputes projection rows entry by entry, replaying key events as it goes."""
 
@@ -82,44 +107,44 @@ class _Deriver:
 
     def window(self, conn: Connection, lo: int, hi: int) -> _Window:
         out = _Window(lo, hi)
-        rows = conn.execute(
-            select(m.Entry.seq, m.Entry.entry_hash, m.Entry.leaf, m.Payload.body)  # type: ignore[call-overload]
-            .join(m.Payload, m.Payload.sha256 == m.Entry.payload_sha256)
-            .where(m.Entry.seq >= lo, m.Entry.seq < hi)  # type: ignore[operator]
-            .order_by(m.Entry.seq)
-        )
-        for seq, ehash, leaf_bytes, body in rows:
-            self._entry(out, seq, bytes(ehash), bytes(leaf_bytes), body)
+        for seq, ehash, leaf_bytes, body in _driver_rows(conn, _ENTRIES, (lo, hi)):
+            self.entry(out, seq, bytes(ehash), bytes(leaf_bytes), bytes(body))
         return out
 
-    def _entry(self, out: _Window, seq: int, ehash: bytes, leaf_bytes: bytes, body: bytes) -> None:
-        leaf = parse_leaf(leaf_bytes)
-        if leaf.received_at != self._received[0]:  # a batch shares its receive time: parsed once
-            self._received = (leaf.received_at, parse_timestamp(leaf.received_at))
+    def entry(self, out: _Window, seq: int, ehash: bytes, leaf_bytes: bytes, body: bytes,
+              nodes: list[tuple[int, int, bytes]] | None = None) -> None:
+        """Add an entry's rows to ``out``; ``nodes``: what appending its leaf to the tree completed,
+        if the caller keeps the same tree (this deriver's own then stays behind)."""
+        # The entries are checked before (verify) or trusted (reindex): only what the rows need is read.
+        kind, received_at, keyids = _leaf_facts(leaf_bytes)
+        if received_at != self._received[0]:  # a batch shares its receive time: parsed once
+            self._received = (received_at, parse_timestamp(received_at))
         at = self._received[1]
-        fields = parse_json(body)
-        record = parse_record(fields, source=f"entry {seq}") if leaf.kind in KEY_KINDS else None
-        keyids = [s.keyid for s in leaf.signatures]
-        signers = replay_entry(self.registry, record, seq=seq, kind=leaf.kind, keyids=keyids, at=at,
-                               system=fields.get("system"))
-        out.rows["record"].append(projection_row(fields, seq=seq, entry_hash=ehash, received_at=at, signer=signers[0]))
+        fields = _SCAN(body.decode("utf-8"), 0)[0]
+        if kind in KEY_KINDS or seq == 0:
+            record = parse_record(fields, source=f"entry {seq}")
+            signer = replay_entry(self.registry, record, seq=seq, kind=kind, keyids=keyids, at=at)[0]
+        else:  # the signers' standing is the entry checks' business; the rows name the first one
+            signer = self.registry.get(keyids[0]) or replay_entry(
+                self.registry, None, seq=seq, kind=kind, keyids=keyids, at=at, system=fields.get("system"))[0]
+        out.rows["record"].append(projection_row(fields, seq=seq, entry_hash=ehash, received_at=at, signer=signer))
         out.rows["record_control"].extend(control_rows(fields, seq=seq))
         out.rows["entry_signer"].extend(signer_rows(seq, keyids))
-        if seq in self.snapshot_at or leaf.kind == "scope_index":  # the index of the entries before it
+        if seq in self.snapshot_at or kind == "scope_index":  # the index of the entries before it
             self._snapshot(seq)
-        self.scopes.add(scope_of(leaf.kind, None if leaf.kind in LEDGER_KINDS else fields.get("system")),
-                        seq, ehash.hex())
-        for level, idx, node in self.frontier.append(leaf_hash(leaf_bytes)):
-            if level > 0:
-                out.rows["tree_node"].append({"level": level, "idx": idx, "hash": node})
+        self.scopes.add(scope_of(kind, None if kind in LEDGER_KINDS else fields.get("system")), seq, ehash.hex())
+        if nodes is None:
+            nodes = self.frontier.append(leaf_hash(leaf_bytes))
+        out.rows["tree_node"].extend({"level": level, "idx": idx, "hash": node} for level, idx, node in nodes
+                                     if level > 0)
 
     def _snapshot(self, size: int) -> None:
         self.snapshots[size] = [{"size": size, **leaf.to_json()} for leaf in self.scopes.leaves()]
 
-    def final_tables(self) -> dict[str, list[dict[str, Any]]]:
-        """The tables known only once every entry is read: keys, revocations, scope snapshots."""
-        if self.frontier.size in self.snapshot_at:
-            self._snapshot(self.frontier.size)
+    def final_tables(self, size: int) -> dict[str, list[dict[str, Any]]]:
+        """The tables known only once all ``size`` entries are read: keys, revocations, scope snapshots."""
+        if size in self.snapshot_at:
+            self._snapshot(size)
         keys = list(self.registry)
         return {
             "key_registry": [key_registry_row(k) for k in keys],
@@ -157,27 +182,61 @@ def projection_differences(conn: Connection, *, since: VerifiedState | None = No
     ``record (12,): passed differ from the entries``. With ``since`` (a verified
     state), only the rows the entries after it give (and the key tables, whole).
     """
-    start = since.size if since else 0
-    deriver = _Deriver({s for s in _snapshot_sizes(conn) if s >= start}, since)
-    size = _size(conn)
-    counts = dict.fromkeys(_PER_SEQ + ("tree_node",), 0)
-    for lo in range(start, size, WINDOW):
-        window = deriver.window(conn, lo, min(size, lo + WINDOW))
+    check = DerivedCheck(conn, since)
+    for lo in range(check.start, _size(conn), WINDOW):
+        for seq, ehash, leaf_bytes, body in _driver_rows(conn, _ENTRIES, (lo, lo + WINDOW)):
+            yield from check.add(conn, seq, bytes(ehash), bytes(leaf_bytes), bytes(body))
+    yield from check.finish(conn)
+
+
+class DerivedCheck:
+    """:func:`projection_differences` fed one entry at a time, in seq order, by a caller that
+    reads the entries anyway (``assure verify``, which also gives each entry's tree nodes)."""
+
+    def __init__(self, conn: Connection, since: VerifiedState | None = None) -> None:
+        self.start = self.entries = since.size if since else 0
+        self.deriver = _Deriver({s for s in _snapshot_sizes(conn) if s >= self.start}, since)
+        self.window = _Window(self.start, self.start)
+        self.counts = dict.fromkeys(_PER_SEQ + ("tree_node",), 0)
+
+    def add(self, conn: Connection, seq: int, ehash: bytes, leaf_bytes: bytes, body: bytes,
+            nodes: list[tuple[int, int, bytes]] | None = None) -> list[str]:
+        """Derive one entry's rows (``nodes``: see :meth:`_Deriver.entry`); once :data:`WINDOW`
+        entries are derived, the differences between their rows and the stored ones."""
+        self.deriver.entry(self.window, seq, ehash, leaf_bytes, body, nodes)
+        self.entries = seq + 1
+        return list(self._compare_window(conn)) if self.entries - self.window.lo >= WINDOW else []
+
+    def _compare_window(self, conn: Connection) -> Iterator[str]:
+        window, lo, hi = self.window, self.window.lo, self.entries
+        self.window = _Window(hi, hi)
         for table in _PER_SEQ:
-            counts[table] += len(window.rows[table])
+            self.counts[table] += len(window.rows[table])
+            if _same_rows(conn, table, window.rows[table], "seq >= {0} AND seq < {0}", [(lo, hi)]):
+                continue
             t = _MODELS[table].__table__
-            stored = conn.execute(select(t).where(t.c.seq >= lo, t.c.seq < window.hi))
+            stored = conn.execute(select(t).where(t.c.seq >= lo, t.c.seq < hi))
             yield from _compare(table, window.rows[table], stored)
-        counts["tree_node"] += len(window.rows["tree_node"])
-        yield from _compare("tree_node", window.rows["tree_node"], _stored_nodes(conn, window.rows["tree_node"]))
-    for table, rows in deriver.final_tables().items():
-        t = _MODELS[table].__table__
-        yield from _compare(table, rows, conn.execute(select(t).where(t.c.size >= start) if table == "scope_snapshot"
-                                                      else select(t)))
-    for table, expected in counts.items():
-        stored = _stored_count(conn, table, start)
-        if stored > expected:
-            yield f"{table}: {stored - expected} row(s) not derived from any entry"
+        nodes = window.rows["tree_node"]
+        self.counts["tree_node"] += len(nodes)
+        spans = _node_spans(nodes)
+        if not _same_rows(conn, "tree_node", nodes, "level = {0} AND idx >= {0} AND idx <= {0}",
+                          [(level, lo_, hi_) for level, (lo_, hi_) in spans.items()]):
+            yield from _compare("tree_node", nodes, _stored_nodes(conn, spans))
+
+    def finish(self, conn: Connection) -> Iterator[str]:
+        """After the last entry: its window's differences, the tables known only at the end, and
+        stored rows no entry gives."""
+        if self.entries > self.window.lo:
+            yield from self._compare_window(conn)
+        for table, rows in self.deriver.final_tables(self.entries).items():
+            t = _MODELS[table].__table__
+            yield from _compare(table, rows, conn.execute(
+                select(t).where(t.c.size >= self.start) if table == "scope_snapshot" else select(t)))
+        for table, expected in self.counts.items():
+            stored = _stored_count(conn, table, self.start)
+            if stored > expected:
+                yield f"{table}: {stored - expected} row(s) not derived from any entry"
 
 
 def _stored_count(conn: Connection, table: str, start: int) -> int:
@@ -196,12 +255,45 @@ def _stored_count(conn: Connection, table: str, start: int) -> int:
     )
 
 
-def _stored_nodes(conn: Connection, expected: list[dict[str, Any]]) -> list[Any]:
-    """The stored tree nodes at the (level, idx) places a window's expected nodes occupy."""
+def _node_spans(expected: list[dict[str, Any]]) -> dict[int, list[int]]:
+    """The (level, idx) places a window's expected tree nodes occupy: level -> [first idx, last idx]."""
     spans: dict[int, list[int]] = {}
     for n in expected:
         lo_hi = spans.setdefault(n["level"], [n["idx"], n["idx"]])
         lo_hi[0], lo_hi[1] = min(lo_hi[0], n["idx"]), max(lo_hi[1], n["idx"])
+    return spans
+
+
+def _driver_rows(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Rows straight from the driver, in this transaction (no per-value SQLAlchemy processing);
+    ``{0}`` in ``sql`` stands for the driver's parameter mark."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql.format(mark), params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def _same_rows(conn: Connection, table: str, want_rows: list[dict[str, Any]], where: str,
+               params: list[tuple[Any, ...]]) -> bool:
+    """True if the stored rows of ``table`` matching ``where`` (once per ``params``) are exactly
+    ``want_rows``: both read as the driver gives them and compared as sorted tuples, the usual
+    case at the cost of one comparison; any difference is explained by :func:`_compare`."""
+    t = _MODELS[table].__table__
+    columns = [c.name for c in t.columns]
+    key = itemgetter(*[columns.index(k) for k in _KEYS[table]])
+    want = driver_values(conn, t, columns, want_rows) if want_rows else []
+    sql = f"SELECT {', '.join(columns)} FROM {table} WHERE {where}"
+    have = [row for p in params for row in _driver_rows(conn, sql, p)]
+    want.sort(key=key)
+    have.sort(key=key)
+    return want == have
+
+
+def _stored_nodes(conn: Connection, spans: dict[int, list[int]]) -> list[Any]:
+    """The stored tree nodes at the (level, idx) places of ``spans``."""
     out: list[Any] = []
     t = m.TreeNode.__table__  # type: ignore[attr-defined]
     for level, (lo, hi) in spans.items():
@@ -268,7 +360,7 @@ def rebuild_projections(engine: Engine) -> int:
             for table in (*_PER_SEQ, "tree_node"):
                 insert_raw(conn, _MODELS[table].__table__, window.rows[table])
         assert deriver is not None
-        for table, rows in deriver.final_tables().items():
+        for table, rows in deriver.final_tables(deriver.frontier.size).items():
             if rows:
                 conn.execute(insert(_MODELS[table]), rows)
         return deriver.frontier.size

@@ -32,7 +32,10 @@ ledgers use every core (Ed25519 verification dominates the cost):
 
 Each side reports the first failure it finds; the lowest seq wins, and on one
 seq the check that comes first in the entry-by-entry order wins. Nothing here
-trusts the projections or the tree node table.
+trusts the projections or the tree node table: the main process also feeds each
+entry it reads (and the tree nodes it completes) to :class:`ledger.reindex.DerivedCheck`,
+which compares a window of derived rows with the stored ones while the workers
+check signatures; a difference is reported after every other check passed.
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ from ledger.merkle import (
 )
 from ledger.records import LEDGER_KINDS, KeyTrustRecord, parse_record, record_to_json
 from ledger.registry import KeyState, Registry, SignerError
-from ledger.reindex import projection_differences
+from ledger.reindex import DerivedCheck
 from ledger.time_rules import DEFAULT_MAX_SKEW, key_window_problem
 from ledger.timeutil import format_timestamp, parse_timestamp, utcnow
 from ledger.verified_state import VerifiedState
@@ -387,6 +390,8 @@ def verify_connection(
     )
     against_size = _unverified_size(against_note)
     verifier = _Verifier(report, head, stored_cps, workers, progress, against_size, max_skew, since)
+    if derived:  # compared as the entries are read, window by window; reported after everything else
+        verifier.derive(conn, DerivedCheck(conn, since))
     try:
         _check_resumable(head, since)
         try:
@@ -395,8 +400,7 @@ def verify_connection(
             rows.close()
         verifier.conclude(conn)
         _check_against(report, conn, verifier, against_note, against_keys)
-        if derived:
-            _check_derived(conn, since)
+        verifier.check_derived()
     except _Fail as f:
         report.failure = IntegrityError(f.reason, seq=f.seq)
     else:
@@ -415,11 +419,9 @@ def _check_resumable(head: Any, since: VerifiedState | None) -> None:
                     "it was truncated or rolled back")
 
 
-def _check_derived(conn: Connection, since: VerifiedState | None = None) -> None:
-    """The first derived row (projection, signer, key, Merkle node) that the entries do not give."""
-    for difference in projection_differences(conn, since=since):
-        raise _Fail(None, f"derived data differs from the entries: {difference} "
-                    "(a table was changed behind the ledger's back; 'assure reindex' rebuilds it)")
+def _derived_differs(difference: str) -> _Fail:
+    return _Fail(None, f"derived data differs from the entries: {difference} "
+                 "(a table was changed behind the ledger's back; 'assure reindex' rebuilds it)")
 
 
 class _Verifier:
@@ -447,8 +449,28 @@ class _Verifier:
         self.pending: list[Future[ChunkResult]] = []
         self.chunk: list[Row] = []
         self.failure: _Fail | None = None
+        self.conn: Connection | None = None
+        self.derived: DerivedCheck | None = None
+        self.derived_failure: _Fail | None = None
         if since is not None:
             self._resume(since)
+
+    def derive(self, conn: Connection, check: DerivedCheck) -> None:
+        """Also recompute the derived tables from the entries as they are read, and compare them
+        with the stored rows (:mod:`ledger.reindex`) in ``conn``'s transaction."""
+        self.conn, self.derived = conn, check
+
+    def check_derived(self) -> None:
+        """After every other check passed: the first derived row the entries do not give.
+
+        Raises:
+            _Fail: naming the table, the row and what differs.
+        """
+        if self.derived_failure is not None:
+            raise self.derived_failure
+        if self.derived is not None:
+            for difference in self.derived.finish(self.conn):  # type: ignore[arg-type]
+                raise _derived_differs(difference)
 
     def _resume(self, since: VerifiedState) -> None:
         """Start where an earlier verification stopped (its registry, tree, clock and rule state)."""
@@ -504,7 +526,7 @@ class _Verifier:
 
     def _read(self, rows: Iterable[Sequence[Any]]) -> None:
         for row in rows:
-            seq, ehash, prev, leaf = row[0], row[1], row[2], row[3]
+            seq, prev, leaf = row[0], row[2], row[3]
             exp = self.expected
             if seq != exp:
                 raise _Fail(exp, f"entry {exp} is missing (the next stored entry is {seq})"
@@ -514,10 +536,11 @@ class _Verifier:
                 self._flush()
                 self._key_event(tuple(row))  # type: ignore[arg-type]
                 continue
-            self.chunk.append(tuple(row))  # type: ignore[arg-type]
+            entry = tuple(row)
+            self.chunk.append(entry)  # type: ignore[arg-type]
             if prev != self.prev:
                 raise _Fail(seq, _BAD_PREV, _PREV)
-            self._advance(ehash, leaf)
+            self._advance(entry)  # type: ignore[arg-type]
             if len(self.chunk) >= CHUNK:
                 self._flush()
                 if self._drain(block=len(self.pending) > IN_FLIGHT * self.workers):
@@ -543,16 +566,30 @@ class _Verifier:
                         f"({self.received[0].decode()}): the ledger's clock went backwards")
         self.received = (text, at)
 
-    def _advance(self, ehash: bytes, leaf: bytes) -> None:
+    def _advance(self, row: Row) -> None:
+        seq, ehash, leaf = row[0], row[1], row[3]
         self.prev = ehash
-        self.frontier.append(leaf_hash(leaf))
+        nodes = self.frontier.append(leaf_hash(leaf))
         self.expected += 1
         if self.frontier.size in self.watch:
             self.cp_roots[self.frontier.size] = self.frontier.root()
+        if self.derived is not None:
+            self._derive(seq, ehash, leaf, row[7], nodes)
+
+    def _derive(self, seq: int, ehash: bytes, leaf: bytes, body: bytes | None,
+                nodes: list[tuple[int, int, bytes]]) -> None:
+        """The entry's derived rows (and, every window, the comparison); the first difference is kept."""
+        assert self.derived is not None and self.conn is not None
+        try:
+            differences = self.derived.add(self.conn, seq, bytes(ehash), bytes(leaf), body, nodes)  # type: ignore[arg-type]
+        except Exception as e:  # noqa: BLE001 - an entry its own checks refuse (they report it first), or a bug
+            differences = [f"entry {seq} could not be derived ({type(e).__name__}: {e})"]
+        if differences:
+            self.derived_failure, self.derived = _derived_differs(differences[0]), None
 
     def _key_event(self, row: Row) -> None:
         """Check entry 0 or a key event completely, here, and replay it into the registry."""
-        seq, ehash, _, leaf_bytes, _, _, _, body = row
+        seq, ehash, _, _, _, _, _, body = row
         leaf, at = self.checks.stored(row, prev=self.prev)
         assert body is not None
         record = self._payload_record(leaf, body, seq)
@@ -567,7 +604,7 @@ class _Verifier:
         done.set_result((0, None, ChunkFacts.ledger_event(seq, leaf.kind, ehash, record)))
         self.pending.append(done)
         self.snapshot = self.registry.copy()
-        self._advance(ehash, leaf_bytes)
+        self._advance(row)
 
     def _key_event_rules(self, record: Any, seq: int, at: dt.datetime) -> None:
         if isinstance(record, KeyTrustRecord) and record.valid_until and seq != 0:

@@ -14,8 +14,9 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 
-from ledger import verify
+from ledger import reindex, verify
 from ledger.checkpoints import issue_checkpoint
+from ledger.reindex import projection_differences
 from ledger.store import Ledger, revoke_key, trust_key
 from ledger.verify import verify_connection
 from tests.conftest import append_behind_the_back, docs, eval_record, fixed_key
@@ -126,3 +127,29 @@ def test_any_single_tampering_is_detected_at_its_seq_in_parallel(rotated: Ledger
     assert parallel.failure is not None, f"{t} went undetected"
     assert parallel.failure.seq == expected, f"{t}: {parallel.failure}"
     assert (parallel.failure.seq, parallel.failure.reason) == (serial.failure.seq, serial.failure.reason)
+
+
+@pytest.mark.parametrize("edit", [
+    None,
+    "UPDATE record SET passed = NOT passed WHERE seq = 9",
+    "DELETE FROM entry_signer WHERE seq = 15",
+    "INSERT INTO record_control (seq, control_id, relation) VALUES (9, 'EVAL-FAIR-01', 'evidence')",
+    "UPDATE tree_node SET idx = idx + 1000 WHERE level = 1 AND idx = 3",
+])
+def test_derived_rows_are_compared_window_by_window_as_the_entries_are_read(
+    rotated: Ledger, monkeypatch: pytest.MonkeyPatch, edit: str | None
+) -> None:
+    """Windows of 4 entries, compared while the entries (3 at a time) are still being read:
+    an edited derived row is reported as the stand-alone comparison (``assure reindex --check``)
+    names it first; an untouched ledger passes."""
+    monkeypatch.setattr(reindex, "WINDOW", 4)
+    with tampering(rotated.engine) as conn:
+        if edit:
+            conn.execute(sa.text(edit))
+        report = _verify(conn)
+        standalone = list(projection_differences(conn))
+    if edit is None:
+        assert report.ok and standalone == [], (report.failure, standalone)
+        return
+    assert report.failure is not None and report.failure.seq is None and standalone
+    assert f"derived data differs from the entries: {standalone[0]} " in report.failure.reason
