@@ -32,6 +32,19 @@ class Head:
     frontier: Frontier
 
 
+def frontier_nodes(frontier: Frontier) -> dict[tuple[int, int], bytes]:
+    """The frontier's subtree roots as ``(level, idx) -> hash``, the form a node reader reads.
+
+    Every perfect subtree lying wholly before the frontier's size that an inclusion
+    proof of a later leaf reads is one of these (any smaller one sits inside one of
+    them, so only proofs of earlier leaves pass through it).
+    """
+    out, start = {}, 0
+    for h in frontier.hashes:
+        level = (frontier.size - start).bit_length() - 1
+        out[level, start >> level] = h
+        start += 1 << level
+    return out
 
 
 def not_initialised() -> LedgerStateError:

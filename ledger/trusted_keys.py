@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from ledger import models as m
 from ledger.canonical import parse_json
@@ -73,6 +73,15 @@ def load_registry(conn: Connection) -> Registry:
     return registry
 
 
+def cached_registry(engine: Engine) -> Registry | None:
+    """A copy of the registry this process last replayed for ``engine``'s database, without
+    a query; None if there is none. It may be stale: use it only for a first judgement that
+    a write transaction makes again with :func:`load_registry` under the head lock."""
+    with _LOCK:
+        cached = _CACHE.get(str(engine.url))
+    return cached.registry.copy() if cached is not None else None
+
+
 def _replay(conn: Connection, registry: Registry, seqs: list[int]) -> None:
     if seqs and seqs[0] != 0 and not len(registry):
         raise IntegrityError("the genesis entry is not a key event", seq=0)
@@ -103,7 +112,7 @@ def _replay_one(registry: Registry, seq: int, prev: bytes, ehash: bytes, leaf_by
         raise fail("payload does not match its leaf")
     try:
         record = parse_record(parse_json(body), source=f"entry {seq}")
-    except Exception as e:  # noqa: BLE001 - any parse failure is an integrity failure here
+    except Exception as e:
         raise fail(f"payload is invalid ({e})") from e
     if record.kind != leaf.kind or record.kind not in KEY_KINDS:
         raise fail("payload kind does not match its leaf")
