@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.exc import OperationalError
@@ -53,7 +53,13 @@ from ledger.dsse import Envelope, is_envelope, pae, sign_envelope
 from ledger.entry import Leaf, entry_hash, idempotency_key
 from ledger.errors import AssureError, DuplicateError, InputError, LedgerStateError
 from ledger.gc_pause import gc_paused
-from ledger.head import HEAD_ID, Head, frontier_nodes, not_initialised, read_head
+from ledger.head import (
+    HEAD_ID,
+    Head,
+    frontier_nodes,
+    lock_head_and_last_leaf,
+    not_initialised,
+)
 from ledger.ingest import Document
 from ledger.key_events import apply_key_event
 from ledger.keys import PrivateKey
@@ -474,14 +480,16 @@ def _commit(
     new tree: every node it needs is the old head's frontier or a node this batch
     completed (:func:`ledger.head.frontier_nodes`).
     """
-    head = read_head(conn, lock=True)
-    if head is None:
+    locked = lock_head_and_last_leaf(conn)
+    if locked is None:
         raise not_initialised()
+    head, last_leaf = locked
     registry = load_registry(conn) if head.size else Registry()
     at = received or utcnow()
     if head.size:
-        last = last_received_at(conn, head)
-        if why := clock_problem(at, last):
+        if last_leaf is None:
+            raise _missing_last_entry(head)
+        if why := clock_problem(at, parse_timestamp(Leaf.from_bytes(last_leaf).received_at)):
             raise ClockError(why)
     changed = judged is not None and registry != judged
     existing = _already_appended(conn, prepared)
@@ -543,11 +551,8 @@ def _commit(
         prev = h
         out.append(Appended(seq, h.hex(), leaf, item.record.kind, item.system, item.source))
     _write_batch(conn, batch)
-    conn.execute(
-        update(m.LedgerHead)
-        .where(m.LedgerHead.id == HEAD_ID)  # type: ignore[arg-type]
-        .values(size=frontier.size, root=frontier.root(), last_hash=prev, frontier=frontier.to_bytes())
-    )
+    conn.execute(_UPDATE_HEAD, {"size": frontier.size, "root": frontier.root(), "last_hash": prev,
+                                "frontier": frontier.to_bytes()})
     if nodes is None:
         return out
     tree = TreeHead(head.origin, frontier.size, frontier.root())
@@ -559,18 +564,21 @@ def _windowed(key: KeyState) -> bool:
     return key.valid_until is not None or key.valid_from is not None
 
 
-def last_received_at(conn: Connection, head: Head) -> dt.datetime:
-    """When the ledger's last entry was received (from its leaf).
+def _missing_last_entry(head: Head) -> LedgerStateError:
+    return LedgerStateError(
+        f"the ledger head says {head.size} entries but entry {head.size - 1} is not stored: run 'assure verify'"
+    )
 
-    Raises:
-        LedgerStateError: if the head names an entry that is not stored.
-    """
-    leaf = conn.execute(select(m.Entry.leaf).where(m.Entry.seq == head.size - 1)).scalar()
-    if leaf is None:
-        raise LedgerStateError(
-            f"the ledger head says {head.size} entries but entry {head.size - 1} is not stored: run 'assure verify'"
-        )
-    return parse_timestamp(Leaf.from_bytes(leaf).received_at)
+
+# Built once: an append's look-ups are the same statements every time (expanding IN lists).
+_UPDATE_HEAD = update(m.LedgerHead.__table__).where(m.LedgerHead.__table__.c.id == HEAD_ID)  # type: ignore[attr-defined]
+_IDEM_KEYS = select(m.Entry.idem_key, m.Entry.seq).where(
+    m.Entry.idem_key.in_(bindparam("keys", expanding=True)))  # type: ignore[attr-defined]
+_SYSTEM_TIERS = select(m.Record.system, m.Record.subtype).where(
+    m.Record.kind == "system", m.Record.system.in_(bindparam("systems", expanding=True)))  # type: ignore[union-attr]
+_MODEL_VERSIONS = select(m.Record.system, m.Record.model_version).where(
+    m.Record.kind == "model_version", m.Record.system.in_(bindparam("systems", expanding=True)),  # type: ignore[union-attr]
+    m.Record.model_version.in_(bindparam("versions", expanding=True)))  # type: ignore[union-attr]
 
 
 def _already_appended(conn: Connection, prepared: list[Prepared]) -> dict[str, int]:
@@ -578,7 +586,7 @@ def _already_appended(conn: Connection, prepared: list[Prepared]) -> dict[str, i
     keys = [p.idem_key for p in prepared]
     existing: dict[str, int] = {}
     for chunk in _chunks(keys, 500):
-        rows = conn.execute(select(m.Entry.idem_key, m.Entry.seq).where(m.Entry.idem_key.in_(chunk)))  # type: ignore[attr-defined]
+        rows = conn.execute(_IDEM_KEYS, {"keys": chunk})
         existing.update({k: s for k, s in rows})
     return existing
 
@@ -600,18 +608,11 @@ def _ledger_facts(conn: Connection, prepared: list[Prepared]) -> _LedgerFacts:
     tiers: dict[str, list[str]] = defaultdict(list)
     registered: set[tuple[str, str]] = set()
     for chunk in _chunks(systems, 500):
-        rows = conn.execute(
-            select(m.Record.system, m.Record.subtype).where(m.Record.kind == "system", m.Record.system.in_(chunk))  # type: ignore[union-attr]
-        )
+        rows = conn.execute(_SYSTEM_TIERS, {"systems": chunk})
         for system, tier in rows:
             tiers[system].append(tier)
         for vchunk in _chunks(versions, 500):
-            rows = conn.execute(
-                select(m.Record.system, m.Record.model_version).where(
-                    m.Record.kind == "model_version", m.Record.system.in_(chunk),  # type: ignore[union-attr]
-                    m.Record.model_version.in_(vchunk),  # type: ignore[union-attr]
-                )
-            )
+            rows = conn.execute(_MODEL_VERSIONS, {"systems": chunk, "versions": vchunk})
             registered.update((s, v) for s, v in rows)
     return _LedgerFacts(load_facts(conn, refs), dict(tiers), registered)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Connection
@@ -52,14 +53,33 @@ def not_initialised() -> LedgerStateError:
     return LedgerStateError("the ledger is not initialised: run 'assure init --admin-key PEM'")
 
 
+_HEAD = select(m.LedgerHead).where(m.LedgerHead.id == HEAD_ID)  # type: ignore[arg-type]
+_HEAD_LOCKED = _HEAD.with_for_update()
+_HEAD_AND_LAST_LEAF = (
+    select(m.LedgerHead, m.Entry.leaf)  # type: ignore[call-overload]
+    .outerjoin(m.Entry, m.Entry.seq == m.LedgerHead.size - 1)  # type: ignore[operator]
+    .where(m.LedgerHead.id == HEAD_ID)  # type: ignore[arg-type]
+)
+_HEAD_AND_LAST_LEAF_LOCKED = _HEAD_AND_LAST_LEAF.with_for_update(of=m.LedgerHead)  # type: ignore[arg-type]
+
+
 def read_head(conn: Connection, *, lock: bool = False) -> Head | None:
     """Read the head row (locking it FOR UPDATE when ``lock``); None if not initialised."""
-    stmt = select(m.LedgerHead).where(m.LedgerHead.id == HEAD_ID)  # type: ignore[arg-type]
-    if lock and not is_sqlite(conn):
-        stmt = stmt.with_for_update()
-    row = conn.execute(stmt).first()
+    row = conn.execute(_HEAD_LOCKED if lock and not is_sqlite(conn) else _HEAD).first()
+    return None if row is None else _head(row)
+
+
+def lock_head_and_last_leaf(conn: Connection) -> tuple[Head, bytes | None] | None:
+    """The head row, locked FOR UPDATE, and the leaf of its last entry (None if that entry
+    is not stored), in one statement; None if not initialised. What an append starts with."""
+    row = conn.execute(_HEAD_AND_LAST_LEAF if is_sqlite(conn) else _HEAD_AND_LAST_LEAF_LOCKED).first()
     if row is None:
         return None
+    leaf = row._mapping["leaf"]
+    return _head(row), None if leaf is None else bytes(leaf)
+
+
+def _head(row: Any) -> Head:
     h = row._mapping
     return Head(
         origin=h["origin"],

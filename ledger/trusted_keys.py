@@ -40,6 +40,12 @@ class _Replayed:
 
 
 _CACHE: dict[str, _Replayed] = {}
+_KEY_EVENTS = (
+    select(m.Record.seq, m.Entry.entry_hash)
+    .join(m.Entry, m.Entry.seq == m.Record.seq)
+    .where(m.Record.kind.in_(sorted(KEY_KINDS)))  # type: ignore[attr-defined]
+    .order_by(m.Record.seq)
+)
 _LOCK = threading.Lock()
 
 
@@ -50,15 +56,7 @@ def load_registry(conn: Connection) -> Registry:
         IntegrityError: naming the first key event that does not check out
             (run ``assure verify``).
     """
-    events = tuple(
-        (seq, bytes(h))
-        for seq, h in conn.execute(
-            select(m.Record.seq, m.Entry.entry_hash)
-            .join(m.Entry, m.Entry.seq == m.Record.seq)
-            .where(m.Record.kind.in_(sorted(KEY_KINDS)))  # type: ignore[attr-defined]
-            .order_by(m.Record.seq)
-        )
-    )
+    events = tuple((seq, bytes(h)) for seq, h in conn.execute(_KEY_EVENTS))
     key = str(conn.engine.url)
     with _LOCK:
         cached = _CACHE.get(key)
