@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.engine import Connection
 
 from ledger import models as m
@@ -60,7 +60,7 @@ _HEAD_AND_LAST_LEAF = (
     .outerjoin(m.Entry, m.Entry.seq == m.LedgerHead.size - 1)  # type: ignore[operator]
     .where(m.LedgerHead.id == HEAD_ID)  # type: ignore[arg-type]
 )
-_HEAD_AND_LAST_LEAF_LOCKED = _HEAD_AND_LAST_LEAF.with_for_update(of=m.LedgerHead)  # type: ignore[arg-type]
+_LAST_LEAF = select(m.Entry.leaf).where(m.Entry.seq == bindparam("seq"))  # type: ignore[arg-type]
 
 
 def read_head(conn: Connection, *, lock: bool = False) -> Head | None:
@@ -70,9 +70,21 @@ def read_head(conn: Connection, *, lock: bool = False) -> Head | None:
 
 
 def lock_head_and_last_leaf(conn: Connection) -> tuple[Head, bytes | None] | None:
-    """The head row, locked FOR UPDATE, and the leaf of its last entry (None if that entry
-    is not stored), in one statement; None if not initialised. What an append starts with."""
-    row = conn.execute(_HEAD_AND_LAST_LEAF if is_sqlite(conn) else _HEAD_AND_LAST_LEAF_LOCKED).first()
+    """The head row, locked, and the leaf of its last entry (None if that entry is not
+    stored); None if not initialised. What an append starts with.
+
+    On SQLite the write transaction holds the database already: one statement. On
+    PostgreSQL the row lock comes first and the leaf in a second statement: a statement
+    that waited for the lock still reads the other rows as they were when it started
+    (READ COMMITTED), so a join would miss the entry the previous holder just wrote.
+    """
+    if not is_sqlite(conn):
+        head = read_head(conn, lock=True)
+        if head is None:
+            return None
+        leaf = conn.execute(_LAST_LEAF, {"seq": head.size - 1}).scalar() if head.size else None
+        return head, None if leaf is None else bytes(leaf)
+    row = conn.execute(_HEAD_AND_LAST_LEAF).first()
     if row is None:
         return None
     leaf = row._mapping["leaf"]
