@@ -233,6 +233,15 @@ def _pct(lat: list[float], q: float) -> float:
     return statistics.quantiles(lat, n=100)[int(q) - 1] * 1000 if len(lat) >= 2 else lat[0] * 1000
 
 
+def _http_stack() -> str:
+    """What uvicorn's defaults (``http="auto"``, ``loop="auto"``) pick here."""
+    import importlib.util
+
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return f"uvicorn with {http} and {loop}"
+
+
 def _http_ceiling(envs: list[dict[str, Any]]) -> tuple[float, list[float]]:
     with _trivial_server() as url:
         return _http(url, "none", envs, 1)
@@ -255,7 +264,7 @@ def _backend(name: str, url_for: Callable[[str], str]) -> None:
             if shape == "single" and how == "http":
                 results["HTTP ceiling"] = _http_ceiling(envs)
     ceiling = _ceiling(url_for("ceiling"))
-    print(f"\n{name}: {CLIENTS} clients; {SINGLE} single-record posts, {BATCHES} batches of {BATCH}")
+    print(f"\n{name}: {CLIENTS} clients; {SINGLE} single-record posts, {BATCHES} batches of {BATCH}; {_http_stack()}")
     print(f"  {'':16} {'appends/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
     rate = {}
     for label, (elapsed, lat) in results.items():
