@@ -21,14 +21,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bench.bench_ledger import _records, version_records
-from ledger import migrate
-from ledger.db import make_engine
+from bench.bench_ledger import _records
+from bench.bench_server import _ledger
 from ledger.dsse import sign_envelope
 from ledger.ingest import Document
 from ledger.keys import PrivateKey
 from ledger.records import PAYLOAD_TYPE, parse_record, record_bytes
-from ledger.store import Ledger, init_ledger, trust_key
+from ledger.store import Ledger
 
 BATCH = int(os.environ.get("BENCH_PG_BATCH", "10000"))
 ENTRIES = int(os.environ.get("BENCH_PG_ENTRIES", "200000"))
@@ -69,16 +68,8 @@ def _batch(key: PrivateKey, start: int, n: int) -> list[Document]:
 
 
 def _run(url: str) -> None:
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    admin, ci = PrivateKey.generate(), PrivateKey.generate()
-    init_ledger(engine, admin, origin="bench.example/pg-append")
+    engine, ci = _ledger(url)  # a new ledger: a pipeline key, the bench system and its model versions
     led = Ledger(engine)
-    trust_key(led, admin, ci.public, role="pipeline", owner="ci")
-    led.append([Document("sys", {"kind": "system", "system": "bench", "observed_at": "2026-11-01T00:00:00Z",
-                                 "name": "Bench", "owner": "o", "purpose": "p", "risk_tier": "low",
-                                 "eu_class": "minimal", "eu_role": "provider"}), *version_records()],
-               signing_key=admin)
     spent = _timed(engine)
     first = None
     print(f"PostgreSQL: batches of {BATCH:,} into one ledger up to {ENTRIES:,} entries")
