@@ -8,11 +8,17 @@ For each backend (SQLite, and PostgreSQL when ``$ASSURE_TEST_PG_URL`` is set, as
   PostgreSQL); appends/s, and p50/p99 request latency;
 * library: the same appends through ``Ledger.append`` from 8 threads of one process;
 * ceiling: the database's own one-row write transactions per second (raw driver,
-  8 threads on PostgreSQL, one on SQLite where writes are serialised anyway).
+  8 threads on PostgreSQL, one on SQLite where writes are serialised anyway);
+* HTTP ceiling: the same 8 client threads posting the same single-record bodies to a
+  trivial FastAPI endpoint on uvicorn, run as ``assure serve`` runs it, that reads the
+  body and answers 201 with nothing done: what HTTP in this stack (uvicorn, FastAPI,
+  httpx, all in Python on this machine's cores) allows before any append.
 
 Ratios printed: batched HTTP / batched library (target ≥ 0.7) and single-record
-HTTP / one-row-transaction ceiling (target ≥ 0.5). Sizes: ``$BENCH_SERVER_SINGLE``
-(800 single-record posts) and ``$BENCH_SERVER_BATCHES`` (80 batches of 100).
+HTTP / one-row-transaction ceiling (target ≥ 0.5), and the HTTP ceiling / the one-row
+ceiling: the most the latter ratio could be here if an append cost nothing. Sizes:
+``$BENCH_SERVER_SINGLE`` (800 single-record posts) and ``$BENCH_SERVER_BATCHES`` (80
+batches of 100).
 
 Usage: python -m bench bench_server
 """
@@ -77,11 +83,45 @@ def _envelopes(key: PrivateKey, n: int, tag: str) -> list[dict[str, Any]]:
     return out
 
 
+_TRIVIAL_APP = """
+from fastapi import FastAPI, Request
+from starlette.responses import JSONResponse
+
+app = FastAPI()
+
+
+@app.post("/v1/entries")
+async def post_entries(request: Request) -> JSONResponse:
+    await request.body()
+    return JSONResponse({"entries": []}, status_code=201)
+
+
+@app.get("/v1/log")
+async def log() -> JSONResponse:
+    return JSONResponse([])
+"""
+
+
+def _server(url: str, workers: int) -> Any:
+    return _serving([ASSURE, "--db", url, "serve", "--port", "0", "--workers", str(workers), "--no-access-log"],
+                    workers)
+
+
 @contextmanager
-def _server(url: str, workers: int) -> Iterator[str]:
+def _trivial_server() -> Iterator[str]:
+    """The HTTP ceiling's server: uvicorn as ``assure serve`` runs it, an endpoint that does nothing."""
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "bench_trivial_app.py").write_text(_TRIVIAL_APP)
+        run = ("import uvicorn; uvicorn.run('bench_trivial_app:app', host='127.0.0.1', port=0, log_level='info', "
+               "access_log=False, proxy_headers=True, server_header=False)")
+        with _serving([sys.executable, "-c", run], 1, cwd=tmp) as url:
+            yield url
+
+
+@contextmanager
+def _serving(argv: list[str], workers: int, cwd: str | None = None) -> Iterator[str]:
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)  # noqa: SIM115
-    proc = subprocess.Popen([ASSURE, "--db", url, "serve", "--port", "0", "--workers", str(workers),
-                             "--no-access-log"], stdout=log, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, text=True, cwd=cwd)
     try:
         for _ in range(600):
             m = re.search(r"running on (http://127\.0\.0\.1:\d+)", Path(log.name).read_text())
@@ -193,6 +233,20 @@ def _pct(lat: list[float], q: float) -> float:
     return statistics.quantiles(lat, n=100)[int(q) - 1] * 1000 if len(lat) >= 2 else lat[0] * 1000
 
 
+def _http_stack() -> str:
+    """What uvicorn's defaults (``http="auto"``, ``loop="auto"``) pick here."""
+    import importlib.util
+
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return f"uvicorn with {http} and {loop}"
+
+
+def _http_ceiling(envs: list[dict[str, Any]]) -> tuple[float, list[float]]:
+    with _trivial_server() as url:
+        return _http(url, "none", envs, 1)
+
+
 def _backend(name: str, url_for: Callable[[str], str]) -> None:
     results: dict[str, tuple[float, list[float]]] = {}
     for shape, count, size in (("single", SINGLE, 1), ("batch", BATCHES * BATCH, BATCH)):
@@ -207,8 +261,10 @@ def _backend(name: str, url_for: Callable[[str], str]) -> None:
                 with _server(url, 1 if name == "SQLite" else PG_WORKERS) as server:
                     results[f"{shape} {how}"] = _http(server, token, envs, size)
             engine.dispose()
+            if shape == "single" and how == "http":
+                results["HTTP ceiling"] = _http_ceiling(envs)
     ceiling = _ceiling(url_for("ceiling"))
-    print(f"\n{name}: {CLIENTS} clients; {SINGLE} single-record posts, {BATCHES} batches of {BATCH}")
+    print(f"\n{name}: {CLIENTS} clients; {SINGLE} single-record posts, {BATCHES} batches of {BATCH}; {_http_stack()}")
     print(f"  {'':16} {'appends/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
     rate = {}
     for label, (elapsed, lat) in results.items():
@@ -219,6 +275,9 @@ def _backend(name: str, url_for: Callable[[str], str]) -> None:
     print(f"  batched HTTP / batched library: {rate['batch http'] / rate['batch library']:.2f} (target >= 0.7)")
     print(f"  single HTTP / one-row ceiling:  {rate['single http'] / ceiling:.2f} (target >= 0.5)")
     print(f"  single HTTP / single library:   {rate['single http'] / rate['single library']:.2f}")
+    print(f"  single HTTP / HTTP ceiling:     {rate['single http'] / rate['HTTP ceiling']:.2f}")
+    print(f"  HTTP ceiling / one-row ceiling: {rate['HTTP ceiling'] / ceiling:.2f} (the most single HTTP / one-row "
+          "could be here)")
 
 
 def main() -> None:

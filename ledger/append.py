@@ -31,11 +31,11 @@ import secrets
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.exc import OperationalError
@@ -53,11 +53,17 @@ from ledger.dsse import Envelope, is_envelope, pae, sign_envelope
 from ledger.entry import Leaf, entry_hash, idempotency_key
 from ledger.errors import AssureError, DuplicateError, InputError, LedgerStateError
 from ledger.gc_pause import gc_paused
-from ledger.head import HEAD_ID, Head, not_initialised, read_head
+from ledger.head import (
+    HEAD_ID,
+    Head,
+    frontier_nodes,
+    lock_head_and_last_leaf,
+    not_initialised,
+)
 from ledger.ingest import Document
 from ledger.key_events import apply_key_event
 from ledger.keys import PrivateKey
-from ledger.merkle import leaf_hash
+from ledger.merkle import inclusion_proof, leaf_hash
 from ledger.projection import (
     control_rows,
     insert_raw,
@@ -87,7 +93,7 @@ from ledger.references import (
 from ledger.registry import KeyState, Registry, SignerError
 from ledger.time_rules import clock_problem, key_window_problem, observed_problem
 from ledger.timeutil import format_timestamp, parse_timestamp, utcnow
-from ledger.trusted_keys import load_registry
+from ledger.trusted_keys import cached_registry, load_registry
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +132,17 @@ class Prepared:
 
 
 @dataclass(frozen=True)
+class TreeHead:
+    """The tree an append's commit made: its origin, size and root."""
+
+    origin: str
+    size: int
+    root: bytes
+
+
+@dataclass(frozen=True)
 class Appended:
-    """What one append wrote: the entry's place and hash."""
+    """What one append wrote: the entry's place and hash (and, if asked for, its inclusion proof)."""
 
     seq: int
     entry_hash: str
@@ -135,6 +150,10 @@ class Appended:
     kind: str
     system: str | None
     source: str
+    tree: TreeHead | None = None
+    """With ``prove=True``: the tree the append's commit made (the same for its whole batch)."""
+    proof: tuple[bytes, ...] | None = None
+    """With ``prove=True``: the entry's inclusion proof in ``tree``."""
 
 
 @dataclass
@@ -219,6 +238,7 @@ class Appending:
         now: dt.datetime | None = None,
         progress: Callable[[int, int], None] | None = None,
         parallel: bool = True,
+        prove: bool = False,
     ) -> list[Appended]:
         """Append a batch of records/envelopes, all or nothing.
 
@@ -232,6 +252,9 @@ class Appending:
                 batch is written.
             parallel: check the signatures and payload forms of a batch of
                 ``PARALLEL_FROM`` or more records in a worker process.
+            prove: give each entry its inclusion proof in the tree this append
+                made (``Appended.tree``, ``Appended.proof``), computed from the
+                head's frontier and the batch's own nodes, with no extra read.
 
         Raises:
             InputError: a bad record, signature or reference (nothing written).
@@ -241,20 +264,34 @@ class Appending:
         """
         if not docs:
             raise InputError("nothing to append")
-        received = now
-        now = now or utcnow()
-        registry = self.registry()  # raises if not initialised
+        # Signers are judged first by the registry this process last replayed (no query, maybe
+        # stale); the commit judges them again under the head lock by the key events as they
+        # are then, so a key revoked meanwhile is refused. A refusal that a stale registry may
+        # have caused is judged again by the current one.
+        cached = cached_registry(self.engine)
+        try:
+            out = self._append(docs, cached or self.registry(), signing_key, now, progress, parallel, prove)
+        except AssureError:
+            if cached is None or self.registry() == cached:
+                raise
+            out = self._append(docs, self.registry(), signing_key, now, progress, parallel, prove)
+        log.info("append: wrote %d entries, seq %d to %d", len(out), out[0].seq, out[-1].seq)
+        return out
+
+    def _append(
+        self, docs: Sequence[Document], registry: Registry, signing_key: PrivateKey | None, received: dt.datetime | None,
+        progress: Callable[[int, int], None] | None, parallel: bool, prove: bool,
+    ) -> list[Appended]:
+        now = received or utcnow()
         # The payload-form and signature checks of a large batch run in a worker while
         # this process validates and writes; the transaction commits only once they all passed.
         with gc_paused(), DeferredChecks(parallel=parallel and len(docs) >= PARALLEL_FROM) as checks:
             prepared = self._prepare_batch(docs, signing_key, now, registry.copy(), checks, progress)
-            out = self.commit(prepared, now=now, judged=registry, checks=checks, received=received)
-        log.info("append: wrote %d entries, seq %d to %d", len(out), out[0].seq, out[-1].seq)
-        return out
+            return self.commit(prepared, now=now, judged=registry, checks=checks, received=received, prove=prove)
 
     def commit(
         self, prepared: list[Prepared], *, now: dt.datetime, judged: Registry, checks: DeferredChecks | None = None,
-        received: dt.datetime | None = None,
+        received: dt.datetime | None = None, prove: bool = False,
     ) -> list[Appended]:
         """Write a batch made by :meth:`prepare` (judged against ``judged`` at ``now``), all
         or nothing, retrying transient conflicts.
@@ -267,6 +304,7 @@ class Appending:
                 write commits only if they pass (and a failed one is reported before any
                 error found under the lock).
             received: the receive time to record; default: the clock, read under the lock.
+            prove: give each entry its inclusion proof (see :meth:`append`).
 
         Raises:
             InputError: a bad signature, a signer no longer allowed, or a bad
@@ -279,7 +317,8 @@ class Appending:
             try:
                 with write_transaction(self.engine) as conn:
                     try:
-                        out = _commit(conn, prepared, now=now, judged=judged, received=received, policy=self.policy)
+                        out = _commit(conn, prepared, now=now, judged=judged, received=received, policy=self.policy,
+                                      prove=prove)
                     finally:
                         # Before COMMIT; and a document's own checks (form, signatures) outrank
                         # what is found against the ledger under the lock, as in one process.
@@ -431,28 +470,33 @@ def _queue_signatures(index: int, item: Prepared, checks: DeferredChecks) -> Non
 
 def _commit(
     conn: Connection, prepared: list[Prepared], *, now: dt.datetime, judged: Registry | None,
-    received: dt.datetime | None, policy: AppendPolicy,
+    received: dt.datetime | None, policy: AppendPolicy, prove: bool = False,
 ) -> list[Appended]:
     """Write a prepared batch under the head lock.
 
     ``judged`` is the registry the signers were judged against at ``now`` (None
     for the genesis entry); if the registry and the time are still the same, so
-    are the judgements.
+    are the judgements. With ``prove``, each entry gets its inclusion proof in the
+    new tree: every node it needs is the old head's frontier or a node this batch
+    completed (:func:`ledger.head.frontier_nodes`).
     """
-    head = read_head(conn, lock=True)
-    if head is None:
+    locked = lock_head_and_last_leaf(conn)
+    if locked is None:
         raise not_initialised()
+    head, last_leaf = locked
     registry = load_registry(conn) if head.size else Registry()
     at = received or utcnow()
     if head.size:
-        last = last_received_at(conn, head)
-        if why := clock_problem(at, last):
+        if last_leaf is None:
+            raise _missing_last_entry(head)
+        if why := clock_problem(at, parse_timestamp(Leaf.from_bytes(last_leaf).received_at)):
             raise ClockError(why)
     changed = judged is not None and registry != judged
     existing = _already_appended(conn, prepared)
     facts = _ledger_facts(conn, prepared)
     received_text = format_timestamp(at)
     frontier = head.frontier.copy()
+    nodes = frontier_nodes(frontier) if prove else None
     prev = head.last_hash
     batch = _Batch()
     out = []
@@ -494,6 +538,8 @@ def _commit(
         for level, idx, node in frontier.append(leaf_hash(leaf)):
             if level > 0:
                 batch.nodes.append({"level": level, "idx": idx, "hash": node})
+            if nodes is not None:
+                nodes[level, idx] = node
         batch.records.append(projection_row(item.record.__dict__, seq=seq, entry_hash=h, received_at=at, signer=item.signers[0]))
         batch.controls.extend(control_rows(item.record.__dict__, seq=seq))
         batch.signers.extend(signer_rows(seq, [s.keyid for s in item.envelope.signatures]))
@@ -505,30 +551,34 @@ def _commit(
         prev = h
         out.append(Appended(seq, h.hex(), leaf, item.record.kind, item.system, item.source))
     _write_batch(conn, batch)
-    conn.execute(
-        update(m.LedgerHead)
-        .where(m.LedgerHead.id == HEAD_ID)  # type: ignore[arg-type]
-        .values(size=frontier.size, root=frontier.root(), last_hash=prev, frontier=frontier.to_bytes())
-    )
-    return out
+    conn.execute(_UPDATE_HEAD, {"size": frontier.size, "root": frontier.root(), "last_hash": prev,
+                                "frontier": frontier.to_bytes()})
+    if nodes is None:
+        return out
+    tree = TreeHead(head.origin, frontier.size, frontier.root())
+    return [replace(a, tree=tree, proof=tuple(inclusion_proof(a.seq, tree.size, lambda level, idx: nodes[level, idx])))
+            for a in out]
 
 
 def _windowed(key: KeyState) -> bool:
     return key.valid_until is not None or key.valid_from is not None
 
 
-def last_received_at(conn: Connection, head: Head) -> dt.datetime:
-    """When the ledger's last entry was received (from its leaf).
+def _missing_last_entry(head: Head) -> LedgerStateError:
+    return LedgerStateError(
+        f"the ledger head says {head.size} entries but entry {head.size - 1} is not stored: run 'assure verify'"
+    )
 
-    Raises:
-        LedgerStateError: if the head names an entry that is not stored.
-    """
-    leaf = conn.execute(select(m.Entry.leaf).where(m.Entry.seq == head.size - 1)).scalar()
-    if leaf is None:
-        raise LedgerStateError(
-            f"the ledger head says {head.size} entries but entry {head.size - 1} is not stored: run 'assure verify'"
-        )
-    return parse_timestamp(Leaf.from_bytes(leaf).received_at)
+
+# Built once: an append's look-ups are the same statements every time (expanding IN lists).
+_UPDATE_HEAD = update(m.LedgerHead.__table__).where(m.LedgerHead.__table__.c.id == HEAD_ID)  # type: ignore[attr-defined]
+_IDEM_KEYS = select(m.Entry.idem_key, m.Entry.seq).where(
+    m.Entry.idem_key.in_(bindparam("keys", expanding=True)))  # type: ignore[attr-defined]
+_SYSTEM_TIERS = select(m.Record.system, m.Record.subtype).where(
+    m.Record.kind == "system", m.Record.system.in_(bindparam("systems", expanding=True)))  # type: ignore[union-attr]
+_MODEL_VERSIONS = select(m.Record.system, m.Record.model_version).where(
+    m.Record.kind == "model_version", m.Record.system.in_(bindparam("systems", expanding=True)),  # type: ignore[union-attr]
+    m.Record.model_version.in_(bindparam("versions", expanding=True)))  # type: ignore[union-attr]
 
 
 def _already_appended(conn: Connection, prepared: list[Prepared]) -> dict[str, int]:
@@ -540,7 +590,7 @@ def appended_seqs(conn: Connection, keys: Sequence[str]) -> dict[str, int]:
     """The seq of each of these idempotency keys the ledger holds already."""
     existing: dict[str, int] = {}
     for chunk in _chunks(keys, 500):
-        rows = conn.execute(select(m.Entry.idem_key, m.Entry.seq).where(m.Entry.idem_key.in_(chunk)))  # type: ignore[attr-defined]
+        rows = conn.execute(_IDEM_KEYS, {"keys": chunk})
         existing.update({k: s for k, s in rows})
     return existing
 
@@ -562,18 +612,11 @@ def _ledger_facts(conn: Connection, prepared: list[Prepared]) -> _LedgerFacts:
     tiers: dict[str, list[str]] = defaultdict(list)
     registered: set[tuple[str, str]] = set()
     for chunk in _chunks(systems, 500):
-        rows = conn.execute(
-            select(m.Record.system, m.Record.subtype).where(m.Record.kind == "system", m.Record.system.in_(chunk))  # type: ignore[union-attr]
-        )
+        rows = conn.execute(_SYSTEM_TIERS, {"systems": chunk})
         for system, tier in rows:
             tiers[system].append(tier)
         for vchunk in _chunks(versions, 500):
-            rows = conn.execute(
-                select(m.Record.system, m.Record.model_version).where(
-                    m.Record.kind == "model_version", m.Record.system.in_(chunk),  # type: ignore[union-attr]
-                    m.Record.model_version.in_(vchunk),  # type: ignore[union-attr]
-                )
-            )
+            rows = conn.execute(_MODEL_VERSIONS, {"systems": chunk, "versions": vchunk})
             registered.update((s, v) for s, v in rows)
     return _LedgerFacts(load_facts(conn, refs), dict(tiers), registered)
 
@@ -584,9 +627,10 @@ def _check_refs(item: Prepared, facts: _LedgerFacts, registry: Registry, policy:
     if rec.kind not in LEDGER_KINDS and rec.kind != "system" and system != ORG_WIDE and system not in facts.tiers:
         raise InputError(f"system {system!r} is not registered: append a 'system' record for it first",
                          source=src, field="system")
-    if rec.kind in MODEL_VERSION_REFS and system is not None:
-        if why := model_version_problem(system, _model_version_ref(rec), facts.versions):
-            raise InputError(why, source=src, field="model_version")
+    if rec.kind in MODEL_VERSION_REFS and system is not None and (
+        why := model_version_problem(system, _model_version_ref(rec), facts.versions)
+    ):
+        raise InputError(why, source=src, field="model_version")
     for field_name in ("target", "supersedes"):
         ref = rec.__dict__.get(field_name)
         if ref is None:

@@ -10,7 +10,6 @@ copies outside the database (``assure verify --against FILE``).
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
@@ -32,6 +31,7 @@ from ledger.errors import InputError, IntegrityError, LedgerStateError
 from ledger.head import Head, node_reader, read_head
 from ledger.keys import PrivateKey
 from ledger.merkle import Frontier, inclusion_proof, leaf_hash
+from ledger.proofs import receipt_json
 from ledger.timeutil import utcnow
 from ledger.trusted_keys import load_registry
 
@@ -174,22 +174,4 @@ def receipts(
         seqs = [a.seq for a in appended]
         node = node_reader(conn, around=(min(seqs), max(seqs) + 1) if seqs else None)
         proofs = [inclusion_proof(s, head.size, node) for s in seqs]
-    return {
-        "origin": head.origin,
-        "tree_size": head.size,
-        "root": head.root.hex(),
-        "checkpoint": note,
-        "entries": [
-            {
-                "seq": a.seq,
-                "entry_hash": a.entry_hash,
-                "kind": a.kind,
-                "system": a.system,
-                "source": a.source,
-                "leaf": base64.b64encode(a.leaf).decode("ascii"),
-                "leaf_hash": leaf_hash(a.leaf).hex(),
-                "inclusion_proof": [h.hex() for h in proof],
-            }
-            for a, proof in zip(appended, proofs, strict=True)
-        ],
-    }
+    return receipt_json(head.origin, head.size, head.root, note, appended, proofs)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.engine import Connection
 
 from ledger import models as m
@@ -32,6 +33,19 @@ class Head:
     frontier: Frontier
 
 
+def frontier_nodes(frontier: Frontier) -> dict[tuple[int, int], bytes]:
+    """The frontier's subtree roots as ``(level, idx) -> hash``, the form a node reader reads.
+
+    Every perfect subtree lying wholly before the frontier's size that an inclusion
+    proof of a later leaf reads is one of these (any smaller one sits inside one of
+    them, so only proofs of earlier leaves pass through it).
+    """
+    out, start = {}, 0
+    for h in frontier.hashes:
+        level = (frontier.size - start).bit_length() - 1
+        out[level, start >> level] = h
+        start += 1 << level
+    return out
 
 
 def not_initialised() -> LedgerStateError:
@@ -39,14 +53,45 @@ def not_initialised() -> LedgerStateError:
     return LedgerStateError("the ledger is not initialised: run 'assure init --admin-key PEM'")
 
 
+_HEAD = select(m.LedgerHead).where(m.LedgerHead.id == HEAD_ID)  # type: ignore[arg-type]
+_HEAD_LOCKED = _HEAD.with_for_update()
+_HEAD_AND_LAST_LEAF = (
+    select(m.LedgerHead, m.Entry.leaf)  # type: ignore[call-overload]
+    .outerjoin(m.Entry, m.Entry.seq == m.LedgerHead.size - 1)  # type: ignore[operator]
+    .where(m.LedgerHead.id == HEAD_ID)  # type: ignore[arg-type]
+)
+_LAST_LEAF = select(m.Entry.leaf).where(m.Entry.seq == bindparam("seq"))  # type: ignore[arg-type]
+
+
 def read_head(conn: Connection, *, lock: bool = False) -> Head | None:
     """Read the head row (locking it FOR UPDATE when ``lock``); None if not initialised."""
-    stmt = select(m.LedgerHead).where(m.LedgerHead.id == HEAD_ID)  # type: ignore[arg-type]
-    if lock and not is_sqlite(conn):
-        stmt = stmt.with_for_update()
-    row = conn.execute(stmt).first()
+    row = conn.execute(_HEAD_LOCKED if lock and not is_sqlite(conn) else _HEAD).first()
+    return None if row is None else _head(row)
+
+
+def lock_head_and_last_leaf(conn: Connection) -> tuple[Head, bytes | None] | None:
+    """The head row, locked, and the leaf of its last entry (None if that entry is not
+    stored); None if not initialised. What an append starts with.
+
+    On SQLite the write transaction holds the database already: one statement. On
+    PostgreSQL the row lock comes first and the leaf in a second statement: a statement
+    that waited for the lock still reads the other rows as they were when it started
+    (READ COMMITTED), so a join would miss the entry the previous holder just wrote.
+    """
+    if not is_sqlite(conn):
+        head = read_head(conn, lock=True)
+        if head is None:
+            return None
+        leaf = conn.execute(_LAST_LEAF, {"seq": head.size - 1}).scalar() if head.size else None
+        return head, None if leaf is None else bytes(leaf)
+    row = conn.execute(_HEAD_AND_LAST_LEAF).first()
     if row is None:
         return None
+    leaf = row._mapping["leaf"]
+    return _head(row), None if leaf is None else bytes(leaf)
+
+
+def _head(row: Any) -> Head:
     h = row._mapping
     return Head(
         origin=h["origin"],

@@ -11,6 +11,7 @@ that would not verify elsewhere. Hashes are given in hex and in standard base64
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from ledger import models as m
+from ledger.append import Appended
 from ledger.db import read_transaction
 from ledger.errors import InputError, IntegrityError
 from ledger.head import Head, node_reader, not_initialised, read_head
@@ -76,6 +78,32 @@ class ConsistencyProof:
         return {"origin": self.origin, "old_size": self.old_size, "new_size": self.new_size,
                 **_hash("old_root", self.old_root), **_hash("new_root", self.new_root),
                 **_hashes("proof", self.proof), "checkpoint": self.checkpoint}
+
+
+def receipt_json(
+    origin: str, size: int, root: bytes, note: str | None, appended: Sequence[Appended], proofs: Sequence[Sequence[bytes]]
+) -> dict[str, Any]:
+    """Receipts as ``assure append --json`` prints them: the tree head, and each entry's leaf
+    and inclusion proof in it."""
+    return {
+        "origin": origin,
+        "tree_size": size,
+        "root": root.hex(),
+        "checkpoint": note,
+        "entries": [
+            {
+                "seq": a.seq,
+                "entry_hash": a.entry_hash,
+                "kind": a.kind,
+                "system": a.system,
+                "source": a.source,
+                "leaf": base64.b64encode(a.leaf).decode("ascii"),
+                "leaf_hash": leaf_hash(a.leaf).hex(),
+                "inclusion_proof": [h.hex() for h in proof],
+            }
+            for a, proof in zip(appended, proofs, strict=True)
+        ],
+    }
 
 
 def _head(conn: Connection) -> Head:

@@ -26,6 +26,7 @@ from ledger.dsse import Envelope, is_envelope
 from ledger.entry import Leaf, idempotency_key
 from ledger.errors import DuplicateError, InputError
 from ledger.ingest import Document
+from ledger.proofs import receipt_json
 from ledger.store import Ledger
 
 APPENDED = "appended"
@@ -59,7 +60,7 @@ def submit(led: Ledger, docs: Sequence[Document], *, parallel: bool = False) -> 
     for round_ in range(_ROUNDS):
         todo = [d for i, d in enumerate(docs) if i not in found]
         try:
-            new = iter(led.append(todo, parallel=parallel)) if todo else iter(())
+            new = iter(led.append(todo, parallel=parallel, prove=True)) if todo else iter(())
         except DuplicateError:
             # Some are in the ledger already (a retry, or another request got there first):
             # answer those with their entries; if none is, the duplicate is real (twice in
@@ -70,7 +71,11 @@ def submit(led: Ledger, docs: Sequence[Document], *, parallel: bool = False) -> 
             found = again
             continue
         entries = [found[i] if i in found else next(new) for i in range(len(docs))]
-        out = receipts(led.engine, entries)
+        tree = entries[0].tree
+        if found or tree is None:  # proofs of entries appended before: read from the stored tree
+            out = receipts(led.engine, entries)
+        else:  # proven by the append itself, in the tree its commit made
+            out = receipt_json(tree.origin, tree.size, tree.root, None, entries, [e.proof or () for e in entries])
         for i, e in enumerate(out["entries"]):
             e["status"] = DUPLICATE if i in found else APPENDED
         return out

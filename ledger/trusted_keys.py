@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from ledger import models as m
 from ledger.canonical import parse_json
@@ -40,6 +40,12 @@ class _Replayed:
 
 
 _CACHE: dict[str, _Replayed] = {}
+_KEY_EVENTS = (
+    select(m.Record.seq, m.Entry.entry_hash)
+    .join(m.Entry, m.Entry.seq == m.Record.seq)
+    .where(m.Record.kind.in_(sorted(KEY_KINDS)))  # type: ignore[attr-defined]
+    .order_by(m.Record.seq)
+)
 _LOCK = threading.Lock()
 
 
@@ -50,15 +56,7 @@ def load_registry(conn: Connection) -> Registry:
         IntegrityError: naming the first key event that does not check out
             (run ``assure verify``).
     """
-    events = tuple(
-        (seq, bytes(h))
-        for seq, h in conn.execute(
-            select(m.Record.seq, m.Entry.entry_hash)
-            .join(m.Entry, m.Entry.seq == m.Record.seq)
-            .where(m.Record.kind.in_(sorted(KEY_KINDS)))  # type: ignore[attr-defined]
-            .order_by(m.Record.seq)
-        )
-    )
+    events = tuple((seq, bytes(h)) for seq, h in conn.execute(_KEY_EVENTS))
     key = str(conn.engine.url)
     with _LOCK:
         cached = _CACHE.get(key)
@@ -71,6 +69,15 @@ def load_registry(conn: Connection) -> Registry:
         with _LOCK:
             _CACHE[key] = _Replayed(events, registry.copy())
     return registry
+
+
+def cached_registry(engine: Engine) -> Registry | None:
+    """A copy of the registry this process last replayed for ``engine``'s database, without
+    a query; None if there is none. It may be stale: use it only for a first judgement that
+    a write transaction makes again with :func:`load_registry` under the head lock."""
+    with _LOCK:
+        cached = _CACHE.get(str(engine.url))
+    return cached.registry.copy() if cached is not None else None
 
 
 def _replay(conn: Connection, registry: Registry, seqs: list[int]) -> None:
@@ -103,7 +110,7 @@ def _replay_one(registry: Registry, seq: int, prev: bytes, ehash: bytes, leaf_by
         raise fail("payload does not match its leaf")
     try:
         record = parse_record(parse_json(body), source=f"entry {seq}")
-    except Exception as e:  # noqa: BLE001 - any parse failure is an integrity failure here
+    except Exception as e:
         raise fail(f"payload is invalid ({e})") from e
     if record.kind != leaf.kind or record.kind not in KEY_KINDS:
         raise fail("payload kind does not match its leaf")

@@ -55,3 +55,19 @@ def test_a_receipt_kept_without_a_checkpoint_is_proven_later(ledger: Ledger, key
         conn.execute(sa.text("UPDATE tree_node SET hash = :h"), {"h": bytes(32)})
     r = run_cli("proof", "inclusion", str(first.seq), db=db_url)
     assert r.exit_code == 1 and "give no valid proof" in r.stderr
+
+
+def test_proofs_made_by_the_append_equal_proofs_from_the_stored_tree(ledger: Ledger, keys) -> None:
+    # Batches of 1, 2, 3, 5, 8, 13 and 1 cross power-of-two sizes and land at every frontier shape.
+    for b, size in enumerate((1, 2, 3, 5, 8, 13, 1)):
+        out = ledger.append(docs(*(eval_record(suite=f"p{b}-{i}") for i in range(size))), signing_key=keys.pipeline,
+                            prove=True)
+        with read_transaction(ledger.engine) as conn:
+            head = read_head(conn)
+            assert head is not None
+            for a in out:
+                assert a.tree is not None and a.proof is not None
+                assert (a.tree.size, a.tree.root, a.tree.origin) == (head.size, head.root, head.origin)
+                assert list(a.proof) == inclusion_proof(a.seq, head.size, node_reader(conn))
+                verify_inclusion(leaf_hash(a.leaf), a.seq, head.size, list(a.proof), head.root)
+    assert ledger.append(docs(eval_record(suite="plain")), signing_key=keys.pipeline)[0].proof is None
