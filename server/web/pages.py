@@ -23,6 +23,9 @@ from server.web import session as sess
 
 router = APIRouter(prefix="/web", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+# Every value is escaped: the templates are named *.html.j2, which Starlette's default
+# (autoescape by extension: .html, .xml) would leave raw, and record text comes from signers.
+templates.env.autoescape = True
 AsOf = Annotated[str | None, Query()]
 
 

@@ -135,3 +135,21 @@ def test_calendar_feed_and_local_swagger(ledger, keys, tokens, serve, db_url):
         assert "http://" not in docs.text and "https://" not in docs.text
         for asset in ("/docs/static/swagger-ui-bundle.js", "/docs/static/swagger-ui.css"):
             assert c.get(asset).status_code == 200
+
+
+def test_record_text_is_shown_as_text_never_as_markup(ledger, keys, tokens, serve):
+    """A pipeline or approver key writes markup into a record; no page runs it (stored XSS)."""
+    markup = "<script>alert('owned')</script>"
+    hostile = EXCEPTION | {"owner": markup, "rationale": f"see <img src=x onerror=alert(1)> {markup}"}
+    at = T0 + dt.timedelta(days=1)
+    ledger.append([Document("e1", eval_record())], signing_key=keys.pipeline, now=at)
+    ledger.append([Document("x", hostile)], signing_key=keys.approver, now=at)
+    srv = serve()
+    with httpx.Client(base_url=srv.url, timeout=60) as auditor:
+        _sign_in(auditor, tokens["auditor"])
+        seq = int(re.search(r'data-exception="(\d+)"', auditor.get("/web/exceptions").text).group(1))
+        for path in ("/web/exceptions", f"/web/entries/{seq}", "/web/systems/credit-scoring"):
+            page = auditor.get(path)
+            assert page.status_code == 200, path
+            assert "<script>alert" not in page.text and "<img src=x" not in page.text, path
+        assert "&lt;script&gt;alert(" in auditor.get("/web/exceptions").text
