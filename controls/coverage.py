@@ -45,6 +45,8 @@ from controls.exceptions import (
 from controls.graph import ControlGraph
 from controls.incidents import DEADLINES, reporting_status
 from controls.state import SystemView
+from frameworks.applicability import Verdict
+from frameworks.library import Requirement
 from frameworks.schema import REVIEW_FLAGS, AllOf, AnyOf, Control, EvidenceRequirement
 from ledger.records import ORG_WIDE
 from ledger.timeutil import format_timestamp
@@ -481,10 +483,8 @@ def _framework(
     horizon_days: int | None,
 ) -> FrameworkCoverage:
     fw = graph.framework(framework_id)
-    verdicts = graph.assess_requirements(framework_id, eu_class=view.eu_class, eu_roles=view.eu_roles,
-                                         facts=view.facts, as_of=at.date(), horizon_days=horizon_days)
     results = []
-    for req, verdict in verdicts:
+    for req, verdict in _verdicts(graph, framework_id, view, at, horizon_days):
         base = RequirementResult(req.node_id, req.id, req.display_title, verdict.status, reason=verdict.reason,
                                  applies_from=verdict.applies_from, missing_facts=verdict.missing_facts)
         if verdict.status in NOT_BINDING:
@@ -496,6 +496,22 @@ def _framework(
             base.reason = requirement_reason(base.controls, base.status)
         results.append(base)
     return FrameworkCoverage(framework_id, fw.info.name, fw.info.version, results)
+
+
+def _verdicts(
+    graph: ControlGraph, framework_id: str, view: SystemView, at: dt.datetime, horizon_days: int | None,
+) -> list[tuple[Requirement, Verdict]]:
+    return graph.assess_requirements(framework_id, eu_class=view.eu_class, eu_roles=view.eu_roles,
+                                     facts=view.facts, as_of=at.date(), horizon_days=horizon_days)
+
+
+def upcoming_requirements(
+    graph: ControlGraph, framework_id: str, view: SystemView, *, at: dt.datetime, horizon_days: int,
+) -> list[tuple[Requirement, Verdict]]:
+    """The requirements coverage with ``horizon_days`` lists as ``upcoming`` for the framework (they
+    start to bind within the horizon), with their verdicts. Applicability reads only the system's
+    classification and facts, so any view of the system will do (no evidence is read)."""
+    return [(r, v) for r, v in _verdicts(graph, framework_id, view, at, horizon_days) if v.status == "upcoming"]
 
 
 def requirement_reason(results: list[ControlResult], status: str) -> str:

@@ -23,7 +23,6 @@ from frameworks.schema import rule_leaves
 from ledger.timeutil import format_timestamp
 
 PIPELINE_ROLES = frozenset({"pipeline"})
-EVIDENCE_KINDS = frozenset({"model_version", "evaluation", "risk_assessment", "incident", "document", "approval", "exception"})
 
 
 def ratio(num: int, den: int) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from ledger.db import read_transaction
 from ledger.errors import InputError
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection, Engine
 
     from controls.approvals import ApprovalPolicy
     from controls.coverage import CoverageReport
@@ -89,11 +89,30 @@ def coverage_view(
         authenticate: verify every signature read and prove each entry is in a
             tree that extends the newest signed checkpoint (the release gate).
     """
+    with read_transaction(engine) as conn:
+        return load_system(conn, system, as_of=as_of, policy=policy, plan=coverage_plan(graph),
+                           any_version=any_version, authenticate=authenticate)
+
+
+def coverage_plan(graph: ControlGraph) -> Plan:
+    """What coverage loads of the bulk kinds (:func:`controls.deciding.plan_for`), once per graph."""
     from controls.deciding import plan_for
 
-    with read_transaction(engine) as conn:
-        return load_system(conn, system, as_of=as_of, policy=policy, plan=plan_for(graph.controls()),
-                           any_version=any_version, authenticate=authenticate)
+    plan = _PLANS.get(graph.content_hash)
+    if plan is None:
+        plan = _PLANS[graph.content_hash] = plan_for(graph.controls())
+    return plan
+
+
+_PLANS: dict[str, Plan] = {}
+
+
+def coverage_views(
+    engine: Engine, *, graph: ControlGraph, policy: ApprovalPolicy, as_of: dt.datetime,
+) -> list[SystemView]:
+    """Every registered system's coverage view (as :func:`coverage_view`, current model version),
+    from one snapshot, judged by one replay of the key events."""
+    return all_views(engine, as_of=as_of, policy=policy, plan=coverage_plan(graph))
 
 
 def release_gate(
@@ -144,8 +163,17 @@ def all_views(
 ) -> list[SystemView]:
     """Every registered system's view (or just ``system``'s); ``plan`` as for :func:`load_system`."""
     with read_transaction(engine) as conn:
-        ids = [system] if system else system_ids(conn, as_of=as_of)
-        return [load_system(conn, s, as_of=as_of, policy=policy, plan=plan) for s in ids]
+        return _views(conn, as_of=as_of, policy=policy, system=system, plan=plan)
+
+
+def _views(
+    conn: Connection, *, as_of: dt.datetime, policy: ApprovalPolicy, system: str | None, plan: Plan | None,
+) -> list[SystemView]:
+    from ledger.trusted_keys import load_registry
+
+    ids = [system] if system else system_ids(conn, as_of=as_of)
+    registry = load_registry(conn)  # once: every view is judged by the same key events
+    return [load_system(conn, s, as_of=as_of, policy=policy, plan=plan, registry=registry) for s in ids]
 
 
 def no_bulk_plan() -> Plan:
@@ -163,10 +191,14 @@ def exceptions(
     engine: Engine, *, as_of: dt.datetime, policy: ApprovalPolicy, system: str | None = None
 ) -> list[ExceptionStatus]:
     """Exceptions of every system (or one), with their state at ``as_of``."""
-    out: list[ExceptionStatus] = []
     # Exceptions read no evaluation or document: a full load would read every record.
-    for view in all_views(engine, as_of=as_of, policy=policy, system=system, plan=no_bulk_plan()):
-        out.extend(exception_statuses(view, policy=policy))
+    return exceptions_of(all_views(engine, as_of=as_of, policy=policy, system=system, plan=no_bulk_plan()),
+                         policy=policy)
+
+
+def exceptions_of(views: list[SystemView], *, policy: ApprovalPolicy) -> list[ExceptionStatus]:
+    """The exceptions of these views (any view but a bulk-only one holds them all), soonest expiry first."""
+    out = [x for view in views for x in exception_statuses(view, policy=policy)]
     return sorted(out, key=lambda x: (x.expires_at, x.system))
 
 
@@ -209,22 +241,11 @@ def kpis(
     as_of: dt.datetime, expiring_window: dt.timedelta,
 ) -> dict[str, Any]:
     """Governance KPIs over every registered system (see :mod:`controls.kpis`)."""
-    from collections import Counter
-
-    from sqlalchemy import func, select
-
-    from controls.kpis import EVIDENCE_KINDS, compute_kpis
-    from ledger import models as m
+    from controls.kpis import compute_kpis
+    from controls.role_counts import evidence_by_role
 
     with read_transaction(engine) as conn:
-        ids = system_ids(conn, as_of=as_of)
-        roles = Counter({
-            role: n for role, n in conn.execute(
-                select(m.Record.signer_role, func.count())
-                .where(m.Record.kind.in_(sorted(EVIDENCE_KINDS)), m.Record.received_at <= as_of)  # type: ignore[attr-defined]
-                .group_by(m.Record.signer_role)
-            )
-        })
-    views = [coverage_view(engine, s, graph=graph, policy=policy, as_of=as_of, any_version=False) for s in ids]
+        roles = evidence_by_role(conn, as_of=as_of)
+        views = _views(conn, as_of=as_of, policy=policy, system=None, plan=coverage_plan(graph))
     return compute_kpis(graph, views, policy=policy, frameworks=check_frameworks(graph, frameworks),
                         signer_roles=roles, expiring_window=expiring_window, as_of=as_of)

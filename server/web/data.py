@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from controls import answers, service
+from controls import service
 from ledger.errors import NotFoundError
 from ledger.store import Ledger
 from server.state import State
@@ -24,15 +24,13 @@ def systems_rows(st: State, as_of: dt.datetime) -> tuple[list[dict[str, Any]], l
     ``assure kpis`` decides it), exceptions expiring within 30 days and open incidents;
     and the framework ids. One coverage load per system, as coverage and the gate read it."""
     from controls.coverage import compute_coverage, open_incidents
+    from controls.exceptions import exception_statuses
     from controls.gate import release_gate
     fws = service.check_frameworks(st.graph, None)
-    expiring: dict[str, int] = {}
-    for x in answers.exceptions(st.engine, policy=st.policy, as_of=as_of, expiring=EXPIRING):
-        expiring[x.system] = expiring.get(x.system, 0) + 1
     rows = []
-    for system in registered(st, as_of):
-        view = service.coverage_view(st.engine, system, graph=st.graph, policy=st.policy, as_of=as_of,
-                                     any_version=False)
+    # A coverage view holds every record but the bulk kinds' non-deciding ones, so its
+    # exceptions are exactly what 'assure exceptions' reads.
+    for view in service.coverage_views(st.engine, graph=st.graph, policy=st.policy, as_of=as_of):
         report = compute_coverage(st.graph, view, policy=st.policy, frameworks=fws)
         mv = view.current_model_version
         verdict = release_gate(st.graph, view, model_version=mv, policy=st.policy, report=report) if mv else None
@@ -42,7 +40,8 @@ def systems_rows(st: State, as_of: dt.datetime) -> tuple[list[dict[str, Any]], l
             "coverage": {f["framework"]: f for f in report.to_json(details=False)["frameworks"]},
             "gate": None if verdict is None else ("pass" if verdict.passed else "fail"),
             "gate_reasons": verdict.reasons if verdict else [],
-            "expiring": expiring.get(system, 0),
+            "expiring": sum(x.state == "active" and x.expires_at <= as_of + EXPIRING
+                            for x in exception_statuses(view, policy=st.policy)),
             "open_incidents": len(open_incidents(view, ["low", "medium", "high", "critical"])),
         })
     return rows, fws

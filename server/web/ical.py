@@ -1,8 +1,9 @@
 """An iCalendar (RFC 5545) feed: exception expiries and the days EU AI Act obligations
 start to apply to each system, as all-day events a calendar client subscribes to.
 
-The events come from ``assure exceptions`` and ``assure coverage --horizon`` (the same
-library calls); this module only writes the text.
+The events come from the calls behind ``assure exceptions`` and ``assure coverage --horizon``
+(exception states, and the requirements coverage lists as upcoming); this module only writes
+the text.
 """
 
 from __future__ import annotations
@@ -10,10 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from controls import answers, service
+from controls import service
 from ledger.store import Ledger
 from server.state import State
-from server.web.data import registered
 
 HORIZON_DAYS = 3653
 """How far ahead the feed lists EU AI Act application dates (ten years)."""
@@ -23,9 +23,13 @@ EU_AI_ACT = "eu-ai-act"
 def calendar_events(st: State, now: dt.datetime) -> list[dict[str, Any]]:
     """Every active or pending exception's expiry, and per system each future day on which
     EU AI Act requirements start to apply (with how many and which)."""
+    from controls.coverage import upcoming_requirements
+
     events = []
     origin = Ledger(st.engine).head().origin
-    for x in answers.exceptions(st.engine, policy=st.policy, as_of=now):
+    # One load of every system's exceptions and classification (no evaluation or document is read).
+    views = service.all_views(st.engine, as_of=now, policy=st.policy, plan=service.no_bulk_plan())
+    for x in service.exceptions_of(views, policy=st.policy):
         if x.state in ("expired", "rejected"):
             continue
         j = x.to_json()
@@ -37,18 +41,15 @@ def calendar_events(st: State, now: dt.datetime) -> list[dict[str, Any]]:
                            f"remediation: {j.get('remediation') or '-'}"})
     if EU_AI_ACT not in service.default_frameworks(st.graph):
         return events
-    for system in registered(st, now):
-        report = service.coverage(st.engine, system, graph=st.graph, policy=st.policy, frameworks=[EU_AI_ACT],
-                                  as_of=now, horizon_days=HORIZON_DAYS).to_json(details=True)
+    for view in views:
         days: dict[str, list[str]] = {}
-        for f in report["frameworks"]:
-            for r in f["requirements"]:
-                if r["status"] == "upcoming" and r.get("applies_from"):
-                    days.setdefault(r["applies_from"], []).append(r["id"])
+        for req, verdict in upcoming_requirements(st.graph, EU_AI_ACT, view, at=now, horizon_days=HORIZON_DAYS):
+            if verdict.applies_from:
+                days.setdefault(verdict.applies_from.isoformat(), []).append(req.id)
         for day, ids in sorted(days.items()):
             events.append({
-                "uid": f"eu-ai-act-{system}-{day}@{origin}", "day": dt.date.fromisoformat(day),
-                "summary": f"EU AI Act: {len(ids)} requirement(s) apply to {system}",
+                "uid": f"eu-ai-act-{view.system}-{day}@{origin}", "day": dt.date.fromisoformat(day),
+                "summary": f"EU AI Act: {len(ids)} requirement(s) apply to {view.system}",
                 "description": "From this day: " + ", ".join(ids)})
     return sorted(events, key=lambda e: (e["day"], e["uid"]))
 
