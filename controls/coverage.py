@@ -367,9 +367,9 @@ def evaluate_controls(
     view = scope.view
     waived = active_exceptions_by_control([_at(x, scope.at) for x in exceptions])
     out = {}
+    system = {"risk_tier": view.risk_tier, "eu_role": view.eu_roles, "eu_class": view.eu_class, "facts": view.facts}
     for control in graph.controls():
-        if not control.applies_to.matches(risk_tier=view.risk_tier, eu_role=view.eu_roles, eu_class=view.eu_class,
-                                          facts=view.facts):
+        if not control.applies_to.matches(**system):
             continue
         if control.reporting_deadlines:
             status, reason, evidence = evaluate_reporting(control, scope)
@@ -423,13 +423,16 @@ def requirement_status(results: list[ControlResult]) -> str:
     """Combine the statuses of the controls mapped to one requirement."""
     if not results:
         return "missing"
-    statuses = [c.status for c in results]
-    done = [s for s in statuses if s in ("covered", "excepted")]
-    if len(done) == len(statuses):
-        return "excepted" if "excepted" in done else "covered"
-    if done or "partial" in statuses:
+    statuses = {c.status for c in results}
+    if statuses <= _DONE:
+        return "excepted" if "excepted" in statuses else "covered"
+    if not statuses.isdisjoint(_SOME):
         return "partial"
     return next(s for s in _TELLING if s in statuses)
+
+
+_DONE = frozenset({"covered", "excepted"})
+_SOME = _DONE | {"partial"}
 
 
 def compute_coverage(
@@ -483,6 +486,7 @@ def _framework(
     horizon_days: int | None,
 ) -> FrameworkCoverage:
     fw = graph.framework(framework_id)
+    index = _index(graph)
     results = []
     for req, verdict in _verdicts(graph, framework_id, view, at, horizon_days):
         base = RequirementResult(req.node_id, req.id, req.display_title, verdict.status, reason=verdict.reason,
@@ -490,7 +494,7 @@ def _framework(
         if verdict.status in NOT_BINDING:
             results.append(base)
             continue
-        base.controls = [controls[c.id] for c in graph.controls_for(req.node_id) if c.id in controls]
+        base.controls = [controls[c] for c in index.satisfying(req.node_id) if c in controls]
         if verdict.status == "applicable":  # needs_review stays so, until the record states the fact
             base.status = requirement_status(base.controls)
             base.reason = requirement_reason(base.controls, base.status)
@@ -529,7 +533,7 @@ def _infer(graph: ControlGraph, fc: FrameworkCoverage, direct: dict[str, str]) -
         if r.status in ("covered", "excepted") or r.status in NOT_BINDING:
             continue
         best: str | None = None
-        for link in graph.crosswalk(r.node_id, include_hierarchy=False):
+        for link in _index(graph).links(r.node_id):
             if direct.get(link.target) not in ("covered", "excepted"):
                 continue
             doubted = bool(REVIEW_FLAGS & set(link.flags))  # never more than partial through a doubted edge
@@ -540,3 +544,37 @@ def _infer(graph: ControlGraph, fc: FrameworkCoverage, direct: dict[str, str]) -
             if best != "covered":
                 best = level
         r.inferred = best
+
+
+class _GraphIndex:
+    """The graph's answers coverage asks for every requirement of every system, kept as tuples
+    (the graph's own answers are fresh lists, built for callers that may change them)."""
+
+    def __init__(self, graph: ControlGraph) -> None:
+        self._graph = graph
+        self._satisfying: dict[str, tuple[str, ...]] = {}
+        self._links: dict[str, tuple[Any, ...]] = {}
+
+    def satisfying(self, node_id: str) -> tuple[str, ...]:
+        """Ids of the controls that satisfy the requirement directly, in catalog order."""
+        hit = self._satisfying.get(node_id)
+        if hit is None:
+            hit = self._satisfying[node_id] = tuple(c.id for c in self._graph.controls_for(node_id))
+        return hit
+
+    def links(self, node_id: str) -> tuple[Any, ...]:
+        """The requirement's crosswalk links, without the hierarchy."""
+        hit = self._links.get(node_id)
+        if hit is None:
+            hit = self._links[node_id] = tuple(self._graph.crosswalk(node_id, include_hierarchy=False))
+        return hit
+
+
+_INDEXES: dict[str, _GraphIndex] = {}
+
+
+def _index(graph: ControlGraph) -> _GraphIndex:
+    index = _INDEXES.get(graph.content_hash)
+    if index is None or index._graph is not graph:
+        index = _INDEXES[graph.content_hash] = _GraphIndex(graph)
+    return index
