@@ -60,10 +60,15 @@ class Group:
 
 @dataclass(frozen=True)
 class Plan:
-    """The bulk kinds reduced to their deciding records, and the groups rules read."""
+    """The bulk kinds reduced to their deciding records, and the groups rules read.
+
+    Attributes:
+        version: also every bulk record bound to this model version (one version's trace).
+    """
 
     kinds: frozenset[str]
     groups: tuple[Group, ...]
+    version: str | None = None
 
 
 def plan_for(controls: Iterable[Control]) -> Plan:

@@ -187,6 +187,19 @@ def no_bulk_plan() -> Plan:
     return Plan(BULK_KINDS, ())
 
 
+def version_view(
+    engine: Engine, system: str, *, model_version: str, as_of: dt.datetime, policy: ApprovalPolicy,
+) -> SystemView:
+    """A view holding every record of the system but the bulk kinds' (evaluations, documents),
+    of which only those bound to ``model_version`` (and those other records name): enough for
+    that version's trace (:func:`controls.trace.trace` with ``model_version``), whatever the
+    number of other versions."""
+    from controls.deciding import BULK_KINDS, Plan
+
+    with read_transaction(engine) as conn:
+        return load_system(conn, system, as_of=as_of, policy=policy, plan=Plan(BULK_KINDS, (), version=model_version))
+
+
 def exceptions(
     engine: Engine, *, as_of: dt.datetime, policy: ApprovalPolicy, system: str | None = None
 ) -> list[ExceptionStatus]:

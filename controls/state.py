@@ -212,6 +212,9 @@ _IN_SCOPE = _select(_SCOPE)
 _KINDS_IN_SCOPE = _select(and_(_SCOPE, _OF_KINDS))
 _SUPERSEDING = _select(and_(_SCOPE, _OF_KINDS, m.Record.supersedes.is_not(None)))  # type: ignore[union-attr]
 _TARGETED = _select(and_(_SCOPE, _OF_KINDS, m.Record.entry_hash.in_(bindparam("hashes", expanding=True))))  # type: ignore[attr-defined]
+_OF_VERSION = _select(and_(_SCOPE, _OF_KINDS, m.Record.model_version == bindparam("version")))
+_UNREGISTERED = _select(and_(_SCOPE, _OF_KINDS, m.Record.model_version.not_in(  # type: ignore[union-attr]
+    bindparam("versions", expanding=True))))
 _BY_SEQ = _select(m.Record.seq.in_(bindparam("seqs", expanding=True)))  # type: ignore[attr-defined]
 _CHUNK = 5_000  # bound parameters per IN list (SQLite allows 32,766 per statement)
 
@@ -280,6 +283,8 @@ def _load_planned(
     rows += _targets(reader, rows, scope, bulk)
     rows.sort(key=lambda e: e.seq)
     base = build_view(system, rows, as_of=as_of, policy=policy)
+    if plan.version is not None:
+        rows += _of_version(reader, rows, scope, bulk, plan.version, base)
     if any_version:
         versions = list(dict.fromkeys(v.model_version for v in base.model_versions if v.model_version))
     else:
@@ -293,6 +298,23 @@ def _load_planned(
         rows += reader.rows(_BY_SEQ, {"seqs": ordered[i : i + _CHUNK]})
     rows.sort(key=lambda e: e.seq)
     return replace(build_view(system, rows, as_of=as_of, policy=policy), versions=frozenset(versions))
+
+
+def _of_version(
+    reader: _Reader, rows: list[Evidence], scope: dict[str, Any], bulk: list[str], version: str, base: SystemView
+) -> list[Evidence]:
+    """The bulk records bound to ``version``, and those bound to no registered version (a trace's
+    broken links), that are not among ``rows`` yet."""
+    registered = sorted({v.model_version for v in base.model_versions if v.model_version})
+    have = {e.seq for e in rows}
+    found = reader.rows(_OF_VERSION, scope | {"kinds": bulk, "version": version})
+    found += reader.rows(_UNREGISTERED, scope | {"kinds": bulk, "versions": registered})
+    out = []
+    for e in found:
+        if e.seq not in have:
+            have.add(e.seq)
+            out.append(e)
+    return out
 
 
 def _targets(reader: _Reader, rows: list[Evidence], scope: dict[str, Any], bulk: list[str]) -> list[Evidence]:

@@ -67,17 +67,33 @@ def coverage_json(st: State, system: str, as_of: dt.datetime, *, horizon_days: i
     return report.to_json(details=True)
 
 
-def system_page(st: State, system: str, as_of: dt.datetime, horizon_days: int) -> dict[str, Any]:
-    """Summary, coverage with the upcoming obligations, and the trace of one system."""
+def system_page(st: State, system: str, as_of: dt.datetime, horizon_days: int,
+                version: str | None = None) -> dict[str, Any]:
+    """Summary, coverage with the upcoming obligations (``assure coverage --horizon``), every model
+    version with its release approval, and the trace of one version (``assure trace
+    --model-version``; default the current one). A version's trace reads only its own
+    evaluations and documents, so the page costs the same after a thousand versions.
+
+    Raises:
+        NotFoundError: ``version`` is not registered for the system.
+    """
+    from controls.coverage import compute_coverage
     from controls.trace import trace
 
-    view = service.system_view(st.engine, system, as_of=as_of, policy=st.policy)
-    cov = coverage_json(st, system, as_of, horizon_days=horizon_days)
+    view = service.coverage_view(st.engine, system, graph=st.graph, policy=st.policy, as_of=as_of, any_version=False)
+    cov = compute_coverage(st.graph, view, policy=st.policy, frameworks=service.check_frameworks(st.graph, None),
+                           horizon_days=horizon_days).to_json(details=True)  # as service.coverage
     upcoming = [r | {"framework": f["framework"]} for f in cov["frameworks"] for r in f["requirements"]
                 if r["status"] == "upcoming" and r.get("applies_from")]
-    return {"summary": service.system_summary(view), "coverage": cov,
-            "upcoming": sorted(upcoming, key=lambda r: (r["applies_from"], r["requirement"])),
-            "trace": trace(view, policy=st.policy)}  # what answers.trace does, on the view already loaded
+    version = version or view.current_model_version
+    traced = view if version is None else service.version_view(st.engine, system, model_version=version,
+                                                                as_of=as_of, policy=st.policy)
+    versions = [{**mv.ref(), "version": mv.model_version, "release": view.decide(mv, policy=st.policy).status}
+                for mv in reversed(view.model_versions)]
+    return {"summary": service.system_summary(view),  # only its identity and pending changes are shown
+            "coverage": cov, "upcoming": sorted(upcoming, key=lambda r: (r["applies_from"], r["requirement"])),
+            "versions": versions, "version": version,
+            "trace": trace(traced, policy=st.policy, model_version=version)}
 
 
 def requirement_page(st: State, system: str, requirement: str, as_of: dt.datetime) -> dict[str, Any]:

@@ -139,11 +139,12 @@ def systems(request: Request, as_of: AsOf = None) -> Response:
 
 @router.get("/systems/{system}")
 def system(request: Request, system: str, as_of: AsOf = None, status: str | None = None,
-           horizon: str = "365d") -> Response:
-    """One system: requirement tables per framework (filter by status), upcoming obligations, trace."""
+           horizon: str = "365d", version: str | None = None) -> Response:
+    """One system: requirement tables per framework (filter by status), upcoming obligations, model
+    versions, and the trace of one of them (``version``, default the current one)."""
     def build(_: TokenInfo, when: dt.datetime) -> dict[str, Any]:
         days = parse_duration(horizon, field="horizon").days
-        page = data.system_page(state(request), system, when, days)
+        page = data.system_page(state(request), system, when, days, version or None)
         return page | {"system": system, "status": status or "", "horizon": horizon,
                        "chart": charts.coverage_chart(page["coverage"]["frameworks"]),
                        "statuses": _statuses(page["coverage"])}

@@ -77,6 +77,11 @@ def test_pages_show_what_the_cli_prints_and_roles_decide(ledger, keys, tokens, s
                         viewer.get("/web/").text, re.DOTALL).group(0)
         for f in cov["frameworks"]:
             assert f'data-value="{f["percent_covered"]}"' in row
+        # The system page lists every model version with its release approval and traces the current one.
+        system_page = viewer.get("/web/systems/credit-scoring").text
+        assert "2.1.0 <span class=\"small\">(traced below)</span>" in system_page
+        assert "Trace of model version 2.1.0" in system_page and "Evaluation robustness" in system_page
+        assert viewer.get("/web/systems/credit-scoring", params={"version": "9.9"}).status_code == 404
         exc_page = viewer.get("/web/exceptions").text
         assert re.search(rf'data-exception="{exc["seq"]}">\s*<td data-value="{exc["days_left"]}"', exc_page)
         # The KPI cards are 'assure kpis' at the page's as-of time; its trend ends on the same answer.
