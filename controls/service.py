@@ -12,7 +12,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from controls.exceptions import ExceptionStatus, exception_statuses
-from controls.state import SystemView, load_system, system_ids
+from controls.state import SystemView, load_system, load_systems, system_ids
 from ledger.db import read_transaction
 from ledger.errors import InputError
 
@@ -173,6 +173,8 @@ def _views(
 
     ids = [system] if system else system_ids(conn, as_of=as_of)
     registry = load_registry(conn)  # once: every view is judged by the same key events
+    if plan is not None and plan.kinds and plan.version is None and len(ids) > 1:
+        return load_systems(conn, ids, as_of=as_of, policy=policy, plan=plan, registry=registry)
     return [load_system(conn, s, as_of=as_of, policy=policy, plan=plan, registry=registry) for s in ids]
 
 

@@ -215,3 +215,36 @@ def test_plan_loads_a_kind_in_full_when_a_rule_does_not_name_one_subtype(filters
                      _ctl("B-01", {"kind": "document", "filters": {"doc_type": "policy"}})])
     assert plan.kinds == {"document"}
     assert all(g.kind == "document" for g in plan.groups)
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_many_systems_read_at_once_are_the_views_read_one_by_one(ledger, keys, monkeypatch, seed) -> None:
+    from tests.conftest import system_record
+
+    monkeypatch.setattr(state, "_CHUNK", 2)  # the named records come in several IN lists
+    put(ledger, keys.admin, T0, system_record("chatbot", risk_tier="low", eu_class="minimal", eu_role="deployer"))
+    _random_ledger(ledger, keys, seed, n=70)
+    # The other system: its own versions, runs, a retraction and a correction, interleaved with the first's.
+    mv = put(ledger, keys.pipeline, T0 + 71 * H, model_version("7.0", T0 + 71 * H, system="chatbot"))[0]
+    runs = put(ledger, keys.pipeline, T0 + 72 * H, *[evaluation(s, "7.0", T0 + 72 * H, system="chatbot")
+                                                     for s in ("fairness", "robustness")])
+    put(ledger, keys.pipeline, T0 + 73 * H, {"kind": "retract", "system": "chatbot", "observed_at": iso(T0 + 73 * H),
+                                             "target": runs[0].entry_hash, "reason": "test"},
+        evaluation("robustness", "7.0", T0 + 73 * H, system="chatbot") | {"supersedes": runs[1].entry_hash})
+    put(ledger, keys.approver, T0 + 74 * H, {"kind": "approval", "system": "chatbot", "observed_at": iso(T0 + 74 * H),
+                                            "target": mv.entry_hash, "decision": "approve"})
+    # An organisation-wide exception: every system's view holds it.
+    put(ledger, keys.approver, T0 + 75 * H, {
+        "kind": "exception", "system": "*", "observed_at": iso(T0 + 75 * H), "controls": ["GOV-POLICY-01"],
+        "rationale": "test", "compensating_controls": ["OPS-MONITOR-01"], "owner": "Head of Risk",
+        "expires_at": iso(T0 + 300 * H), "remediation": "test"})
+    policy, graph = load_policy(), load_graph(user_dir=None)
+    plan = plan_for(graph.controls())
+    for when in (T0 + 20 * H, T0 + 72 * H, T0 + 200 * H):
+        with ledger.engine.connect() as conn:
+            ids = state.system_ids(conn, as_of=when)
+            together = state.load_systems(conn, ids, as_of=when, policy=policy, plan=plan)
+            alone = [load_system(conn, s, as_of=when, policy=policy, plan=plan) for s in ids]
+        assert [v.system for v in together] == ids
+        assert together == alone
+        assert service.coverage_views(ledger.engine, graph=graph, policy=policy, as_of=when) == alone
