@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -163,8 +164,43 @@ def check_token(engine: Engine, token: str | None, *, now: dt.datetime | None = 
         row = conn.execute(select(m.ApiToken).where(m.ApiToken.token_sha256 == _digest(token))).first()  # type: ignore[arg-type]
     if row is None:
         raise TokenError("unknown token")
+    return _active(row, now)
+
+
+def _active(row: Any, now: dt.datetime | None) -> TokenInfo:
     info = _info(row)
     state = info.state(now or utcnow())
     if state != "active":
         raise TokenError(f"token {info.token_id} is {state}")
     return info
+
+
+_FEED = b"assure-calendar-feed"
+"""What a calendar feed key is an HMAC of, keyed by the token's stored digest."""
+
+
+def feed_key(token: str, token_id: str) -> str:
+    """A key for the calendar feed of a signed-in ``token``: ``TOKEN_ID.HMAC``. It reads the
+    feed and nothing else (it is no bearer token), so a feed URL that ends up in a proxy log or
+    a calendar provider's hands opens no API; revoking the token ends it."""
+    return f"{token_id}.{_feed_mac(_digest(token))}"
+
+
+def check_feed_key(engine: Engine, key: str | None, *, now: dt.datetime | None = None) -> TokenInfo:
+    """The token whose calendar feed ``key`` opens, if it is active.
+
+    Raises:
+        TokenError: a missing, malformed or wrong key, or a revoked or expired token.
+    """
+    token_id, _, mac = (key or "").partition(".")
+    if not token_id or not mac or len(key or "") > 200:
+        raise TokenError("no calendar feed key: copy the feed's address from the Systems page")
+    with read_transaction(engine) as conn:
+        row = conn.execute(select(m.ApiToken).where(m.ApiToken.token_id == token_id)).first()  # type: ignore[arg-type]
+    if row is None or not hmac.compare_digest(_feed_mac(row.token_sha256), mac):
+        raise TokenError("wrong calendar feed key")
+    return _active(row, now)
+
+
+def _feed_mac(digest: str) -> str:
+    return hmac.new(bytes.fromhex(digest), _FEED, hashlib.sha256).hexdigest()

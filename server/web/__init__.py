@@ -23,8 +23,10 @@ def swagger_dir() -> Path:
 
 def install(app: FastAPI) -> None:
     """Mount the web view at ``/web/`` (``/`` redirects there) and Swagger UI at ``/docs``."""
+    from server.web.headers import SecurityHeaders
     from server.web.pages import router
 
+    app.add_middleware(SecurityHeaders)
     app.include_router(router)
     app.mount("/web/static", StaticFiles(directory=STATIC), name="web-static")
     app.mount("/docs/static", StaticFiles(directory=swagger_dir()), name="swagger-static")

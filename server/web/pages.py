@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import posixpath
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import RedirectResponse, Response
 
-from ledger.api_tokens import TokenInfo, check_token
+from ledger.api_tokens import TokenInfo, check_feed_key, check_token, feed_key
 from ledger.errors import AssureError
 from ledger.timeutil import format_timestamp, parse_as_of, parse_duration
 from server.deps import state
@@ -78,7 +79,16 @@ def _auth_error(request: Request, e: sess.WebAuthError) -> Response:
 
 
 def _safe_next(target: str | None) -> str:
-    return target if target and target.startswith("/web/") and not target.startswith("//") else "/web/"
+    """Where to go after signing in: a page of this view, or the Systems page. Never another site,
+    nor a path that leaves /web/ once a browser decodes and resolves it (``..``, backslashes)."""
+    if not target or any(ord(ch) < 0x20 for ch in target):
+        return "/web/"
+    parts = urllib.parse.urlsplit(target)
+    path = urllib.parse.unquote(parts.path)
+    resolved = posixpath.normpath(path) + ("/" if path.endswith("/") else "")
+    if parts.scheme or parts.netloc or "\\" in path or resolved != path or not path.startswith("/web/"):
+        return "/web/"
+    return target
 
 
 # ----------------------------------------------------------------------------------- sign in
@@ -130,9 +140,11 @@ def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
 @router.get("/")
 def systems(request: Request, as_of: AsOf = None) -> Response:
     """Every system: tier, EU class and role, coverage bars, gate, expiring exceptions, open incidents."""
-    def build(_: TokenInfo, when: dt.datetime) -> dict[str, Any]:
+    def build(user: TokenInfo, when: dt.datetime) -> dict[str, Any]:
         rows, fws = data.systems_rows(state(request), when)
-        return {"rows": rows, "frameworks": fws}
+        token = sess.session_token(request)
+        feed = href("/web/calendar.ics", None, feed=feed_key(token, user.token_id)) if token else None
+        return {"rows": rows, "frameworks": fws, "feed": feed}
 
     return _page(request, "systems.html.j2", as_of, build, title="Systems")
 
@@ -264,11 +276,16 @@ def build_package(request: Request, system: Annotated[str, Form()], csrf: Annota
 
 
 @router.get("/calendar.ics")
-def calendar(request: Request, token: str | None = None) -> Response:
-    """Exception expiries and EU AI Act application dates (token: ``?token=``, the session or a bearer)."""
+def calendar(request: Request, feed: str | None = None) -> Response:
+    """Exception expiries and EU AI Act application dates. A calendar client sends the feed key
+    from the Systems page (``?feed=``: it opens this feed only, never the API); a browser may
+    use its session, a script its bearer token."""
     st = state(request)
     try:
-        check_token(st.engine, token or sess.session_token(request))
+        if feed is not None:
+            check_feed_key(st.engine, feed)
+        else:
+            check_token(st.engine, sess.session_token(request))
     except AssureError as e:
         return Response(f"{e}\n", status_code=401, media_type="text/plain")
     now = dt.datetime.now(dt.UTC)

@@ -83,10 +83,15 @@ def axe_source() -> str:
 
 
 def login(browser: Any, site: Site, role: str, *, width: int = 1280, height: int = 900,
-          accept_downloads: bool = False) -> Any:
-    """A new browser context signed in through the login form with ``role``'s token."""
-    context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=accept_downloads)
+          accept_downloads: bool = False, bypass_csp: bool = False) -> Any:
+    """A new browser context signed in through the login form with ``role``'s token; the
+    page's ``csp_violations`` collects what the browser refused under the pages' policy
+    (``bypass_csp`` only for a test that injects its own inline script: axe-core)."""
+    context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=accept_downloads,
+                                  bypass_csp=bypass_csp)
     page = context.new_page()
+    page.csp_violations = []
+    page.on("console", lambda m: page.csp_violations.append(m.text) if "Content Security Policy" in m.text else None)
     page.goto(site.url + "/web/")
     assert "/web/login" in page.url
     page.get_by_label("Token").fill(site.tokens[role])

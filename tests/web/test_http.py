@@ -119,10 +119,18 @@ def test_pages_show_what_the_cli_prints_and_roles_decide(ledger, keys, tokens, s
 def test_calendar_feed_and_local_swagger(ledger, keys, tokens, serve, db_url):
     _world(ledger, keys)
     srv = serve()
-    with httpx.Client(base_url=srv.url, timeout=60) as c:
+    with httpx.Client(base_url=srv.url, timeout=60) as c, httpx.Client(base_url=srv.url, timeout=60) as lead:
         assert c.get("/web/calendar.ics").status_code == 401
-        assert c.get("/web/calendar.ics", params={"token": "wrong"}).status_code == 401
-        ics = c.get("/web/calendar.ics", params={"token": tokens["viewer"]})
+        # The API token itself never goes in an address (it would sit in access and proxy logs).
+        assert c.get("/web/calendar.ics", params={"token": tokens["viewer"]}).status_code == 401
+        _sign_in(lead, tokens["viewer"])
+        feed = re.search(r'href="(/web/calendar.ics\?feed=[^"]+)"', lead.get("/web/").text).group(1)
+        key = feed.split("feed=")[1]
+        assert tokens["viewer"] not in feed
+        # The feed key opens the feed and nothing else; a forged one opens nothing.
+        assert c.get("/v1/systems", headers={"Authorization": f"Bearer {key}"}).status_code == 401
+        assert c.get("/web/calendar.ics", params={"feed": key[:-1] + ("0" if key[-1] != "0" else "1")}).status_code == 401
+        ics = c.get(feed)
         assert ics.status_code == 200 and ics.headers["content-type"].startswith("text/calendar")
         text = ics.text
         assert text.startswith("BEGIN:VCALENDAR\r\n") and text.endswith("END:VCALENDAR\r\n")
@@ -158,3 +166,38 @@ def test_record_text_is_shown_as_text_never_as_markup(ledger, keys, tokens, serv
             assert page.status_code == 200, path
             assert "<script>alert" not in page.text and "<img src=x" not in page.text, path
         assert "&lt;script&gt;alert(" in auditor.get("/web/exceptions").text
+
+
+def test_no_page_can_be_framed_sniffed_redirected_elsewhere_or_fed_after_revocation(ledger, keys, tokens, serve,
+                                                                                    run_cli, db_url):
+    """What a hostile site or a leaked address tries: framing the package form (clickjacking),
+    a login link that sends the signed-in user to another site, a referrer carrying an address,
+    and a calendar feed address used after its token was revoked."""
+    _world(ledger, keys)
+    srv = serve()
+    with httpx.Client(base_url=srv.url, timeout=60) as c:
+        _sign_in(c, tokens["auditor"])
+        for path in ("/web/", "/web/packages", "/web/systems/credit-scoring", "/web/login", "/v1/systems"):
+            h = c.get(path).headers
+            assert h["x-frame-options"] == "DENY" and h["x-content-type-options"] == "nosniff", path
+            assert h["referrer-policy"] == "no-referrer", path
+            if path.startswith("/web/"):
+                csp = h["content-security-policy"]
+                assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in \
+                    csp.split("script-src")[1].split(";")[0], path
+        feed = re.search(r'href="(/web/calendar.ics\?feed=[^"]+)"', c.get("/web/").text).group(1)
+        assert c.get(feed).status_code == 200
+    with httpx.Client(base_url=srv.url, timeout=60) as visitor:
+        for target in ("//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)",
+                       "/web/../\\evil.example", "http:/evil.example"):
+            form = visitor.get("/web/login", params={"next": target})
+            done = visitor.post("/web/login", data={"token": tokens["viewer"], "csrf": _csrf(form.text),
+                                                    "next": target})
+            assert done.status_code == 303 and done.headers["location"].startswith("/web/"), target
+            assert "evil" not in done.headers["location"], target
+            visitor.cookies.clear()
+    auditor_id = next(t["token_id"] for t in json.loads(run_cli("tokens", "list", "--json", db=db_url).output)
+                      if t["role"] == "auditor")
+    assert run_cli("tokens", "revoke", auditor_id, db=db_url).exit_code == 0
+    with httpx.Client(base_url=srv.url, timeout=60) as c:
+        assert c.get(feed).status_code == 401
