@@ -35,7 +35,9 @@ def test_a_revoked_key_is_refused_by_every_server_right_after_revocation(ledger,
                        "key_id": keys.pipeline.public.key_id, "reason": "leaked"}, keys.admin)
     with ThreadPoolExecutor(4) as pool:
         racing = [pool.submit(holder_of_the_key, i) for i in range(4)]
-        time.sleep(0.5)
+        deadline = time.monotonic() + 60
+        while len(acked) < 4 and time.monotonic() < deadline:  # the race is on: appends are being acknowledged
+            time.sleep(0.05)
         r = clients[0].post("/v1/entries", json=revoke)
         assert r.status_code == 201, r.text
         revoked_at = r.json()["entries"][0]["seq"]
