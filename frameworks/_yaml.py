@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from ledger.yaml_limits import BoundedExpansion
+
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -22,8 +24,8 @@ class DuplicateKeyError(yaml.MarkedYAMLError):
     """A mapping names the same key twice."""
 
 
-class _CheckedLoader(_BaseLoader):  # type: ignore[valid-type,misc]
-    """Safe loader that refuses duplicate keys in a mapping."""
+class _CheckedLoader(BoundedExpansion, _BaseLoader):  # type: ignore[valid-type,misc]
+    """Safe loader that refuses duplicate keys in a mapping, and alias bombs."""
 
     def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
         if isinstance(node, yaml.MappingNode):
@@ -46,7 +48,7 @@ def parse(data: bytes) -> Any:
         yaml.YAMLError: on a syntax error or a duplicate key (``problem_mark``
             carries the line).
     """
-    return yaml.load(data, Loader=_CheckedLoader)  # noqa: S506 (a SafeLoader subclass)
+    return yaml.load(data, Loader=_CheckedLoader)
 
 
 def error_line(exc: yaml.YAMLError) -> int | None:

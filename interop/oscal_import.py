@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from frameworks import _yaml
 from interop.errors import Where
 from interop.oscal_common import NS, our_props
 
@@ -51,7 +52,7 @@ def read_document(path: Path) -> Any:
     try:
         if path.suffix.lower() == ".json":
             return json.loads(data)
-        return yaml.safe_load(data)
+        return _yaml.parse(data)  # duplicate keys and alias bombs refused
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise where.error(f"not valid JSON: {e}") from e
     except yaml.YAMLError as e:

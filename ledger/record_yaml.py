@@ -32,6 +32,8 @@ from typing import Any
 
 import yaml
 
+from ledger.yaml_limits import BoundedExpansion
+
 _SafeBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _BOOL, _INT, _FLOAT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
@@ -68,8 +70,8 @@ _AMBIGUOUS_RE = re.compile(
 )
 
 
-class _StrictLoader(_SafeBase):  # type: ignore[valid-type,misc]
-    """A safe loader with the scalar rules above that refuses duplicate mapping keys."""
+class _StrictLoader(BoundedExpansion, _SafeBase):  # type: ignore[valid-type,misc]
+    """A safe loader with the scalar rules above that refuses duplicate mapping keys and alias bombs."""
 
     def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
         """Build a mapping, refusing a key that appears twice."""
