@@ -32,7 +32,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
@@ -72,6 +72,7 @@ from ledger.projection import (
     signer_rows,
 )
 from ledger.records import (
+    KEY_KINDS,
     LEDGER_KINDS,
     ORG_WIDE,
     PAYLOAD_TYPE,
@@ -119,11 +120,12 @@ class Prepared:
     payload_sha256: str
     signers: tuple[KeyState, ...] = ()
     """The signing keys as judged by :meth:`Appending.prepare`."""
+    idem_key: str = field(init=False)
+    """Replay key: payload digest plus the signing keys."""
 
-    @cached_property
-    def idem_key(self) -> str:
-        """Replay key: payload digest plus the signing keys."""
-        return idempotency_key(self.payload_sha256, [s.keyid for s in self.envelope.signatures])
+    def __post_init__(self) -> None:
+        # Every record needs it at once (duplicates in the batch); a cached_property takes a lock per read.
+        self.idem_key = idempotency_key(self.payload_sha256, [s.keyid for s in self.envelope.signatures])
 
     @property
     def system(self) -> str | None:
@@ -358,6 +360,8 @@ class Appending:
         if len(docs) > MAX_BATCH:
             raise InputError(f"a batch holds at most {MAX_BATCH} records, got {len(docs)}")
         seen: dict[str, str] = {}
+        # Judgements by (key ids, kind, system), good until a key event in the batch changes the overlay.
+        judged: dict[tuple[Any, ...], tuple[KeyState, ...]] = {}
         out = []
         i = 0
         try:
@@ -370,12 +374,18 @@ class Appending:
                     )
                 seen[item.idem_key] = doc.source
                 _check_times(item, now, self.policy)
-                item.signers = _signers(item, overlay, now)
+                asked = (*[s.keyid for s in item.envelope.signatures], item.record.kind, item.system)
+                signers = judged.get(asked)
+                if signers is None:
+                    signers = judged[asked] = _signers(item, overlay, now)
+                item.signers = signers
                 _queue_signatures(i, item, checks)
-                try:
-                    apply_key_event(overlay, item.record, seq=-1 - i, at=now)
-                except SignerError as e:
-                    raise InputError(str(e), source=doc.source) from e
+                if item.record.kind in KEY_KINDS:
+                    judged.clear()
+                    try:
+                        apply_key_event(overlay, item.record, seq=-1 - i, at=now)
+                    except SignerError as e:
+                        raise InputError(str(e), source=doc.source) from e
                 self._check_controls(item)
                 out.append(item)
                 if progress is not None and (i + 1) % 1_000 == 0:
@@ -430,13 +440,19 @@ class Appending:
 def _check_times(item: Prepared, received: dt.datetime, policy: AppendPolicy) -> None:
     """Refuse a record observed in the future, or a key trusted past its validity."""
     rec = item.record
-    why = observed_problem(parse_timestamp(rec.observed_at), received, max_skew=policy.max_skew)
+    why = observed_problem(_instant(rec.observed_at), received, max_skew=policy.max_skew)
     if why:
         raise InputError(why, source=item.source, field="observed_at")
     if isinstance(rec, KeyTrustRecord) and rec.valid_until:
         why = key_window_problem(parse_timestamp(rec.valid_until), received)
         if why:
             raise InputError(why, source=item.source, field="valid_until")
+
+
+@lru_cache(maxsize=1024)
+def _instant(timestamp: str) -> dt.datetime:
+    """A record's (normalised) timestamp as a datetime: a batch's records often share one."""
+    return parse_timestamp(timestamp)
 
 
 def _signers(item: Prepared, registry: Registry, now: dt.datetime) -> tuple[KeyState, ...]:
