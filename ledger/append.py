@@ -50,7 +50,7 @@ from ledger.deferred_checks import (
     SignatureCheck,
 )
 from ledger.dsse import Envelope, is_envelope, pae, sign_envelope
-from ledger.entry import Leaf, entry_hash, idempotency_key
+from ledger.entry import Leaf, entry_hash, idempotency_key, leaf_bytes
 from ledger.errors import AssureError, DuplicateError, InputError, LedgerStateError
 from ledger.gc_pause import gc_paused
 from ledger.head import (
@@ -179,11 +179,21 @@ class _LedgerFacts:
     entries: dict[str, EntryFacts]
     tiers: dict[str, list[str]]  # system -> every risk tier it was registered with
     versions: set[tuple[str, str]]  # (system, model version) registered
+    batch: dict[str, tuple[Prepared, int]] = field(default_factory=dict)
+    """The batch's own entries so far, by hash: their facts are built only if referred to."""
+
+    def entry(self, entry_hash: str) -> EntryFacts | None:
+        """The facts of the entry with this hash, stored or earlier in the batch, if there is one."""
+        found = self.entries.get(entry_hash)
+        if found is None and (ours := self.batch.get(entry_hash)) is not None:
+            item, seq = ours
+            found = EntryFacts(seq, entry_hash, item.record.kind, item.system,
+                               tuple(s.keyid for s in item.envelope.signatures))
+        return found
 
     def add(self, item: Prepared, seq: int, entry_hash: str) -> None:
         rec = item.record
-        self.entries[entry_hash] = EntryFacts(seq, entry_hash, rec.kind, item.system,
-                                              tuple(s.keyid for s in item.envelope.signatures))
+        self.batch[entry_hash] = (item, seq)
         if rec.kind == "system":
             self.tiers.setdefault(rec.system, []).append(rec.risk_tier)  # type: ignore[union-attr]
         elif rec.kind == "model_version":
@@ -533,17 +543,10 @@ def _commit(
         if seq == 0:  # genesis: the admin key.trust entry signs itself
             assert state is not None and state.role == "admin"
             item.signers = (state,)
-        leaf = Leaf(
-            origin=head.origin,
-            seq=seq,
-            kind=item.record.kind,
-            payload_sha256=item.payload_sha256,
-            payload_type=item.envelope.payload_type,
-            signatures=item.envelope.signatures,
-            idem_key=item.idem_key,
-            received_at=received_text,
-        ).to_bytes()
+        leaf = leaf_bytes(head.origin, seq, item.record.kind, item.payload_sha256, item.envelope.payload_type,
+                          item.envelope.signatures, item.idem_key, received_text)
         h = entry_hash(prev, leaf)
+        h_hex = h.hex()
         batch.entries.append(
             {"seq": seq, "entry_hash": h, "prev_hash": prev, "leaf": leaf,
              "payload_sha256": item.payload_sha256, "idem_key": item.idem_key}
@@ -556,16 +559,17 @@ def _commit(
                 batch.nodes.append({"level": level, "idx": idx, "hash": node})
             if nodes is not None:
                 nodes[level, idx] = node
-        batch.records.append(projection_row(item.record.__dict__, seq=seq, entry_hash=h, received_at=at, signer=item.signers[0]))
+        batch.records.append(projection_row(item.record.__dict__, seq=seq, entry_hash=h_hex, received_at=at,
+                                            signer=item.signers[0]))
         batch.controls.extend(control_rows(item.record.__dict__, seq=seq))
         batch.signers.extend(signer_rows(seq, [s.keyid for s in item.envelope.signatures]))
         if state is not None:
             new, revoked = key_rows(state, item.record.kind)
             batch.keys.extend(new)
             batch.revocations.extend(revoked)
-        facts.add(item, seq, h.hex())
+        facts.add(item, seq, h_hex)
         prev = h
-        out.append(Appended(seq, h.hex(), leaf, item.record.kind, item.system, item.source))
+        out.append(Appended(seq, h_hex, leaf, item.record.kind, item.system, item.source))
     _write_batch(conn, batch)
     conn.execute(_UPDATE_HEAD, {"size": frontier.size, "root": frontier.root(), "last_hash": prev,
                                 "frontier": frontier.to_bytes()})
@@ -651,7 +655,7 @@ def _check_refs(item: Prepared, facts: _LedgerFacts, registry: Registry, policy:
         ref = rec.__dict__.get(field_name)
         if ref is None:
             continue
-        target = facts.entries.get(ref)
+        target = facts.entry(ref)
         if target is None:
             raise InputError(f"no entry with hash {ref}", source=src, field=field_name)
         why = reference_problem(kind=rec.kind, system=system, field=field_name, ref=target, signers=item.signers,
