@@ -297,9 +297,13 @@ class Appending:
         now = received or utcnow()
         # The payload-form and signature checks of a large batch run in a worker while
         # this process validates and writes; the transaction commits only once they all passed.
-        with gc_paused(), DeferredChecks(parallel=parallel and len(docs) >= PARALLEL_FROM) as checks:
-            prepared = self._prepare_batch(docs, signing_key, now, registry.copy(), checks, progress)
-            return self.commit(prepared, now=now, judged=registry, checks=checks, received=received, prove=prove)
+        with gc_paused():
+            with DeferredChecks(parallel=parallel and len(docs) >= PARALLEL_FROM) as checks:
+                prepared = self._prepare_batch(docs, signing_key, now, registry.copy(), checks, progress)
+                out = self.commit(prepared, now=now, judged=registry, checks=checks, received=received, prove=prove)
+            # Freed before the collector is back on: the collection that follows walks only what is returned.
+            del prepared
+        return out
 
     def commit(
         self, prepared: list[Prepared], *, now: dt.datetime, judged: Registry, checks: DeferredChecks | None = None,
