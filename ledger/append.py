@@ -122,15 +122,13 @@ class Prepared:
     """The signing keys as judged by :meth:`Appending.prepare`."""
     idem_key: str = field(init=False)
     """Replay key: payload digest plus the signing keys."""
+    system: str | None = field(init=False)
+    """The record's system (None for key events)."""
 
     def __post_init__(self) -> None:
-        # Every record needs it at once (duplicates in the batch); a cached_property takes a lock per read.
+        # Read for every record, several times: plain attributes (a cached_property takes a lock per read).
         self.idem_key = idempotency_key(self.payload_sha256, [s.keyid for s in self.envelope.signatures])
-
-    @property
-    def system(self) -> str | None:
-        """The record's system (None for key events)."""
-        return self.record.__dict__.get("system")  # (a pydantic getattr miss is slow)
+        self.system = self.record.__dict__.get("system")  # (a pydantic getattr miss is slow)
 
 
 @dataclass(frozen=True)
@@ -388,7 +386,8 @@ class Appending:
                     )
                 seen[item.idem_key] = doc.source
                 _check_times(item, now, self.policy)
-                asked = (*[s.keyid for s in item.envelope.signatures], item.record.kind, item.system)
+                sigs = item.envelope.signatures
+                asked = (sigs[0].keyid if len(sigs) == 1 else tuple(s.keyid for s in sigs), item.record.kind, item.system)
                 signers = judged.get(asked)
                 if signers is None:
                     signers = judged[asked] = _signers(item, overlay, now)
@@ -530,20 +529,24 @@ def _commit(
     prev = head.last_hash
     batch = _Batch()
     out = []
+    windowed: dict[int, tuple[tuple[KeyState, ...], bool]] = {}  # a batch's records share a few judged tuples
     for i, item in enumerate(prepared):
         seq = head.size + i
         _refuse_replay(item, existing)
-        if seq != 0 and (changed or (at != now and any(_windowed(k) for k in item.signers))):
+        kind = item.record.kind
+        if seq != 0 and (changed or (at != now and _any_windowed(item.signers, windowed))):
             item.signers = _signers(item, registry, at)  # key status may have changed since prepare()
         if at != now and isinstance(item.record, KeyTrustRecord):
             _check_times(item, at, policy)
         _check_refs(item, facts, registry, policy)
-        if item.record.kind == "scope_index" and item.record.size != seq:  # type: ignore[union-attr]
+        if kind == "scope_index" and item.record.size != seq:  # type: ignore[union-attr]
             raise StaleIndexError(f"a scope index for size {item.record.size} cannot be entry {seq}")  # type: ignore[union-attr]
-        try:
-            state = apply_key_event(registry, item.record, seq=seq, at=at)
-        except SignerError as e:
-            raise InputError(str(e), source=item.source) from e
+        state = None
+        if kind in KEY_KINDS:
+            try:
+                state = apply_key_event(registry, item.record, seq=seq, at=at)
+            except SignerError as e:
+                raise InputError(str(e), source=item.source) from e
         if seq == 0:  # genesis: the admin key.trust entry signs itself
             assert state is not None and state.role == "admin"
             item.signers = (state,)
@@ -586,6 +589,14 @@ def _commit(
 
 def _windowed(key: KeyState) -> bool:
     return key.valid_until is not None or key.valid_from is not None
+
+
+def _any_windowed(signers: tuple[KeyState, ...], known: dict[int, tuple[tuple[KeyState, ...], bool]]) -> bool:
+    """Whether a key in ``signers`` has a validity window, remembered by tuple (kept alive, so ids stay unique)."""
+    found = known.get(id(signers))
+    if found is None:
+        found = known[id(signers)] = (signers, any(_windowed(k) for k in signers))
+    return found[1]
 
 
 def _missing_last_entry(head: Head) -> LedgerStateError:
@@ -652,7 +663,7 @@ def _check_refs(item: Prepared, facts: _LedgerFacts, registry: Registry, policy:
         raise InputError(f"system {system!r} is not registered: append a 'system' record for it first",
                          source=src, field="system")
     if rec.kind in MODEL_VERSION_REFS and system is not None and (
-        why := model_version_problem(system, _model_version_ref(rec), facts.versions)
+        why := model_version_problem(system, rec.__dict__.get("model_version"), facts.versions)
     ):
         raise InputError(why, source=src, field="model_version")
     for field_name in ("target", "supersedes"):
