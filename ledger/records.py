@@ -284,7 +284,7 @@ class EvaluationRecord(_Evidence):
     @classmethod
     def _passed_agrees_with_thresholds(cls, value: bool, info: ValidationInfo) -> bool:
         metrics, thresholds = info.data.get("metrics"), info.data.get("thresholds")
-        if metrics is not None and thresholds is not None:
+        if value and metrics is not None and thresholds is not None:  # a failed run contradicts nothing
             bounds = {k: t.__dict__ for k, t in thresholds.items()}  # {min, max}: a dump per record cost ~3%
             if why := evaluation_problem(metrics, bounds, value):
                 raise ValueError(why)
@@ -292,7 +292,7 @@ class EvaluationRecord(_Evidence):
 
     @model_validator(mode="after")
     def _thresholds_name_metrics(self) -> EvaluationRecord:
-        missing = sorted(set(self.thresholds) - set(self.metrics))
+        missing = not self.thresholds.keys() <= self.metrics.keys() and sorted(self.thresholds.keys() - self.metrics.keys())
         if missing:
             raise ValueError(f"thresholds name metrics that were not reported: {missing}")
         return self
