@@ -67,9 +67,9 @@ from ledger.merkle import inclusion_proof, leaf_hash
 from ledger.projection import (
     control_rows,
     insert_raw,
+    insert_tuples,
     key_rows,
     projection_row,
-    signer_rows,
 )
 from ledger.records import (
     KEY_KINDS,
@@ -160,12 +160,12 @@ class Appended:
 class _Batch:
     """Rows to insert for one append, built inside the lock."""
 
-    entries: list[dict[str, Any]] = field(default_factory=list)
-    payloads: list[dict[str, Any]] = field(default_factory=list)
-    nodes: list[dict[str, Any]] = field(default_factory=list)
+    entries: list[tuple[Any, ...]] = field(default_factory=list)  # as _ENTRY_COLUMNS
+    payloads: list[tuple[Any, ...]] = field(default_factory=list)  # as _PAYLOAD_COLUMNS
+    nodes: list[tuple[int, int, bytes]] = field(default_factory=list)  # level, idx, hash
     records: list[dict[str, Any]] = field(default_factory=list)
     controls: list[dict[str, Any]] = field(default_factory=list)
-    signers: list[dict[str, Any]] = field(default_factory=list)
+    signers: list[tuple[int, int, str]] = field(default_factory=list)  # seq, idx, key_id
     keys: list[dict[str, Any]] = field(default_factory=list)
     revocations: list[dict[str, Any]] = field(default_factory=list)
 
@@ -554,22 +554,17 @@ def _commit(
                           item.envelope.signatures, item.idem_key, received_text)
         h = entry_hash(prev, leaf)
         h_hex = h.hex()
-        batch.entries.append(
-            {"seq": seq, "entry_hash": h, "prev_hash": prev, "leaf": leaf,
-             "payload_sha256": item.payload_sha256, "idem_key": item.idem_key}
-        )
-        batch.payloads.append(
-            {"sha256": item.payload_sha256, "payload_type": item.envelope.payload_type, "body": item.envelope.payload}
-        )
-        for level, idx, node in frontier.append(leaf_hash(leaf)):
-            if level > 0:
-                batch.nodes.append({"level": level, "idx": idx, "hash": node})
+        batch.entries.append((seq, h, prev, leaf, item.payload_sha256, item.idem_key))
+        batch.payloads.append((item.payload_sha256, item.envelope.payload_type, item.envelope.payload))
+        for completed in frontier.append(leaf_hash(leaf)):
+            if completed[0] > 0:
+                batch.nodes.append(completed)
             if nodes is not None:
-                nodes[level, idx] = node
+                nodes[completed[0], completed[1]] = completed[2]
         batch.records.append(projection_row(item.record.__dict__, seq=seq, entry_hash=h_hex, received_at=at,
                                             signer=item.signers[0]))
         batch.controls.extend(control_rows(item.record.__dict__, seq=seq))
-        batch.signers.extend(signer_rows(seq, [s.keyid for s in item.envelope.signatures]))
+        batch.signers.extend([(seq, idx, s.keyid) for idx, s in enumerate(item.envelope.signatures)])
         if state is not None:
             new, revoked = key_rows(state, item.record.kind)
             batch.keys.extend(new)
@@ -705,15 +700,19 @@ def _transient(e: OperationalError) -> bool:
     return any(s in text for s in ("locked", "busy", "deadlock", "could not serialize", "serialization"))
 
 
+_ENTRY_COLUMNS = ("seq", "entry_hash", "prev_hash", "leaf", "payload_sha256", "idem_key")
+
+
 def _write_batch(conn: Connection, batch: _Batch) -> None:
     # Identical content signed by different keys shares one payload row, maybe stored already.
-    unique = list({r["sha256"]: r for r in batch.payloads}.values())
-    insert_raw(conn, m.Payload.__table__, unique, skip_existing=True)  # type: ignore[attr-defined]
-    insert_raw(conn, m.Entry.__table__, batch.entries)  # type: ignore[attr-defined]
-    insert_raw(conn, m.TreeNode.__table__, batch.nodes)  # type: ignore[attr-defined]
+    unique = list({r[0]: r for r in batch.payloads}.values())
+    insert_tuples(conn, m.Payload.__table__, ("sha256", "payload_type", "body"), unique,  # type: ignore[attr-defined]
+                  skip_existing=True)
+    insert_tuples(conn, m.Entry.__table__, _ENTRY_COLUMNS, batch.entries)  # type: ignore[attr-defined]
+    insert_tuples(conn, m.TreeNode.__table__, ("level", "idx", "hash"), batch.nodes)  # type: ignore[attr-defined]
     insert_raw(conn, m.Record.__table__, batch.records)  # type: ignore[attr-defined]
     insert_raw(conn, m.RecordControl.__table__, batch.controls)  # type: ignore[attr-defined]
-    insert_raw(conn, m.EntrySigner.__table__, batch.signers)  # type: ignore[attr-defined]
+    insert_tuples(conn, m.EntrySigner.__table__, ("seq", "idx", "key_id"), batch.signers)  # type: ignore[attr-defined]
     if batch.keys:
         conn.execute(insert(m.KeyRegistry), batch.keys)
     if batch.revocations:

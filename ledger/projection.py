@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
@@ -31,9 +31,16 @@ def insert_raw(conn: Connection, table: Table, rows: list[dict[str, Any]], *, sk
     if not rows:
         return
     columns = list(rows[0])
-    dialect = conn.dialect
-    values = driver_values(conn, table, columns, rows)
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    insert_tuples(conn, table, columns, driver_values(conn, table, columns, rows), skip_existing=skip_existing)
+
+
+def insert_tuples(
+    conn: Connection, table: Table, columns: Sequence[str], values: list[tuple[Any, ...]], *, skip_existing: bool = False
+) -> None:
+    """executemany of rows given as tuples of ``columns``, already as the driver takes them (no datetimes)."""
+    if not values:
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
     if skip_existing:  # both backends; needs only the INSERT privilege
         sql += " ON CONFLICT DO NOTHING"
