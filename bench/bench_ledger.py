@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import resource
 import sqlite3
 import tempfile
 import time
@@ -154,11 +155,25 @@ def _fresh_ledger(admin: PrivateKey, ci: PrivateKey) -> Iterator[tuple[Ledger, P
             engine.dispose()
 
 
+#: CPU microseconds per record of each timed append: (mode, this process, worker processes).
+CPU_PER_RECORD: list[tuple[str, float, float]] = []
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # processes that ended and were waited for
+    return usage.ru_utime + usage.ru_stime
+
+
 def _timed_append(led: Ledger, docs: list[Document], *, parallel: bool) -> float:
-    """Append ``docs`` as one batch; records/s."""
+    """Append ``docs`` as one batch; records/s (and its CPU per record into :data:`CPU_PER_RECORD`)."""
+    cpu, children = time.process_time(), _children_cpu()
     t = time.perf_counter()
     led.append(docs, parallel=parallel)
-    return _rate(len(docs), time.perf_counter() - t)
+    rate = _rate(len(docs), time.perf_counter() - t)
+    n = len(docs)
+    CPU_PER_RECORD.append(("worker" if parallel else "one process", (time.process_time() - cpu) / n * 1e6,
+                           (_children_cpu() - children) / n * 1e6))
+    return rate
 
 
 def _one_process_round(docs: list[Document], admin: PrivateKey, ci: PrivateKey) -> tuple[float, float]:
@@ -217,6 +232,11 @@ def main() -> None:
         print(f"append, {label} (one batch, SQLite sync=FULL): {max(rates):,.0f} records/s (rounds: "
               f"{', '.join(f'{a:,.0f}' for a in rates)}); ceiling {ceiling:,.0f}/s, ratio {max(rates) / ceiling:.2f}; "
               f"floor {floor:,.0f}/s, ratio {max(rates) / floor:.2f} ({target})")
+    for label in ("one process", "worker"):
+        mine = [(c, w) for mode, c, w in CPU_PER_RECORD if mode == label]
+        print(f"append CPU per record, {label}: this process "
+              f"{min(c for c, _ in mine):.0f}-{max(c for c, _ in mine):.0f} us"
+              + (f", worker {min(w for _, w in mine):.0f}-{max(w for _, w in mine):.0f} us" if label == "worker" else ""))
     verify_rate = max(verifies)
     verify_ceiling = cores * raw_verify
     print(f"verify ({size} entries): {verify_rate:,.0f} entries/s; ceiling {cores} x {raw_verify:,.0f} = "

@@ -32,7 +32,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
@@ -50,7 +50,7 @@ from ledger.deferred_checks import (
     SignatureCheck,
 )
 from ledger.dsse import Envelope, is_envelope, pae, sign_envelope
-from ledger.entry import Leaf, entry_hash, idempotency_key
+from ledger.entry import Leaf, entry_hash, idempotency_key, leaf_bytes
 from ledger.errors import AssureError, DuplicateError, InputError, LedgerStateError
 from ledger.gc_pause import gc_paused
 from ledger.head import (
@@ -67,11 +67,12 @@ from ledger.merkle import inclusion_proof, leaf_hash
 from ledger.projection import (
     control_rows,
     insert_raw,
+    insert_tuples,
     key_rows,
     projection_row,
-    signer_rows,
 )
 from ledger.records import (
+    KEY_KINDS,
     LEDGER_KINDS,
     ORG_WIDE,
     PAYLOAD_TYPE,
@@ -119,16 +120,15 @@ class Prepared:
     payload_sha256: str
     signers: tuple[KeyState, ...] = ()
     """The signing keys as judged by :meth:`Appending.prepare`."""
+    idem_key: str = field(init=False)
+    """Replay key: payload digest plus the signing keys."""
+    system: str | None = field(init=False)
+    """The record's system (None for key events)."""
 
-    @cached_property
-    def idem_key(self) -> str:
-        """Replay key: payload digest plus the signing keys."""
-        return idempotency_key(self.payload_sha256, [s.keyid for s in self.envelope.signatures])
-
-    @property
-    def system(self) -> str | None:
-        """The record's system (None for key events)."""
-        return self.record.__dict__.get("system")  # (a pydantic getattr miss is slow)
+    def __post_init__(self) -> None:
+        # Read for every record, several times: plain attributes (a cached_property takes a lock per read).
+        self.idem_key = idempotency_key(self.payload_sha256, [s.keyid for s in self.envelope.signatures])
+        self.system = self.record.__dict__.get("system")  # (a pydantic getattr miss is slow)
 
 
 @dataclass(frozen=True)
@@ -160,12 +160,12 @@ class Appended:
 class _Batch:
     """Rows to insert for one append, built inside the lock."""
 
-    entries: list[dict[str, Any]] = field(default_factory=list)
-    payloads: list[dict[str, Any]] = field(default_factory=list)
-    nodes: list[dict[str, Any]] = field(default_factory=list)
+    entries: list[tuple[Any, ...]] = field(default_factory=list)  # as _ENTRY_COLUMNS
+    payloads: list[tuple[Any, ...]] = field(default_factory=list)  # as _PAYLOAD_COLUMNS
+    nodes: list[tuple[int, int, bytes]] = field(default_factory=list)  # level, idx, hash
     records: list[dict[str, Any]] = field(default_factory=list)
     controls: list[dict[str, Any]] = field(default_factory=list)
-    signers: list[dict[str, Any]] = field(default_factory=list)
+    signers: list[tuple[int, int, str]] = field(default_factory=list)  # seq, idx, key_id
     keys: list[dict[str, Any]] = field(default_factory=list)
     revocations: list[dict[str, Any]] = field(default_factory=list)
 
@@ -177,11 +177,21 @@ class _LedgerFacts:
     entries: dict[str, EntryFacts]
     tiers: dict[str, list[str]]  # system -> every risk tier it was registered with
     versions: set[tuple[str, str]]  # (system, model version) registered
+    batch: dict[str, tuple[Prepared, int]] = field(default_factory=dict)
+    """The batch's own entries so far, by hash: their facts are built only if referred to."""
+
+    def entry(self, entry_hash: str) -> EntryFacts | None:
+        """The facts of the entry with this hash, stored or earlier in the batch, if there is one."""
+        found = self.entries.get(entry_hash)
+        if found is None and (ours := self.batch.get(entry_hash)) is not None:
+            item, seq = ours
+            found = EntryFacts(seq, entry_hash, item.record.kind, item.system,
+                               tuple(s.keyid for s in item.envelope.signatures))
+        return found
 
     def add(self, item: Prepared, seq: int, entry_hash: str) -> None:
         rec = item.record
-        self.entries[entry_hash] = EntryFacts(seq, entry_hash, rec.kind, item.system,
-                                              tuple(s.keyid for s in item.envelope.signatures))
+        self.batch[entry_hash] = (item, seq)
         if rec.kind == "system":
             self.tiers.setdefault(rec.system, []).append(rec.risk_tier)  # type: ignore[union-attr]
         elif rec.kind == "model_version":
@@ -285,9 +295,13 @@ class Appending:
         now = received or utcnow()
         # The payload-form and signature checks of a large batch run in a worker while
         # this process validates and writes; the transaction commits only once they all passed.
-        with gc_paused(), DeferredChecks(parallel=parallel and len(docs) >= PARALLEL_FROM) as checks:
-            prepared = self._prepare_batch(docs, signing_key, now, registry.copy(), checks, progress)
-            return self.commit(prepared, now=now, judged=registry, checks=checks, received=received, prove=prove)
+        with gc_paused():
+            with DeferredChecks(parallel=parallel and len(docs) >= PARALLEL_FROM) as checks:
+                prepared = self._prepare_batch(docs, signing_key, now, registry.copy(), checks, progress)
+                out = self.commit(prepared, now=now, judged=registry, checks=checks, received=received, prove=prove)
+            # Freed before the collector is back on: the collection that follows walks only what is returned.
+            del prepared
+        return out
 
     def commit(
         self, prepared: list[Prepared], *, now: dt.datetime, judged: Registry, checks: DeferredChecks | None = None,
@@ -358,6 +372,8 @@ class Appending:
         if len(docs) > MAX_BATCH:
             raise InputError(f"a batch holds at most {MAX_BATCH} records, got {len(docs)}")
         seen: dict[str, str] = {}
+        # Judgements by (key ids, kind, system), good until a key event in the batch changes the overlay.
+        judged: dict[tuple[Any, ...], tuple[KeyState, ...]] = {}
         out = []
         i = 0
         try:
@@ -370,12 +386,19 @@ class Appending:
                     )
                 seen[item.idem_key] = doc.source
                 _check_times(item, now, self.policy)
-                item.signers = _signers(item, overlay, now)
+                sigs = item.envelope.signatures
+                asked = (sigs[0].keyid if len(sigs) == 1 else tuple(s.keyid for s in sigs), item.record.kind, item.system)
+                signers = judged.get(asked)
+                if signers is None:
+                    signers = judged[asked] = _signers(item, overlay, now)
+                item.signers = signers
                 _queue_signatures(i, item, checks)
-                try:
-                    apply_key_event(overlay, item.record, seq=-1 - i, at=now)
-                except SignerError as e:
-                    raise InputError(str(e), source=doc.source) from e
+                if item.record.kind in KEY_KINDS:
+                    judged.clear()
+                    try:
+                        apply_key_event(overlay, item.record, seq=-1 - i, at=now)
+                    except SignerError as e:
+                        raise InputError(str(e), source=doc.source) from e
                 self._check_controls(item)
                 out.append(item)
                 if progress is not None and (i + 1) % 1_000 == 0:
@@ -430,13 +453,19 @@ class Appending:
 def _check_times(item: Prepared, received: dt.datetime, policy: AppendPolicy) -> None:
     """Refuse a record observed in the future, or a key trusted past its validity."""
     rec = item.record
-    why = observed_problem(parse_timestamp(rec.observed_at), received, max_skew=policy.max_skew)
+    why = observed_problem(_instant(rec.observed_at), received, max_skew=policy.max_skew)
     if why:
         raise InputError(why, source=item.source, field="observed_at")
     if isinstance(rec, KeyTrustRecord) and rec.valid_until:
         why = key_window_problem(parse_timestamp(rec.valid_until), received)
         if why:
             raise InputError(why, source=item.source, field="valid_until")
+
+
+@lru_cache(maxsize=1024)
+def _instant(timestamp: str) -> dt.datetime:
+    """A record's (normalised) timestamp as a datetime: a batch's records often share one."""
+    return parse_timestamp(timestamp)
 
 
 def _signers(item: Prepared, registry: Registry, now: dt.datetime) -> tuple[KeyState, ...]:
@@ -500,56 +529,49 @@ def _commit(
     prev = head.last_hash
     batch = _Batch()
     out = []
+    windowed: dict[int, tuple[tuple[KeyState, ...], bool]] = {}  # a batch's records share a few judged tuples
     for i, item in enumerate(prepared):
         seq = head.size + i
         _refuse_replay(item, existing)
-        if seq != 0 and (changed or (at != now and any(_windowed(k) for k in item.signers))):
+        kind = item.record.kind
+        if seq != 0 and (changed or (at != now and _any_windowed(item.signers, windowed))):
             item.signers = _signers(item, registry, at)  # key status may have changed since prepare()
         if at != now and isinstance(item.record, KeyTrustRecord):
             _check_times(item, at, policy)
         _check_refs(item, facts, registry, policy)
-        if item.record.kind == "scope_index" and item.record.size != seq:  # type: ignore[union-attr]
+        if kind == "scope_index" and item.record.size != seq:  # type: ignore[union-attr]
             raise StaleIndexError(f"a scope index for size {item.record.size} cannot be entry {seq}")  # type: ignore[union-attr]
-        try:
-            state = apply_key_event(registry, item.record, seq=seq, at=at)
-        except SignerError as e:
-            raise InputError(str(e), source=item.source) from e
+        state = None
+        if kind in KEY_KINDS:
+            try:
+                state = apply_key_event(registry, item.record, seq=seq, at=at)
+            except SignerError as e:
+                raise InputError(str(e), source=item.source) from e
         if seq == 0:  # genesis: the admin key.trust entry signs itself
             assert state is not None and state.role == "admin"
             item.signers = (state,)
-        leaf = Leaf(
-            origin=head.origin,
-            seq=seq,
-            kind=item.record.kind,
-            payload_sha256=item.payload_sha256,
-            payload_type=item.envelope.payload_type,
-            signatures=item.envelope.signatures,
-            idem_key=item.idem_key,
-            received_at=received_text,
-        ).to_bytes()
+        leaf = leaf_bytes(head.origin, seq, item.record.kind, item.payload_sha256, item.envelope.payload_type,
+                          item.envelope.signatures, item.idem_key, received_text)
         h = entry_hash(prev, leaf)
-        batch.entries.append(
-            {"seq": seq, "entry_hash": h, "prev_hash": prev, "leaf": leaf,
-             "payload_sha256": item.payload_sha256, "idem_key": item.idem_key}
-        )
-        batch.payloads.append(
-            {"sha256": item.payload_sha256, "payload_type": item.envelope.payload_type, "body": item.envelope.payload}
-        )
-        for level, idx, node in frontier.append(leaf_hash(leaf)):
-            if level > 0:
-                batch.nodes.append({"level": level, "idx": idx, "hash": node})
+        h_hex = h.hex()
+        batch.entries.append((seq, h, prev, leaf, item.payload_sha256, item.idem_key))
+        batch.payloads.append((item.payload_sha256, item.envelope.payload_type, item.envelope.payload))
+        for completed in frontier.append(leaf_hash(leaf)):
+            if completed[0] > 0:
+                batch.nodes.append(completed)
             if nodes is not None:
-                nodes[level, idx] = node
-        batch.records.append(projection_row(item.record.__dict__, seq=seq, entry_hash=h, received_at=at, signer=item.signers[0]))
+                nodes[completed[0], completed[1]] = completed[2]
+        batch.records.append(projection_row(item.record.__dict__, seq=seq, entry_hash=h_hex, received_at=at,
+                                            signer=item.signers[0]))
         batch.controls.extend(control_rows(item.record.__dict__, seq=seq))
-        batch.signers.extend(signer_rows(seq, [s.keyid for s in item.envelope.signatures]))
+        batch.signers.extend([(seq, idx, s.keyid) for idx, s in enumerate(item.envelope.signatures)])
         if state is not None:
             new, revoked = key_rows(state, item.record.kind)
             batch.keys.extend(new)
             batch.revocations.extend(revoked)
-        facts.add(item, seq, h.hex())
+        facts.add(item, seq, h_hex)
         prev = h
-        out.append(Appended(seq, h.hex(), leaf, item.record.kind, item.system, item.source))
+        out.append(Appended(seq, h_hex, leaf, item.record.kind, item.system, item.source))
     _write_batch(conn, batch)
     conn.execute(_UPDATE_HEAD, {"size": frontier.size, "root": frontier.root(), "last_hash": prev,
                                 "frontier": frontier.to_bytes()})
@@ -562,6 +584,14 @@ def _commit(
 
 def _windowed(key: KeyState) -> bool:
     return key.valid_until is not None or key.valid_from is not None
+
+
+def _any_windowed(signers: tuple[KeyState, ...], known: dict[int, tuple[tuple[KeyState, ...], bool]]) -> bool:
+    """Whether a key in ``signers`` has a validity window, remembered by tuple (kept alive, so ids stay unique)."""
+    found = known.get(id(signers))
+    if found is None:
+        found = known[id(signers)] = (signers, any(_windowed(k) for k in signers))
+    return found[1]
 
 
 def _missing_last_entry(head: Head) -> LedgerStateError:
@@ -628,14 +658,14 @@ def _check_refs(item: Prepared, facts: _LedgerFacts, registry: Registry, policy:
         raise InputError(f"system {system!r} is not registered: append a 'system' record for it first",
                          source=src, field="system")
     if rec.kind in MODEL_VERSION_REFS and system is not None and (
-        why := model_version_problem(system, _model_version_ref(rec), facts.versions)
+        why := model_version_problem(system, rec.__dict__.get("model_version"), facts.versions)
     ):
         raise InputError(why, source=src, field="model_version")
     for field_name in ("target", "supersedes"):
         ref = rec.__dict__.get(field_name)
         if ref is None:
             continue
-        target = facts.entries.get(ref)
+        target = facts.entry(ref)
         if target is None:
             raise InputError(f"no entry with hash {ref}", source=src, field=field_name)
         why = reference_problem(kind=rec.kind, system=system, field=field_name, ref=target, signers=item.signers,
@@ -670,15 +700,19 @@ def _transient(e: OperationalError) -> bool:
     return any(s in text for s in ("locked", "busy", "deadlock", "could not serialize", "serialization"))
 
 
+_ENTRY_COLUMNS = ("seq", "entry_hash", "prev_hash", "leaf", "payload_sha256", "idem_key")
+
+
 def _write_batch(conn: Connection, batch: _Batch) -> None:
     # Identical content signed by different keys shares one payload row, maybe stored already.
-    unique = list({r["sha256"]: r for r in batch.payloads}.values())
-    insert_raw(conn, m.Payload.__table__, unique, skip_existing=True)  # type: ignore[attr-defined]
-    insert_raw(conn, m.Entry.__table__, batch.entries)  # type: ignore[attr-defined]
-    insert_raw(conn, m.TreeNode.__table__, batch.nodes)  # type: ignore[attr-defined]
+    unique = list({r[0]: r for r in batch.payloads}.values())
+    insert_tuples(conn, m.Payload.__table__, ("sha256", "payload_type", "body"), unique,  # type: ignore[attr-defined]
+                  skip_existing=True)
+    insert_tuples(conn, m.Entry.__table__, _ENTRY_COLUMNS, batch.entries)  # type: ignore[attr-defined]
+    insert_tuples(conn, m.TreeNode.__table__, ("level", "idx", "hash"), batch.nodes)  # type: ignore[attr-defined]
     insert_raw(conn, m.Record.__table__, batch.records)  # type: ignore[attr-defined]
     insert_raw(conn, m.RecordControl.__table__, batch.controls)  # type: ignore[attr-defined]
-    insert_raw(conn, m.EntrySigner.__table__, batch.signers)  # type: ignore[attr-defined]
+    insert_tuples(conn, m.EntrySigner.__table__, ("seq", "idx", "key_id"), batch.signers)  # type: ignore[attr-defined]
     if batch.keys:
         conn.execute(insert(m.KeyRegistry), batch.keys)
     if batch.revocations:

@@ -68,7 +68,7 @@ class Envelope:
         """
         if not isinstance(data, dict):
             raise InputError("an envelope must be a JSON object", source=source)
-        unknown = set(data) - {"payloadType", "payload", "signatures"}
+        unknown = data.keys() - _ENVELOPE_FIELDS
         if unknown:
             raise InputError("unknown envelope field", source=source, field=sorted(unknown)[0])
         ptype = data.get("payloadType")
@@ -81,7 +81,7 @@ class Envelope:
         parsed = []
         for i, s in enumerate(sigs):
             where = f"signatures[{i}]"
-            if not isinstance(s, dict) or set(s) - {"keyid", "sig"}:
+            if not isinstance(s, dict) or s.keys() - _SIGNATURE_FIELDS:
                 raise InputError("must be an object with keyid and sig", source=source, field=where)
             keyid = s.get("keyid")
             if not isinstance(keyid, str) or len(keyid) != 64:
@@ -92,11 +92,15 @@ class Envelope:
         return cls(ptype, payload, tuple(parsed))
 
 
+_ENVELOPE_FIELDS = frozenset({"payloadType", "payload", "signatures"})
+_SIGNATURE_FIELDS = frozenset({"keyid", "sig"})
+
+
 def _b64(value: Any, *, source: str, field: str) -> bytes:
     if not isinstance(value, str):
         raise InputError("missing or not a base64 string", source=source, field=field)
     try:
-        return base64.b64decode(value, validate=True)
+        return binascii.a2b_base64(value, strict_mode=True)  # base64.b64decode(validate=True), minus its wrapper
     except (binascii.Error, ValueError) as e:
         raise InputError("not valid base64", source=source, field=field) from e
 

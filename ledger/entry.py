@@ -88,18 +88,8 @@ class Leaf:
         Raises:
             CanonicalError: if a string holds a lone surrogate (not UTF-8).
         """
-        sigs = ",".join(
-            f'{{"keyid":{_esc(s.keyid)},"sig":"{base64.b64encode(s.sig).decode("ascii")}"}}' for s in self.signatures
-        )
-        text = (
-            f'{{"idem_key":{_esc(self.idem_key)},"kind":{_esc(self.kind)},"origin":{_esc(self.origin)},'
-            f'"payload_sha256":{_esc(self.payload_sha256)},"payload_type":{_esc(self.payload_type)},'
-            f'"received_at":{_esc(self.received_at)},"seq":{int(self.seq)},"signatures":[{sigs}],"v":{LEAF_VERSION}}}'
-        )
-        try:
-            return text.encode("utf-8")
-        except UnicodeEncodeError as e:
-            raise CanonicalError(f"not representable as canonical JSON: {e}") from e
+        return leaf_bytes(self.origin, self.seq, self.kind, self.payload_sha256, self.payload_type, self.signatures,
+                          self.idem_key, self.received_at)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Leaf:
@@ -174,3 +164,27 @@ def parse_leaf(data: bytes) -> Leaf:
     idem, kind, origin, sha, ptype, received, seq, sigs = match.groups()
     signatures = tuple(Signature(keyid, binascii.a2b_base64(sig)) for keyid, sig in _SIG_RE.findall(sigs))
     return Leaf(origin, int(seq), kind, sha, ptype, signatures, idem, received)
+
+
+def leaf_bytes(
+    origin: str, seq: int, kind: str, payload_sha256: str, payload_type: str, signatures: tuple[Signature, ...],
+    idem_key: str, received_at: str,
+) -> bytes:
+    """:meth:`Leaf.to_bytes` of a leaf with these fields, without making the :class:`Leaf` (an append
+    makes one leaf per record).
+
+    Raises:
+        CanonicalError: if a string holds a lone surrogate (not UTF-8).
+    """
+    sigs = ",".join(
+        f'{{"keyid":{_esc(s.keyid)},"sig":"{base64.b64encode(s.sig).decode("ascii")}"}}' for s in signatures
+    )
+    text = (
+        f'{{"idem_key":{_esc(idem_key)},"kind":{_esc(kind)},"origin":{_esc(origin)},'
+        f'"payload_sha256":{_esc(payload_sha256)},"payload_type":{_esc(payload_type)},'
+        f'"received_at":{_esc(received_at)},"seq":{int(seq)},"signatures":[{sigs}],"v":{LEAF_VERSION}}}'
+    )
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise CanonicalError(f"not representable as canonical JSON: {e}") from e

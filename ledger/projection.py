@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
@@ -30,9 +31,16 @@ def insert_raw(conn: Connection, table: Table, rows: list[dict[str, Any]], *, sk
     if not rows:
         return
     columns = list(rows[0])
-    dialect = conn.dialect
-    values = driver_values(conn, table, columns, rows)
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    insert_tuples(conn, table, columns, driver_values(conn, table, columns, rows), skip_existing=skip_existing)
+
+
+def insert_tuples(
+    conn: Connection, table: Table, columns: Sequence[str], values: list[tuple[Any, ...]], *, skip_existing: bool = False
+) -> None:
+    """executemany of rows given as tuples of ``columns``, already as the driver takes them (no datetimes)."""
+    if not values:
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
     if skip_existing:  # both backends; needs only the INSERT privilege
         sql += " ON CONFLICT DO NOTHING"
@@ -82,6 +90,7 @@ def _convert(
 
 
 
+@lru_cache(maxsize=1024)  # a batch's records often share their times
 def _ts(value: str | None) -> dt.datetime | None:
     # Record timestamps are validated and normalised to RFC 3339 UTC "Z" already.
     return dt.datetime.fromisoformat(value) if value else None
@@ -100,7 +109,7 @@ SUBTYPE_FIELD: dict[str, str] = {
 
 
 def projection_row(
-    fields: Mapping[str, Any], *, seq: int, entry_hash: bytes, received_at: dt.datetime, signer: KeyState
+    fields: Mapping[str, Any], *, seq: int, entry_hash: bytes | str, received_at: dt.datetime, signer: KeyState
 ) -> dict[str, Any]:
     """The ``record`` projection row for one entry.
 
@@ -108,7 +117,7 @@ def projection_row(
         fields: the record's fields: a record model's ``__dict__`` or the JSON
             mapping of its signed payload (where defaults are left out).
         seq: the entry's sequence number.
-        entry_hash: its chain hash.
+        entry_hash: its chain hash (or its hex).
         received_at: when the ledger received it.
         signer: its first signing key.
     """
@@ -116,7 +125,7 @@ def projection_row(
     subtype = SUBTYPE_FIELD.get(kind)
     return {
         "seq": seq,
-        "entry_hash": entry_hash.hex(),
+        "entry_hash": entry_hash if isinstance(entry_hash, str) else entry_hash.hex(),
         "kind": kind,
         "system": fields.get("system"),
         "observed_at": _ts(fields["observed_at"]),

@@ -359,3 +359,17 @@ def test_append_reports_progress_while_checking(ledger: Ledger, keys) -> None:
     calls: list[tuple[int, int]] = []
     ledger.append(_batch(keys, 2_500), progress=lambda done, total: calls.append((done, total)))
     assert calls == [(1_000, 2_500), (2_000, 2_500), (2_500, 2_500)]
+
+
+def test_a_key_revoked_inside_a_batch_may_not_sign_the_batchs_later_records(ledger: Ledger, keys) -> None:
+    """Signer judgements are reused within a batch only until one of its key events changes the keys."""
+    before = table_bytes(ledger.engine)
+    revoke = {"kind": "key.revoke", "observed_at": "2026-11-02T10:00:00Z", "key_id": keys.pipeline.public.key_id,
+              "reason": "laptop stolen"}
+    batch = [envelope_doc(eval_record(suite="before"), keys.pipeline, "a.json"),
+             envelope_doc(revoke, keys.admin, "revoke.json"),
+             envelope_doc(eval_record(suite="after"), keys.pipeline, "b.json")]
+    with pytest.raises(InputError, match="was revoked") as e:
+        ledger.append(batch)
+    assert e.value.source == "b.json"
+    assert table_bytes(ledger.engine) == before
