@@ -69,7 +69,7 @@ def exceptions(
     if expired:
         items = [x for x in items if x.state == "expired"]
     if expiring is not None:
-        items = [x for x in items if x.state == "active" and x.expires_at <= as_of + expiring]
+        items = [x for x in items if x.expiring_within(expiring)]
     return items
 
 

@@ -47,6 +47,10 @@ class ExceptionStatus:
         assert self.record.expires_at is not None
         return self.record.expires_at
 
+    def expiring_within(self, window: dt.timedelta) -> bool:
+        """Active, and expiring within ``window`` of ``as_of`` (what 'assure exceptions --expiring' lists)."""
+        return self.state == "active" and self.expires_at <= self.as_of + window
+
     @property
     def days_left(self) -> int:
         """Whole days from ``as_of`` to expiry (negative once expired)."""

@@ -110,7 +110,7 @@ def _exceptions(views: list[SystemView], policy: ApprovalPolicy, as_of: dt.datet
         "expired": states["expired"],
         "rejected": states["rejected"],
         "expiring_within_days": {"days": window.days, "count": sum(
-            x.state == "active" and x.expires_at <= as_of + window for x in items)},
+            x.expiring_within(window) for x in items)},
         "open_age_days_median": statistics.median(open_ages) if open_ages else None,
         "open_age_buckets": dict(buckets),
     }

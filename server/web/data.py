@@ -40,8 +40,7 @@ def systems_rows(st: State, as_of: dt.datetime) -> tuple[list[dict[str, Any]], l
             "coverage": {f["framework"]: f for f in report.to_json(details=False)["frameworks"]},
             "gate": None if verdict is None else ("pass" if verdict.passed else "fail"),
             "gate_reasons": verdict.reasons if verdict else [],
-            "expiring": sum(x.state == "active" and x.expires_at <= as_of + EXPIRING
-                            for x in exception_statuses(view, policy=st.policy)),
+            "expiring": sum(x.expiring_within(EXPIRING) for x in exception_statuses(view, policy=st.policy)),
             "open_incidents": len(open_incidents(view, ["low", "medium", "high", "critical"])),
         })
     return rows, fws
