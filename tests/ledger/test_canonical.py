@@ -110,6 +110,13 @@ def test_strict_parser_rejects(text, reason) -> None:
         parse_json(text)
 
 
+@pytest.mark.parametrize("exact", [False, True])
+def test_a_numeral_past_the_digit_limit_is_a_json_error_in_both_readers(exact: bool) -> None:
+    with pytest.raises(CanonicalError, match="too large for JSON"):
+        parse_json('{"n": ' + "9" * 5000 + "}", exact_integers=exact)
+    assert parse_json("[9007199254740993]", exact_integers=exact) == [9007199254740993 if exact else 2.0**53]
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(), st.integers(0, 2**53 - 1), st.text(), st.lists(st.tuples(st.text(), st.binary(max_size=80)), max_size=3))
 def test_leaf_bytes_are_the_reference_canonical_json(text, seq, payload_type, sigs) -> None:
