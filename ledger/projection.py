@@ -10,13 +10,14 @@ import datetime as dt
 import json
 from collections.abc import Callable, Mapping
 from operator import itemgetter
-from typing import Any
-
-from sqlalchemy import DateTime, Table
-from sqlalchemy.engine import Connection
-from sqlalchemy.types import TypeEngine
+from typing import TYPE_CHECKING, Any
 
 from ledger.registry import KeyState
+
+if TYPE_CHECKING:  # the rows are built without SQLAlchemy (coverage's reads on SQLite import none)
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.types import TypeEngine
 
 
 def insert_raw(conn: Connection, table: Table, rows: list[dict[str, Any]], *, skip_existing: bool = False) -> None:
@@ -64,6 +65,8 @@ def driver_values(
 
 def _is_datetime(type_: TypeEngine[Any]) -> bool:
     # DateTime itself, or a decorator over it (SQLModel's UTCDateTime)
+    from sqlalchemy import DateTime
+
     return isinstance(type_, DateTime) or isinstance(getattr(type_, "impl_instance", None), DateTime)
 
 
