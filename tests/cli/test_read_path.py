@@ -94,19 +94,25 @@ def test_show_json_is_the_stored_entry(filled, engine, db_url, run_cli) -> None:
         assert r.exit_code == 2 and why in r.stderr
 
 
+def run_and_list_imports(db_url: str, commands: list[list[str]], heavy: tuple[str, ...]) -> tuple[str, str]:
+    """Run ``commands`` in a fresh interpreter; its stdout, and (on stderr) which of ``heavy`` got imported."""
+    code = ("import sys; from cli.main import cli\n"
+            f"for args in {commands!r}:\n"
+            "    try: cli(args, standalone_mode=False)\n"
+            "    except SystemExit: pass\n"
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r}), file=sys.stderr)")
+    r = subprocess.run([sys.executable, "-c", code], env={"ASSURE_DB": db_url, "PATH": ""}, capture_output=True,
+                       text=True, check=True, cwd=Path(__file__).resolve().parents[2])
+    return r.stdout, r.stderr.strip().splitlines()[-1]
+
+
 def test_log_and_show_on_sqlite_do_not_import_sqlalchemy(ledger, db_url) -> None:
     if not db_url.startswith("sqlite"):
         pytest.skip("PostgreSQL goes through SQLAlchemy")
-    code = ("import sys; from cli.main import cli\n"
-            "for args in (['log', '--json'], ['show', '1', '--json']):\n"
-            "    try: cli(args, standalone_mode=False)\n"
-            "    except SystemExit: pass\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('sqlalchemy', 'sqlmodel', 'pydantic', 'networkx')), file=sys.stderr)")
-    r = subprocess.run([sys.executable, "-c", code], env={"ASSURE_DB": db_url, "PATH": ""}, capture_output=True,
-                       text=True, check=True, cwd=Path(__file__).resolve().parents[2])
-    assert json.loads(r.stdout.split("\n]\n")[0] + "\n]")[1]["kind"] == "key.trust"
-    assert r.stderr.strip() == "[]"
+    out, imported = run_and_list_imports(db_url, [["log", "--json"], ["show", "1", "--json"]],
+                                         ("sqlalchemy", "sqlmodel", "pydantic", "networkx"))
+    assert json.loads(out.split("\n]\n")[0] + "\n]")[1]["kind"] == "key.trust"
+    assert imported == "[]"
 
 
 def test_a_file_that_is_not_a_database_is_a_clear_exit_2(run_cli, tmp_path) -> None:
@@ -240,16 +246,10 @@ def test_postgresql_answers_as_a_sqlite_file_does(rich, db_url, run_cli, keys, t
 def test_control_queries_on_sqlite_do_not_import_sqlalchemy(rich, db_url) -> None:
     if not db_url.startswith("sqlite"):
         pytest.skip("PostgreSQL goes through SQLAlchemy")
-    code = ("import sys; from cli.main import cli\n"
-            f"for args in {[[*a, '--as-of', AS_OF] for a in QUERIES]!r}:\n"
-            "    try: cli(args, standalone_mode=False)\n"
-            "    except SystemExit: pass\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('sqlalchemy', 'sqlmodel', 'networkx', 'alembic')), file=sys.stderr)")
-    r = subprocess.run([sys.executable, "-c", code], env={"ASSURE_DB": db_url, "PATH": ""}, capture_output=True,
-                       text=True, check=True, cwd=Path(__file__).resolve().parents[2])
-    assert '"credit-scoring"' in r.stdout
-    assert r.stderr.strip().splitlines()[-1] == "[]"
+    out, imported = run_and_list_imports(db_url, [[*a, "--as-of", AS_OF] for a in QUERIES],
+                                         ("sqlalchemy", "sqlmodel", "networkx", "alembic"))
+    assert '"credit-scoring"' in out
+    assert imported == "[]"
 
 
 def test_a_datetime_parameter_compares_as_the_orm_compares_it(rich, engine, db_url) -> None:
