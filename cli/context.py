@@ -15,7 +15,7 @@ import click
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from ledger.read_db import Reader
+    from ledger.read_db import Reader, SqliteFile
 
 DEFAULT_DB_PATH = Path(".assure") / "ledger.db"
 
@@ -77,6 +77,23 @@ class AppContext:
             read_db.check_schema(current, self.display_url)
             logging.getLogger("assure").info("ledger %s, schema %s", self.display_url, current)
             yield reader
+
+    def ledger_db(self) -> Engine | SqliteFile:
+        """An existing, migrated ledger for the library's read-only calls (``controls.service``):
+        a SQLite file as a :class:`ledger.read_db.SqliteFile`, read through ``sqlite3``
+        without importing SQLAlchemy; any other database as its engine.
+
+        Raises:
+            LedgerStateError: if there is no ledger there or its schema is outdated.
+        """
+        from ledger import read_db
+
+        path = read_db.sqlite_file(self.url)
+        if path is None:
+            return self.ledger_engine()
+        with self.ledger_reader():  # checks the schema
+            pass
+        return read_db.SqliteFile(path)
 
     def _require_sqlite_file(self) -> None:
         from ledger.errors import LedgerStateError

@@ -94,7 +94,7 @@ def coverage_cmd(app: AppContext, system: str, frameworks: tuple[str, ...], fail
     if as_json and as_csv:
         raise click.UsageError("--json and --csv are two output formats: give one")
     graph, policy = _setup(frameworks_dir, policy_path)
-    report = service.coverage(app.ledger_engine(), system, graph=graph, policy=policy,
+    report = service.coverage(app.ledger_db(), system, graph=graph, policy=policy,
                               frameworks=list(frameworks), as_of=_as_of(as_of), horizon_days=_days(horizon))
     if as_json:
         echo_json(report.to_json(details=details))
@@ -164,7 +164,7 @@ def gaps_cmd(app: AppContext, system: str, frameworks: tuple[str, ...], window: 
     from controls import answers
 
     graph, policy = _setup(frameworks_dir, policy_path)
-    answer = answers.gaps(app.ledger_engine(), system, graph=graph, policy=policy, frameworks=list(frameworks),
+    answer = answers.gaps(app.ledger_db(), system, graph=graph, policy=policy, frameworks=list(frameworks),
                           as_of=_as_of(as_of), forecast=parse_duration(window) if window else None,
                           horizon_days=_days(horizon))
     if as_json:
@@ -310,7 +310,7 @@ def exceptions_cmd(app: AppContext, system: str | None, window: str | None, expi
 
     policy = _policy(policy_path)  # exceptions need no framework or control graph
     horizon = parse_duration(window) if window else None
-    items = answers.exceptions(app.ledger_engine(), policy=policy, as_of=_as_of(as_of), system=system,
+    items = answers.exceptions(app.ledger_db(), policy=policy, as_of=_as_of(as_of), system=system,
                                expiring=horizon, expired=expired)
     if as_json:
         echo_json([x.to_json() for x in items])
@@ -339,7 +339,7 @@ def systems_list_cmd(app: AppContext, as_of: str | None, policy_path: Path | Non
     """Every registered system: tier, EU class and role in force, current model version."""
     from controls import answers
 
-    rows = answers.systems(app.ledger_engine(), policy=_policy(policy_path), as_of=_as_of(as_of))
+    rows = answers.systems(app.ledger_db(), policy=_policy(policy_path), as_of=_as_of(as_of))
     if as_json:
         echo_json(rows)
         return
@@ -359,7 +359,7 @@ def systems_show_cmd(app: AppContext, system: str, as_of: str | None, policy_pat
     """One system: model versions, latest evaluations per suite, approvals, pending changes."""
     from controls import service
 
-    view = service.system_view(app.ledger_engine(), system, as_of=_as_of(as_of), policy=_policy(policy_path))
+    view = service.system_view(app.ledger_db(), system, as_of=_as_of(as_of), policy=_policy(policy_path))
     s = service.system_summary(view)
     if as_json:
         echo_json(s)
@@ -396,7 +396,7 @@ def trace_cmd(app: AppContext, system: str, model_version: str | None, as_of: st
     from controls import answers
 
     _, policy = _setup(frameworks_dir, policy_path)
-    data = answers.trace(app.ledger_engine(), system, policy=policy, as_of=_as_of(as_of), model_version=model_version)
+    data = answers.trace(app.ledger_db(), system, policy=policy, as_of=_as_of(as_of), model_version=model_version)
     if as_json:
         echo_json(data)
     else:

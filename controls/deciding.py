@@ -22,6 +22,9 @@ One statement finds the extremes with an index seek per group and version
 (``ix_record_deciding``; the stale case scans its group); the records naming a
 control of an explicit rule (few: documents, mostly) are read and reduced here.
 Both skip records that are retracted or superseded, as the full load would.
+The statements are plain SQL over a :class:`ledger.read_db.Reader` (``sqlite3`` on a
+SQLite file, SQLAlchemy elsewhere), so neither the ORM nor the framework schema
+is imported to read.
 """
 
 from __future__ import annotations
@@ -31,14 +34,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import bindparam, text
-from sqlalchemy.engine import Connection
+from ledger.read_db import DATETIME, Reader, reader_of
 
-from frameworks.schema import Control, rule_leaves
-from ledger import models as m
-from ledger.projection import SUBTYPE_FIELD
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from frameworks.schema import Control
 
 BULK_KINDS = frozenset({"evaluation", "document"})
 
@@ -73,6 +76,9 @@ class Plan:
 
 def plan_for(controls: Iterable[Control]) -> Plan:
     """The groups the controls' rules read, for the bulk kinds all of whose rules allow it."""
+    from frameworks.schema import rule_leaves
+    from ledger.projection import SUBTYPE_FIELD
+
     leaves = [(c.id, leaf) for c in controls for leaf in rule_leaves(c.evidence) if leaf.kind in BULK_KINDS]
     kinds = set(BULK_KINDS)
     for _, leaf in leaves:
@@ -89,7 +95,8 @@ def plan_for(controls: Iterable[Control]) -> Plan:
 
 
 # The withdrawn records (retracted or superseded, decided in Python by controls.liveness:
-# some withdrawals need approval) are a bound list, :dead.
+# some withdrawals need approval) are a bound list, :dead (the Reader expands it; a
+# datetime such as :as_of is bound as the column stores it).
 # A group's live records received by as_of, for the correlated subqueries below.
 _PICK = """SELECT r.seq FROM record r
     WHERE r.system = g.system AND r.kind = g.kind AND r.subtype = g.subtype AND r.received_at <= :as_of
@@ -100,51 +107,50 @@ _NEWEST = "ORDER BY r.observed_at DESC, r.seq DESC LIMIT 1"
 _LAST = _PICK.replace("SELECT r.seq FROM", "SELECT max(r.seq + 0) FROM")
 
 
-def _bind_as_of(sql: str) -> Any:
-    # Bind as_of through the column's own type so it is stored-format text on SQLite
-    # (a raw datetime would compare as a differently formatted string).
-    return text(sql).bindparams(
-        bindparam("as_of", type_=m.Record.__table__.c.received_at.type),  # type: ignore[attr-defined]
-        # Typed, so an empty list renders as an empty set of text, not of integers.
-        bindparam("dead", expanding=True, type_=m.Record.__table__.c.entry_hash.type),  # type: ignore[attr-defined]
-    )
-
-
 @lru_cache(maxsize=32)
-def _seek_statement(groups: int, versions: int) -> Any:
+def _seek_statement(groups: int, versions: int) -> str:
     """Each group's extremes, one index seek each (a scan only for the stale case)."""
     rows = ", ".join(f"(:g{i}, :k{i}, :t{i}, :y{i}, :u{i})" for i in range(groups))
     sql = f"WITH g(id, kind, subtype, system, unbound) AS (VALUES {rows})"
     if not versions:
-        return _bind_as_of(sql + f"\nSELECT ({_PICK} {_NEWEST}) FROM g")
-    return _bind_as_of(sql + f""",
+        return sql + f"\nSELECT ({_PICK} {_NEWEST}) FROM g"
+    return sql + f""",
 v(version) AS (VALUES {", ".join(f"(:v{i})" for i in range(versions))}),
 cur AS MATERIALIZED (
     SELECT g.id, ({_PICK} AND r.model_version = v.version {_NEWEST}) AS seq FROM g CROSS JOIN v
 )
 SELECT seq FROM cur
 UNION ALL SELECT ({_PICK} {_NEWEST}) FROM g WHERE g.unbound = 1
-UNION ALL SELECT ({_LAST}) FROM g WHERE g.id IN (SELECT id FROM cur WHERE seq IS NULL)""")
+UNION ALL SELECT ({_LAST}) FROM g WHERE g.id IN (SELECT id FROM cur WHERE seq IS NULL)"""
 
 
 # Live records naming a control of an explicit rule: few (documents, mostly).
-_NAMING = _bind_as_of("""
+_NAMING = """
 SELECT r.seq, r.system, r.kind, r.subtype, c.control_id, r.model_version, r.observed_at
 FROM record r JOIN record_control c ON c.seq = r.seq
 WHERE r.system IN (:system, '*') AND r.kind IN :kinds AND r.subtype IN :subtypes AND r.received_at <= :as_of
-  AND c.control_id IN :controls AND r.entry_hash NOT IN :dead""").bindparams(
-    bindparam("kinds", expanding=True), bindparam("subtypes", expanding=True), bindparam("controls", expanding=True)
-).columns(observed_at=m.Record.__table__.c.observed_at.type)  # type: ignore[attr-defined]
+  AND c.control_id IN :controls AND r.entry_hash NOT IN :dead"""
+_NAMING_TYPES = (None, None, None, None, None, None, DATETIME)
+
+
+class _Naming(NamedTuple):
+    seq: int
+    system: str
+    kind: str
+    subtype: str
+    control_id: str
+    model_version: str | None
+    observed_at: dt.datetime
 
 
 def deciding_seqs(
-    conn: Connection, system: str, plan: Plan, *, as_of: dt.datetime, versions: Sequence[str],
+    conn: Connection | Reader, system: str, plan: Plan, *, as_of: dt.datetime, versions: Sequence[str],
     dead: Sequence[str] = (),
 ) -> set[int]:
     """Seqs of the records that decide every rule of ``plan`` for any of ``versions``.
 
     Args:
-        conn: an open connection.
+        conn: an open connection, or a :class:`ledger.read_db.Reader`.
         system: the system id (its organisation-wide ``*`` records are searched too).
         plan: the groups to search (:func:`plan_for`).
         as_of: only records received by then count.
@@ -154,18 +160,20 @@ def deciding_seqs(
     """
     plain = [(g, s) for g in plan.groups if g.control is None for s in (system, "*")]
     explicit = {(g.kind, g.subtype, g.control): g.unbound for g in plan.groups if g.control is not None}
+    reader = reader_of(conn)
     out: set[int] = set()
     if plain:
         params: dict[str, Any] = {"system": system, "as_of": as_of, "dead": list(dead)}
         for i, (g, s) in enumerate(plain):
             params |= {f"g{i}": i, f"k{i}": g.kind, f"t{i}": g.subtype, f"y{i}": s, f"u{i}": int(g.unbound)}
         params |= {f"v{i}": v for i, v in enumerate(versions)}
-        out |= {seq for (seq,) in conn.execute(_seek_statement(len(plain), len(versions)), params) if seq is not None}
+        out |= {seq for (seq,) in reader.rows(_seek_statement(len(plain), len(versions)), params) if seq is not None}
     if explicit:
         kinds, subtypes, controls = (sorted({key[i] for key in explicit}) for i in range(3))
-        found: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
-        for row in conn.execute(_NAMING, {"system": system, "as_of": as_of, "kinds": kinds, "dead": list(dead),
-                                          "subtypes": subtypes, "controls": controls}):
+        found: dict[tuple[Any, ...], list[_Naming]] = defaultdict(list)
+        params = {"system": system, "as_of": as_of, "kinds": kinds, "dead": list(dead), "subtypes": subtypes,
+                  "controls": controls}
+        for row in map(_Naming._make, reader.rows(_NAMING, params, types=_NAMING_TYPES)):
             if (row.kind, row.subtype, row.control_id) in explicit:
                 found[(row.kind, row.subtype, row.control_id, row.system)].append(row)
         for (kind, subtype, control, _), rows in found.items():
@@ -173,9 +181,9 @@ def deciding_seqs(
     return out
 
 
-def _extremes(rows: list[Any], versions: Sequence[str], *, unbound: bool) -> set[int]:
+def _extremes(rows: list[_Naming], versions: Sequence[str], *, unbound: bool) -> set[int]:
     """What the seek statement finds for one group, from its live records."""
-    def newest(r: Any) -> tuple[Any, int]:
+    def newest(r: _Naming) -> tuple[dt.datetime, int]:
         return (r.observed_at, r.seq)
 
     out = {max(rows, key=newest).seq} if unbound or not versions else set()

@@ -1,6 +1,6 @@
 """The control graph: requirements, internal controls and crosswalk edges in one graph.
 
-:class:`ControlGraph` wraps a networkx multigraph with three kinds of edge:
+:class:`ControlGraph` holds a directed multigraph with three kinds of edge:
 
 * ``contains``: parent requirement -> child requirement (framework hierarchy);
 * ``satisfies``: control -> requirement (from the control catalogs);
@@ -8,9 +8,14 @@
   carrying relation, source and flags.
 
 Queries return library objects (:class:`~frameworks.library.Requirement`,
-:class:`~frameworks.schema.Control`) and :class:`CrosswalkLink` values; no
-networkx type leaves this module. :func:`load_graph` builds the graph once per
-library content hash and caches it in-process.
+:class:`~frameworks.schema.Control`) and :class:`CrosswalkLink` values.
+:func:`load_graph` builds the graph once per library content hash and caches it
+in-process.
+
+The queries only ever look up a node's edges (no path, cycle or centrality
+analysis), so the graph is a plain-Python adjacency index (:class:`_Edges`)
+rather than a networkx graph: importing networkx cost a query several bare
+interpreter starts.
 
 This module computes no coverage and reads no evidence: it answers what the
 frameworks and the catalog say, not what the ledger holds.
@@ -23,8 +28,6 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
-
-import networkx as nx
 
 from frameworks import loader
 from frameworks.applicability import Verdict, applies, assess
@@ -39,6 +42,35 @@ _SATISFIES = "satisfies"
 _MAPS = "maps"
 _T = TypeVar("_T")
 _MEMO_SIZE = 20_000
+
+
+_Node = tuple[str, str]
+_Edge = tuple[_Node, _Node, Any, dict[str, Any]]
+
+
+class _Edges:
+    """A directed multigraph's edges by node, iterated as ``networkx.MultiDiGraph`` does:
+    a node's neighbours in the order each was first linked, then each neighbour's
+    edge keys in the order they were added; adding an edge again with the same key
+    updates its data in place."""
+
+    def __init__(self) -> None:
+        self._succ: dict[_Node, dict[_Node, dict[Any, dict[str, Any]]]] = {}
+        self._pred: dict[_Node, dict[_Node, dict[Any, dict[str, Any]]]] = {}
+
+    def add_edge(self, u: _Node, v: _Node, key: Any, **data: Any) -> None:
+        keys = self._succ.setdefault(u, {}).setdefault(v, {})
+        attrs = keys.setdefault(key, {})
+        attrs.update(data)
+        self._pred.setdefault(v, {}).setdefault(u, {})[key] = attrs
+
+    def out_edges(self, u: _Node) -> Iterable[_Edge]:
+        """``(u, v, key, data)`` for each edge leaving ``u``."""
+        return ((u, v, k, d) for v, keys in self._succ.get(u, {}).items() for k, d in keys.items())
+
+    def in_edges(self, v: _Node) -> Iterable[_Edge]:
+        """``(u, v, key, data)`` for each edge entering ``v``."""
+        return ((u, v, k, d) for u, keys in self._pred.get(v, {}).items() for k, d in keys.items())
 
 
 @dataclass(frozen=True)
@@ -83,13 +115,11 @@ class ControlGraph:
     def __init__(self, library: Library):
         """Build the graph from a loaded library (use :func:`load_graph` to cache it)."""
         self.library = library
-        g: nx.MultiDiGraph = nx.MultiDiGraph()
+        g = _Edges()
         for node_id, req in library.requirements.items():
-            g.add_node((_REQ, node_id))
             if req.parent is not None:
                 g.add_edge((_REQ, req.parent), (_REQ, node_id), key=_CONTAINS)
         for control in library.controls.values():
-            g.add_node((_CTL, control.id))
             for node_id in control.satisfies:
                 g.add_edge((_CTL, control.id), (_REQ, node_id), key=_SATISFIES)
         for crosswalk in library.crosswalks.values():
@@ -187,7 +217,7 @@ class ControlGraph:
         """Direct children in document order."""
         node_id = self.requirement(node_id).node_id
         return self._sorted(
-            n for _, (_, n), k in self._g.out_edges((_REQ, node_id), keys=True) if k == _CONTAINS
+            n for _, (_, n), k, _ in self._g.out_edges((_REQ, node_id)) if k == _CONTAINS
         )
 
     def descendants(self, node_id: str) -> list[Requirement]:
@@ -249,7 +279,7 @@ class ControlGraph:
         ids = {
             c
             for n in nodes
-            for (_, c), _, k in self._g.in_edges((_REQ, n), keys=True)
+            for (_, c), _, k, _ in self._g.in_edges((_REQ, n))
             if k == _SATISFIES
         }
         return [
@@ -273,7 +303,7 @@ class ControlGraph:
         return [
             r
             for r in self.requirements(framework_id, assessable_only=True)
-            if not any(k == _SATISFIES for *_, k in self._g.in_edges((_REQ, r.node_id), keys=True))
+            if not any(k == _SATISFIES for _, _, k, _ in self._g.in_edges((_REQ, r.node_id)))
         ]
 
     def applicable_requirements(
@@ -359,10 +389,10 @@ class ControlGraph:
             nodes += [r.node_id for r in self.ancestors(node_id) + self.descendants(node_id)]
         links: list[CrosswalkLink] = []
         for n in nodes:
-            for _, (_, target), key, data in self._g.out_edges((_REQ, n), keys=True, data=True):
+            for _, (_, target), key, data in self._g.out_edges((_REQ, n)):
                 if key != _CONTAINS:
                     links.append(_link(n, target, data, inverse=False, hop=n != node_id))
-            for (_, source), _, key, data in self._g.in_edges((_REQ, n), keys=True, data=True):
+            for (_, source), _, key, data in self._g.in_edges((_REQ, n)):
                 if key not in (_CONTAINS, _SATISFIES):
                     links.append(_link(n, source, data, inverse=True, hop=n != node_id))
         reqs = self.library.requirements

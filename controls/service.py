@@ -4,6 +4,10 @@ Each opens one read transaction, so every answer comes from one snapshot.
 Coverage, the gate and the control graph are imported by the calls that use
 them: ``assure systems list`` and ``assure exceptions`` need none of them
 (networkx and the framework schema alone cost several bare interpreter starts).
+
+``engine`` may also be a :class:`ledger.read_db.SqliteFile` (what the CLI passes for a
+SQLite file): the read-only calls then read through ``sqlite3`` and SQLAlchemy is not
+imported (see :mod:`ledger.read_db`); authenticated loads and signing still use an engine.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from controls.exceptions import ExceptionStatus, exception_statuses
 from controls.state import SystemView, load_system, load_systems, system_ids
-from ledger.db import read_transaction
+from ledger import read_db
 from ledger.errors import InputError
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from sqlalchemy.engine import Connection, Engine
 
     from controls.approvals import ApprovalPolicy
@@ -54,9 +60,16 @@ def check_frameworks(graph: ControlGraph, frameworks: list[str] | None) -> list[
     return list(frameworks)
 
 
+def read_transaction(engine: Engine) -> AbstractContextManager[Connection]:
+    """:func:`ledger.db.read_transaction`, importing SQLAlchemy only when called (for :func:`kpis`)."""
+    from ledger.db import read_transaction as transaction
+
+    return transaction(engine)
+
+
 def system_view(engine: Engine, system: str, *, as_of: dt.datetime, policy: ApprovalPolicy) -> SystemView:
     """One system's records as of ``as_of`` (every one, in force or not)."""
-    with read_transaction(engine) as conn:
+    with read_db.transaction(engine) as conn:
         return load_system(conn, system, as_of=as_of, policy=policy)
 
 
@@ -89,7 +102,7 @@ def coverage_view(
         authenticate: verify every signature read and prove each entry is in a
             tree that extends the newest signed checkpoint (the release gate).
     """
-    with read_transaction(engine) as conn:
+    with read_db.transaction(read_db.engine_of(engine) if authenticate else engine) as conn:
         return load_system(conn, system, as_of=as_of, policy=policy, plan=coverage_plan(graph),
                            any_version=any_version, authenticate=authenticate)
 
@@ -150,7 +163,7 @@ def sign_gate(engine: Engine, verdict: GateVerdict, *, anchor: Anchor, key: Priv
     from ledger.merkle import consistency_proof
     from ledger.trusted_keys import load_registry
 
-    with read_transaction(engine) as conn:
+    with read_transaction(read_db.engine_of(engine)) as conn:
         require_gate_signer(load_registry(conn), key)
         cp = anchor.checkpoint
         proof = consistency_proof(cp.size, anchor.head.size, node_reader(conn)) if cp is not None else []
@@ -162,12 +175,12 @@ def all_views(
     plan: Plan | None = None,
 ) -> list[SystemView]:
     """Every registered system's view (or just ``system``'s); ``plan`` as for :func:`load_system`."""
-    with read_transaction(engine) as conn:
+    with read_db.transaction(engine) as conn:
         return _views(conn, as_of=as_of, policy=policy, system=system, plan=plan)
 
 
 def _views(
-    conn: Connection, *, as_of: dt.datetime, policy: ApprovalPolicy, system: str | None, plan: Plan | None,
+    conn: Connection | read_db.Reader, *, as_of: dt.datetime, policy: ApprovalPolicy, system: str | None, plan: Plan | None,
 ) -> list[SystemView]:
     from ledger.trusted_keys import load_registry
 
@@ -198,7 +211,7 @@ def version_view(
     number of other versions."""
     from controls.deciding import BULK_KINDS, Plan
 
-    with read_transaction(engine) as conn:
+    with read_db.transaction(engine) as conn:
         return load_system(conn, system, as_of=as_of, policy=policy, plan=Plan(BULK_KINDS, (), version=model_version))
 
 

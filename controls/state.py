@@ -14,6 +14,10 @@ need approval) is decided by :mod:`controls.liveness`. With ``authenticate``
 entry read is proven to be in the tree of a head that extends the newest
 signed checkpoint (:mod:`ledger.anchor`). This module computes no coverage;
 see ``controls.coverage``.
+
+The queries are plain SQL over a :class:`ledger.read_db.Reader`: ``sqlite3`` on a
+SQLite file (the CLI's queries import no SQLAlchemy), SQLAlchemy elsewhere, with
+the same SQL text and the same values.
 """
 
 from __future__ import annotations
@@ -25,21 +29,20 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, or_, select
-from sqlalchemy.engine import Connection
-
 from controls.approvals import ApprovalPolicy, Decision, decide
 from controls.evidence import Evidence, evidence_from_bytes
 from controls.liveness import Correction, Reclassification, resolve
-from ledger import models as m
-from ledger.anchor import Anchor, anchored_head, prove_included
 from ledger.errors import NotFoundError
+from ledger.read_db import Reader, reader_of
 from ledger.records import KINDS, ORG_WIDE, eu_roles
 from ledger.registry import Registry
 from ledger.trusted_keys import load_registry
 
 if TYPE_CHECKING:  # coverage's plan (and the framework schema it reads) only where a plan is given
+    from sqlalchemy.engine import Connection
+
     from controls.deciding import Plan
+    from ledger.anchor import Anchor
 
 __all__ = ["Evidence", "SystemView", "build_view", "load_system", "load_systems", "system_ids"]
 
@@ -172,29 +175,24 @@ def build_view(
     )
 
 
-def _select(where: Any) -> Any:
-    return (
-        select(m.Entry.seq, m.Entry.entry_hash, m.Entry.prev_hash, m.Entry.leaf, m.Payload.body)  # type: ignore[call-overload]
-        .select_from(m.Record)
-        .join(m.Entry, m.Entry.seq == m.Record.seq)
-        .outerjoin(m.Payload, m.Payload.sha256 == m.Entry.payload_sha256)
-        .where(where)
-        .order_by(m.Record.seq)
-    )
+def _select(where: str) -> str:
+    return ("SELECT entry.seq, entry.entry_hash, entry.prev_hash, entry.leaf, payload.body FROM record "
+            "JOIN entry ON entry.seq = record.seq LEFT OUTER JOIN payload ON payload.sha256 = entry.payload_sha256 "
+            f"WHERE {where} ORDER BY record.seq")
 
 
 @dataclass
-class _Reader:
+class _Loader:
     """Builds evidence from entry rows, remembering each leaf for inclusion proofs."""
 
-    conn: Connection
+    reader: Reader
     registry: Registry
     authenticate: bool
     leaves: dict[int, bytes] = field(default_factory=dict)
 
-    def rows(self, stmt: Any, params: dict[str, Any]) -> list[Evidence]:
+    def rows(self, sql: str, params: dict[str, Any]) -> list[Evidence]:
         out = []
-        for seq, ehash, prev, leaf, body in self.conn.execute(stmt, params):
+        for seq, ehash, prev, leaf, body in self.reader.rows(sql, params):
             leaf = bytes(leaf)
             out.append(evidence_from_bytes(seq=seq, entry_hash=bytes(ehash), prev_hash=bytes(prev), leaf=leaf,
                                            payload=None if body is None else bytes(body), registry=self.registry,
@@ -204,46 +202,39 @@ class _Reader:
         return out
 
 
-# Statements built once (parameters: system, as_of, kinds, hashes, seqs): a view is read often.
-_SCOPE = and_(or_(m.Record.system == bindparam("system"), m.Record.system == ORG_WIDE),
-              m.Record.received_at <= bindparam("as_of"))
-_OF_KINDS = m.Record.kind.in_(bindparam("kinds", expanding=True))  # type: ignore[attr-defined]
+# Parameters: system, org_wide, as_of, kinds, hashes, version, versions, seqs (lists are expanded by the Reader).
+_SCOPE = "(record.system = :system OR record.system = :org_wide) AND record.received_at <= :as_of"
 _IN_SCOPE = _select(_SCOPE)
-_KINDS_IN_SCOPE = _select(and_(_SCOPE, _OF_KINDS))
-_SUPERSEDING = _select(and_(_SCOPE, _OF_KINDS, m.Record.supersedes.is_not(None)))  # type: ignore[union-attr]
-_TARGETED = _select(and_(_SCOPE, _OF_KINDS, m.Record.entry_hash.in_(bindparam("hashes", expanding=True))))  # type: ignore[attr-defined]
-_OF_VERSION = _select(and_(_SCOPE, _OF_KINDS, m.Record.model_version == bindparam("version")))
-_UNREGISTERED = _select(and_(_SCOPE, _OF_KINDS, m.Record.model_version.not_in(  # type: ignore[union-attr]
-    bindparam("versions", expanding=True))))
-_FLEET = and_(m.Record.system.in_(bindparam("systems", expanding=True)),  # type: ignore[union-attr]
-              m.Record.received_at <= bindparam("as_of"))
-_FLEET_KINDS = _select(and_(_FLEET, _OF_KINDS))
+_KINDS_IN_SCOPE = _select(f"{_SCOPE} AND record.kind IN :kinds")
+_SUPERSEDING = _select(f"{_SCOPE} AND record.kind IN :kinds AND record.supersedes IS NOT NULL")
+_TARGETED = _select(f"{_SCOPE} AND record.kind IN :kinds AND record.entry_hash IN :hashes")
+_OF_VERSION = _select(f"{_SCOPE} AND record.kind IN :kinds AND record.model_version = :version")
+_UNREGISTERED = _select(f"{_SCOPE} AND record.kind IN :kinds AND record.model_version NOT IN :versions")
+_FLEET = "record.system IN :systems AND record.received_at <= :as_of"
+_FLEET_KINDS = _select(f"{_FLEET} AND record.kind IN :kinds")
 # Without the kinds (the caller keeps the bulk ones): with them, SQLite reads the kind index, every bulk row.
-_FLEET_SUPERSEDING = _select(and_(_FLEET, m.Record.supersedes.is_not(None)))  # type: ignore[union-attr]
-_FLEET_TARGETED = _select(and_(_FLEET, _OF_KINDS, m.Record.entry_hash.in_(bindparam("hashes", expanding=True))))  # type: ignore[attr-defined]
-_BY_SEQ = _select(m.Record.seq.in_(bindparam("seqs", expanding=True)))  # type: ignore[attr-defined]
+_FLEET_SUPERSEDING = _select(f"{_FLEET} AND record.supersedes IS NOT NULL")
+_FLEET_TARGETED = _select(f"{_FLEET} AND record.kind IN :kinds AND record.entry_hash IN :hashes")
+_BY_SEQ = _select("record.seq IN :seqs")
+_SYSTEMS = ("SELECT DISTINCT record.system FROM record WHERE record.kind = :kind AND record.received_at <= :as_of "
+            "ORDER BY record.system")
 _CHUNK = 5_000  # bound parameters per IN list (SQLite allows 32,766 per statement)
 
 
-def system_ids(conn: Connection, *, as_of: dt.datetime) -> list[str]:
-    """Every system registered by ``as_of``."""
-    stmt = (
-        select(m.Record.system)
-        .where(m.Record.kind == "system", m.Record.received_at <= as_of)
-        .distinct()
-        .order_by(m.Record.system)
-    )
-    return [r[0] for r in conn.execute(stmt)]
+def system_ids(conn: Connection | Reader, *, as_of: dt.datetime) -> list[str]:
+    """Every system registered by ``as_of`` (``conn``: a connection or a :class:`ledger.read_db.Reader`)."""
+    return [r[0] for r in reader_of(conn).rows(_SYSTEMS, {"kind": "system", "as_of": as_of})]
 
 
 def load_system(
-    conn: Connection, system: str, *, as_of: dt.datetime, policy: ApprovalPolicy, plan: Plan | None = None,
+    conn: Connection | Reader, system: str, *, as_of: dt.datetime, policy: ApprovalPolicy, plan: Plan | None = None,
     any_version: bool = False, authenticate: bool = False, registry: Registry | None = None,
 ) -> SystemView:
     """The system's records in force (and organisation-wide ones) received by ``as_of``.
 
     Args:
-        conn: an open connection.
+        conn: an open connection, or a :class:`ledger.read_db.Reader` (an authenticated
+            load needs one over a SQLAlchemy connection: the anchor reads through it).
         system: the system id.
         as_of: read the ledger as it stood then.
         policy: the approval policy (some corrections and every reclassification
@@ -262,22 +253,25 @@ def load_system(
         NotFoundError: if no system record for ``system`` existed by then.
         IntegrityError: an entry read does not check out (run ``assure verify``).
     """
-    registry = registry or load_registry(conn)
-    anchor = anchored_head(conn, registry) if authenticate else None
-    reader = _Reader(conn, registry, authenticate)
-    scope = {"system": system, "as_of": as_of}
+    source = reader_of(conn)
+    registry = registry or load_registry(source)
+    anchor = _anchor(source, registry) if authenticate else None
+    loader = _Loader(source, registry, authenticate)
+    scope = {"system": system, "org_wide": ORG_WIDE, "as_of": as_of}
     if plan is None or not plan.kinds:
-        view = build_view(system, reader.rows(_IN_SCOPE, scope), as_of=as_of, policy=policy)
+        view = build_view(system, loader.rows(_IN_SCOPE, scope), as_of=as_of, policy=policy)
     else:
-        view = _load_planned(reader, system, scope, plan, any_version, policy)
+        view = _load_planned(loader, system, scope, plan, any_version, policy)
     if anchor is not None:
-        prove_included(conn, anchor.head, reader.leaves)
+        from ledger.anchor import prove_included
+
+        prove_included(source.connection, anchor.head, loader.leaves)
         view = replace(view, anchor=anchor)
     return view
 
 
 def load_systems(
-    conn: Connection, systems: list[str], *, as_of: dt.datetime, policy: ApprovalPolicy, plan: Plan,
+    conn: Connection | Reader, systems: list[str], *, as_of: dt.datetime, policy: ApprovalPolicy, plan: Plan,
     registry: Registry | None = None,
 ) -> list[SystemView]:
     """:func:`load_system` (with ``plan``, current model version) for many systems, in fewer
@@ -289,8 +283,9 @@ def load_systems(
     """
     if plan.version is not None:
         raise ValueError("a version's view is of one system")
-    registry = registry or load_registry(conn)
-    reader = _Reader(conn, registry, authenticate=False)
+    source = reader_of(conn)
+    registry = registry or load_registry(source)
+    reader = _Loader(source, registry, authenticate=False)
     bulk = sorted(plan.kinds)
     scope = {"systems": [*systems, ORG_WIDE], "as_of": as_of}
     found = reader.rows(_FLEET_KINDS, scope | {"kinds": sorted(set(KINDS) - plan.kinds)})
@@ -311,12 +306,21 @@ def load_systems(
         for s in systems if e.system == ORG_WIDE else [e.system]:
             if s in rows and e.entry_hash in named[s]:
                 rows[s].append(e)
-    return [_load_planned(reader, s, {"system": s, "as_of": as_of}, plan, False, policy, prefetched=rows[s])
+    return [_load_planned(reader, s, {"system": s, "org_wide": ORG_WIDE, "as_of": as_of}, plan, False, policy,
+                          prefetched=rows[s])
             for s in systems]
 
 
+def _anchor(source: Reader, registry: Registry) -> Anchor:
+    from ledger.anchor import anchored_head
+
+    if source.connection is None:
+        raise ValueError("an authenticated load reads through SQLAlchemy: pass a connection (see ledger.read_db)")
+    return anchored_head(source.connection, registry)
+
+
 def _load_planned(
-    reader: _Reader, system: str, scope: dict[str, Any], plan: Plan, any_version: bool, policy: ApprovalPolicy,
+    reader: _Loader, system: str, scope: dict[str, Any], plan: Plan, any_version: bool, policy: ApprovalPolicy,
     prefetched: list[Evidence] | None = None,
 ) -> SystemView:
     bulk = sorted(plan.kinds)
@@ -342,7 +346,7 @@ def _load_planned(
     loaded = {e.seq for e in rows}
     from controls.deciding import deciding_seqs
 
-    ordered = sorted(deciding_seqs(reader.conn, system, plan, as_of=as_of, versions=versions, dead=dead) - loaded)
+    ordered = sorted(deciding_seqs(reader.reader, system, plan, as_of=as_of, versions=versions, dead=dead) - loaded)
     for i in range(0, len(ordered), _CHUNK):  # thousands with any_version and many versions
         rows += reader.rows(_BY_SEQ, {"seqs": ordered[i : i + _CHUNK]})
     rows.sort(key=lambda e: e.seq)
@@ -350,7 +354,7 @@ def _load_planned(
 
 
 def _of_version(
-    reader: _Reader, rows: list[Evidence], scope: dict[str, Any], bulk: list[str], version: str, base: SystemView
+    reader: _Loader, rows: list[Evidence], scope: dict[str, Any], bulk: list[str], version: str, base: SystemView
 ) -> list[Evidence]:
     """The bulk records bound to ``version``, and those bound to no registered version (a trace's
     broken links), that are not among ``rows`` yet."""
@@ -366,7 +370,7 @@ def _of_version(
     return out
 
 
-def _targets(reader: _Reader, rows: list[Evidence], scope: dict[str, Any], bulk: list[str]) -> list[Evidence]:
+def _targets(reader: _Loader, rows: list[Evidence], scope: dict[str, Any], bulk: list[str]) -> list[Evidence]:
     named = {h for e in rows for h in (e.target, e.supersedes) if h} - {e.entry_hash for e in rows}
     if not named:
         return []

@@ -89,7 +89,9 @@ FilterValue = str | bool | int | float
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: a validator is built on first validation (loading YAML), not when the class is
+    # defined; a query unpickles the cached library (frameworks.disk_cache) and validates nothing.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class SourceInfo(_Model):
@@ -328,7 +330,7 @@ class CrosswalkMapping(_Model):
     itself), ``unreviewed`` (nobody has reviewed it yet).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     source: NodeId = Field(alias="from")
     target: NodeId = Field(alias="to")

@@ -11,13 +11,14 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any
-
-from sqlalchemy import DateTime, Table
-from sqlalchemy.engine import Connection
-from sqlalchemy.types import TypeEngine
+from typing import TYPE_CHECKING, Any
 
 from ledger.registry import KeyState
+
+if TYPE_CHECKING:  # the rows are built without SQLAlchemy (coverage's reads on SQLite import none)
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.types import TypeEngine
 
 
 def insert_raw(conn: Connection, table: Table, rows: list[dict[str, Any]], *, skip_existing: bool = False) -> None:
@@ -72,6 +73,8 @@ def driver_values(
 
 def _is_datetime(type_: TypeEngine[Any]) -> bool:
     # DateTime itself, or a decorator over it (SQLModel's UTCDateTime)
+    from sqlalchemy import DateTime
+
     return isinstance(type_, DateTime) or isinstance(getattr(type_, "impl_instance", None), DateTime)
 
 

@@ -13,6 +13,14 @@ datetimes as the text SQLAlchemy wrote (``2026-11-01 09:00:00.000000``) and
 booleans as 0/1, and PostgreSQL gives datetimes in the session's time zone, so
 a query names its datetime and boolean columns and :meth:`Reader.rows` converts
 them as SQLModel's ``UTCDateTime`` and SQLAlchemy's ``Boolean`` do (aware, UTC).
+Parameters too: a datetime is bound on SQLite as the text SQLAlchemy stores (so
+``received_at <= :as_of`` compares like with like), and a list or tuple is expanded
+into ``(:name_0, :name_1, ...)`` in the SQL text for both drivers (an empty one into
+an empty set of text: do not pass an empty list compared with a number column).
+
+The library's read-only entry points take either a SQLAlchemy engine or a
+:class:`SqliteFile` (:func:`transaction`), and their query functions either a
+SQLAlchemy connection or a :class:`Reader` (:func:`reader_of`).
 
 This module does not write, migrate or know the tables; see ``ledger.models``.
 """
@@ -20,8 +28,10 @@ This module does not write, migrate or know the tables; see ``ledger.models``.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -42,16 +52,24 @@ class Reader:
 
     Args:
         run: executes ``(sql, params)`` and returns the rows as tuples.
+        database: names the database (its URL), e.g. to key a per-database cache.
+        connection: the SQLAlchemy connection the rows come from (None for ``sqlite3``).
+        stored_datetime: how a datetime parameter is bound (default: as it is).
     """
 
-    def __init__(self, run: Any) -> None:
+    def __init__(self, run: Any, *, database: str = "", connection: Connection | None = None,
+                 stored_datetime: Any = None) -> None:
         self._run = run
+        self.database = database
+        self.connection = connection
+        self._stored_datetime = stored_datetime
 
     def rows(
         self, sql: str, params: Mapping[str, Any] | None = None, *, types: Sequence[str | None] = ()
     ) -> list[tuple[Any, ...]]:
         """The rows of ``sql`` (``:name`` parameters); column ``i`` converted as ``types[i]`` says."""
-        rows = self._run(sql, dict(params or {}))
+        sql, bound = self._bind(sql, params or {})
+        rows = self._run(sql, bound)
         if not types:
             return [tuple(r) for r in rows]
         convert = [(i, _CONVERT[t]) for i, t in enumerate(types) if t is not None]
@@ -63,6 +81,35 @@ class Reader:
                     values[i] = fn(values[i])
             out.append(tuple(values))
         return out
+
+    def _bind(self, sql: str, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        bound: dict[str, Any] = {}
+        for name, value in params.items():
+            if isinstance(value, list | tuple):
+                names = [f"{name}_{i}" for i in range(len(value))]
+                listed = f"({', '.join(':' + n for n in names)})" if names else _EMPTY_SET
+                sql = re.sub(rf"(?<![:\w]):{name}(?!\w)", listed, sql)
+                bound.update(zip(names, (self._value(v) for v in value), strict=True))
+            else:
+                bound[name] = self._value(value)
+        return sql, bound
+
+    def _value(self, value: Any) -> Any:
+        if self._stored_datetime is not None and isinstance(value, dt.datetime):
+            return self._stored_datetime(value)
+        return value
+
+
+_EMPTY_SET = "(SELECT NULL WHERE 1 = 0)"
+
+
+def _sqlite_datetime(value: dt.datetime) -> str:
+    """As SQLModel's ``UTCDateTime`` and SQLAlchemy's SQLite ``DateTime`` store an aware datetime."""
+    if value.utcoffset() is None:
+        raise ValueError("datetime parameters must be timezone-aware")
+    v = value.astimezone(dt.UTC)
+    return (f"{v.year:04d}-{v.month:02d}-{v.day:02d} {v.hour:02d}:{v.minute:02d}:{v.second:02d}"
+            f".{v.microsecond:06d}")
 
 
 def _utc(value: str | dt.datetime) -> dt.datetime:
@@ -99,7 +146,8 @@ def open_sqlite(path: Path) -> Iterator[Reader]:
     try:
         conn.execute("PRAGMA busy_timeout=60000")
         conn.execute("BEGIN")
-        yield Reader(lambda sql, params: conn.execute(sql, params).fetchall())
+        yield Reader(lambda sql, params: conn.execute(sql, params).fetchall(), database=f"{_SQLITE_PREFIX}{path}",
+                     stored_datetime=_sqlite_datetime)
     finally:
         conn.close()  # rolls back the read transaction
 
@@ -117,7 +165,47 @@ def for_connection(conn: Connection) -> Reader:
     """A :class:`Reader` over an open SQLAlchemy connection (inside the caller's transaction)."""
     from sqlalchemy import text
 
-    return Reader(lambda sql, params: conn.execute(text(sql), params).fetchall())
+    sqlite = conn.dialect.name == "sqlite"  # datetimes compared as the text SQLAlchemy stores there
+    return Reader(lambda sql, params: conn.execute(text(sql), params).fetchall(), database=str(conn.engine.url),
+                  connection=conn, stored_datetime=_sqlite_datetime if sqlite else None)
+
+
+def reader_of(source: Reader | Connection) -> Reader:
+    """``source`` as a :class:`Reader` (a SQLAlchemy connection is wrapped, in its transaction)."""
+    return source if isinstance(source, Reader) else for_connection(source)
+
+
+@dataclass(frozen=True)
+class SqliteFile:
+    """A migrated ledger in a SQLite file, read through ``sqlite3``: what the CLI passes the
+    library's read-only entry points instead of an engine, so SQLAlchemy is not imported."""
+
+    path: Path
+
+    @property
+    def url(self) -> str:
+        """Its ``sqlite:///`` URL."""
+        return f"{_SQLITE_PREFIX}{self.path}"
+
+
+@contextmanager
+def transaction(db: Engine | SqliteFile) -> Iterator[Reader]:
+    """A read transaction on ``db``: ``sqlite3`` for a :class:`SqliteFile`, else the engine."""
+    if isinstance(db, SqliteFile):
+        with open_sqlite(db.path) as reader:
+            yield reader
+    else:
+        with for_engine(db) as reader:
+            yield reader
+
+
+def engine_of(db: Engine | SqliteFile) -> Engine:
+    """A SQLAlchemy engine for ``db`` (for what still reads through SQLAlchemy: authenticated loads)."""
+    if not isinstance(db, SqliteFile):
+        return db
+    from ledger.db import make_engine
+
+    return make_engine(db.url)
 
 
 def schema_revision(reader: Reader) -> str | None:

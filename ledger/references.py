@@ -22,17 +22,16 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.engine import Connection
-
-from ledger import models as m
 from ledger.canonical import parse_json
 from ledger.entry import Leaf
 from ledger.records import LEDGER_KINDS, ORG_WIDE
 from ledger.registry import KeyState, Registry
 from ledger.wording import a
+
+if TYPE_CHECKING:  # the checks themselves need no SQLAlchemy (coverage's reads on SQLite import none)
+    from sqlalchemy.engine import Connection
 
 #: Fields of which kinds name a model version that must be registered.
 MODEL_VERSION_REFS = frozenset({"evaluation", "risk_assessment", "incident", "document"})
@@ -51,6 +50,10 @@ class EntryFacts:
 
 def load_facts(conn: Connection, hashes: Iterable[str]) -> dict[str, EntryFacts]:
     """Facts about the entries with these hashes (hex), those that exist."""
+    from sqlalchemy import select
+
+    from ledger import models as m
+
     wanted = sorted({bytes.fromhex(h) for h in hashes})
     out: dict[str, EntryFacts] = {}
     for i in range(0, len(wanted), 500):

@@ -17,20 +17,21 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-from sqlalchemy.engine import Connection, Engine
-
-from ledger import models as m
 from ledger.canonical import parse_json
 from ledger.dsse import pae
 from ledger.entry import Leaf, entry_hash
 from ledger.errors import IntegrityError
 from ledger.key_events import GenesisError, KeyEventError, replay_entry
 from ledger.keys import verify_signature
+from ledger.read_db import Reader, reader_of
 from ledger.records import KEY_KINDS, parse_record
 from ledger.registry import Registry, SignerError
 from ledger.timeutil import parse_timestamp
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
 
 
 @dataclass(frozen=True)
@@ -40,24 +41,28 @@ class _Replayed:
 
 
 _CACHE: dict[str, _Replayed] = {}
-_KEY_EVENTS = (
-    select(m.Record.seq, m.Entry.entry_hash)
-    .join(m.Entry, m.Entry.seq == m.Record.seq)
-    .where(m.Record.kind.in_(sorted(KEY_KINDS)))  # type: ignore[attr-defined]
-    .order_by(m.Record.seq)
-)
+# Plain SQL over a Reader: sqlite3 on a SQLite file, SQLAlchemy elsewhere (ledger.read_db).
+_KEY_EVENTS = ("SELECT record.seq, entry.entry_hash FROM record JOIN entry ON entry.seq = record.seq "
+               "WHERE record.kind IN :kinds ORDER BY record.seq")
+_EVENT_ENTRIES = ("SELECT entry.seq, entry.prev_hash, entry.entry_hash, entry.leaf, payload.body FROM entry "
+                  "LEFT OUTER JOIN payload ON payload.sha256 = entry.payload_sha256 "
+                  "WHERE entry.seq IN :seqs ORDER BY entry.seq")
 _LOCK = threading.Lock()
 
 
-def load_registry(conn: Connection) -> Registry:
+def load_registry(conn: Connection | Reader) -> Registry:
     """The registry as of the ledger's newest key event, replayed from the entries.
+
+    Args:
+        conn: a connection, or a :class:`ledger.read_db.Reader`, in an open transaction.
 
     Raises:
         IntegrityError: naming the first key event that does not check out
             (run ``assure verify``).
     """
-    events = tuple((seq, bytes(h)) for seq, h in conn.execute(_KEY_EVENTS))
-    key = str(conn.engine.url)
+    reader = reader_of(conn)
+    events = tuple((seq, bytes(h)) for seq, h in reader.rows(_KEY_EVENTS, {"kinds": sorted(KEY_KINDS)}))
+    key = reader.database
     with _LOCK:
         cached = _CACHE.get(key)
     if cached is not None and events[: len(cached.events)] == cached.events:
@@ -65,7 +70,7 @@ def load_registry(conn: Connection) -> Registry:
     else:
         done, registry = 0, Registry()
     if done < len(events):
-        _replay(conn, registry, [seq for seq, _ in events[done:]])
+        _replay(reader, registry, [seq for seq, _ in events[done:]])
         with _LOCK:
             _CACHE[key] = _Replayed(events, registry.copy())
     return registry
@@ -80,20 +85,15 @@ def cached_registry(engine: Engine) -> Registry | None:
     return cached.registry.copy() if cached is not None else None
 
 
-def _replay(conn: Connection, registry: Registry, seqs: list[int]) -> None:
+def _replay(reader: Reader, registry: Registry, seqs: list[int]) -> None:
     if seqs and seqs[0] != 0 and not len(registry):
         raise IntegrityError("the genesis entry is not a key event", seq=0)
-    rows = conn.execute(
-        select(m.Entry.seq, m.Entry.prev_hash, m.Entry.entry_hash, m.Entry.leaf, m.Payload.body)  # type: ignore[call-overload]
-        .outerjoin(m.Payload, m.Payload.sha256 == m.Entry.payload_sha256)
-        .where(m.Entry.seq.in_(seqs))  # type: ignore[attr-defined]
-        .order_by(m.Entry.seq)
-    ).all()
+    rows = reader.rows(_EVENT_ENTRIES, {"seqs": seqs})  # seqs is never empty here
     if [r[0] for r in rows] != seqs:
         missing = sorted(set(seqs) - {r[0] for r in rows})
         raise IntegrityError("a key event's entry is missing: run 'assure verify'", seq=missing[0] if missing else None)
     for seq, prev, ehash, leaf_bytes, body in rows:
-        _replay_one(registry, seq, bytes(prev), bytes(ehash), bytes(leaf_bytes), body)
+        _replay_one(registry, seq, bytes(prev), bytes(ehash), bytes(leaf_bytes), None if body is None else bytes(body))
 
 
 def _replay_one(registry: Registry, seq: int, prev: bytes, ehash: bytes, leaf_bytes: bytes, body: bytes | None) -> None:

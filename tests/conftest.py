@@ -168,6 +168,11 @@ def docs(*records: dict[str, Any]) -> list[Document]:
 @pytest.fixture
 def ledger(engine: sa.Engine, keys: Keys) -> Ledger:
     """An initialised ledger with pipeline, approver and auditor keys, one system and its model version 2.1.0."""
+    return seed_ledger(engine, keys)
+
+
+def seed_ledger(engine: sa.Engine, keys: Keys) -> Ledger:
+    """What the ``ledger`` fixture holds, on ``engine`` (the same entries, byte for byte, on either backend)."""
     init_ledger(engine, keys.admin, origin="test.example/ledger", now=T0)
     led = Ledger(engine)
     for key, role, owner in ((keys.pipeline, "pipeline", "ci"), (keys.approver, "approver", "RAI lead"),

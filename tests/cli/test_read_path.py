@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -93,19 +94,25 @@ def test_show_json_is_the_stored_entry(filled, engine, db_url, run_cli) -> None:
         assert r.exit_code == 2 and why in r.stderr
 
 
+def run_and_list_imports(db_url: str, commands: list[list[str]], heavy: tuple[str, ...]) -> tuple[str, str]:
+    """Run ``commands`` in a fresh interpreter; its stdout, and (on stderr) which of ``heavy`` got imported."""
+    code = ("import sys; from cli.main import cli\n"
+            f"for args in {commands!r}:\n"
+            "    try: cli(args, standalone_mode=False)\n"
+            "    except SystemExit: pass\n"
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r}), file=sys.stderr)")
+    r = subprocess.run([sys.executable, "-c", code], env={"ASSURE_DB": db_url, "PATH": ""}, capture_output=True,
+                       text=True, check=True, cwd=Path(__file__).resolve().parents[2])
+    return r.stdout, r.stderr.strip().splitlines()[-1]
+
+
 def test_log_and_show_on_sqlite_do_not_import_sqlalchemy(ledger, db_url) -> None:
     if not db_url.startswith("sqlite"):
         pytest.skip("PostgreSQL goes through SQLAlchemy")
-    code = ("import sys; from cli.main import cli\n"
-            "for args in (['log', '--json'], ['show', '1', '--json']):\n"
-            "    try: cli(args, standalone_mode=False)\n"
-            "    except SystemExit: pass\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('sqlalchemy', 'sqlmodel', 'pydantic', 'networkx')), file=sys.stderr)")
-    r = subprocess.run([sys.executable, "-c", code], env={"ASSURE_DB": db_url, "PATH": ""}, capture_output=True,
-                       text=True, check=True, cwd=Path(__file__).resolve().parents[2])
-    assert json.loads(r.stdout.split("\n]\n")[0] + "\n]")[1]["kind"] == "key.trust"
-    assert r.stderr.strip() == "[]"
+    out, imported = run_and_list_imports(db_url, [["log", "--json"], ["show", "1", "--json"]],
+                                         ("sqlalchemy", "sqlmodel", "pydantic", "networkx"))
+    assert json.loads(out.split("\n]\n")[0] + "\n]")[1]["kind"] == "key.trust"
+    assert imported == "[]"
 
 
 def test_a_file_that_is_not_a_database_is_a_clear_exit_2(run_cli, tmp_path) -> None:
@@ -129,3 +136,137 @@ def test_a_sqlite_file_path_is_taken_as_its_url(filled, db_url, run_cli, tmp_pat
         assert r.stdout == expected
     r = run_cli("log", db=str(tmp_path / "absent.db"))
     assert r.exit_code == 2 and f"no ledger at {tmp_path / 'absent.db'}" in r.stderr
+
+
+# --- coverage, gaps, exceptions, systems, trace: the control queries -----------------------------------------
+
+H = dt.timedelta(hours=1)
+AS_OF = "2026-11-10T00:00:00Z"
+MIDWAY = "2026-11-03T14:30:00Z"  # between the retraction and the correction, on the day of many appends
+#: Every control query, as --json and as text; --as-of pins the output.
+QUERIES = [
+    ["coverage", "--system", "credit-scoring", "--json"], ["coverage", "--system", "credit-scoring"],
+    ["coverage", "--system", "credit-scoring", "--csv"], ["gaps", "--system", "credit-scoring", "--json"],
+    ["gaps", "--system", "credit-scoring", "--forecast", "90d", "--horizon", "365d"],
+    ["exceptions", "--json"], ["exceptions"], ["exceptions", "--system", "credit-scoring", "--expired"],
+    ["systems", "list", "--json"], ["systems", "list"], ["systems", "show", "credit-scoring", "--json"],
+    ["systems", "show", "credit-scoring"], ["trace", "--system", "credit-scoring", "--json"],
+]
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def enrich(ledger: Ledger, keys: Keys) -> Ledger:
+    """:func:`filled`'s records plus a system-scoped key, a rotated approver key (the old one
+    revoked), a retraction, a correction, a pending reclassification and approvals."""
+    from ledger.store import revoke_key, trust_key
+    from tests.conftest import fixed_key, system_record
+
+    for name, key in (("systems.yaml", keys.admin), ("pipeline.yaml", keys.pipeline), ("risk.yaml", keys.approver),
+                      ("exception.yaml", keys.admin)):
+        ledger.append(read_documents(str(DEMO / name)), signing_key=key, now=T0)
+    t = T0 + dt.timedelta(days=2)
+    failing = ledger.append(docs(eval_record(suite="safety", passed=False, observed_at=_iso(t))),
+                            signing_key=keys.pipeline, now=t)[0]
+    scoped = fixed_key("scoped-ci")
+    trust_key(ledger, keys.admin, scoped.public, role="pipeline", owner="ci credit", systems=["credit-scoring"],
+              now=t + H)
+    ledger.append(docs(eval_record(suite="robustness", observed_at=_iso(t + H))), signing_key=scoped, now=t + 2 * H)
+    rotated = fixed_key("rai-lead-2027")
+    trust_key(ledger, keys.admin, rotated.public, role="approver", owner="RAI lead", now=t + 3 * H)
+    revoke_key(ledger, keys.admin, keys.approver.public.key_id, reason="rotated", now=t + 4 * H)
+    ledger.append(docs({"kind": "retract", "system": "credit-scoring", "observed_at": _iso(t + 5 * H),
+                        "target": failing.entry_hash, "reason": "wrong dataset"}), signing_key=keys.pipeline,
+                  now=t + 5 * H)
+    fair = ledger.append(docs(eval_record(suite="fairness", observed_at=_iso(t + 6 * H))), signing_key=keys.pipeline,
+                         now=t + 6 * H)[0]
+    ledger.append(docs(eval_record(suite="fairness", observed_at=_iso(t + 6 * H), supersedes=fair.entry_hash)),
+                  signing_key=keys.pipeline, now=t + 7 * H)
+    ledger.append(docs(system_record(risk_tier="medium", observed_at=_iso(t + 8 * H))), signing_key=keys.admin,
+                  now=t + 8 * H)
+    (exc,) = [r for r in ledger.iter_records(kind="exception")]
+    ledger.append(docs({"kind": "approval", "system": exc["system"], "observed_at": _iso(t + 9 * H),
+                        "target": exc["entry_hash"], "decision": "approve"}), signing_key=rotated, now=t + 9 * H)
+    return ledger
+
+
+@pytest.fixture
+def rich(ledger: Ledger, keys: Keys) -> Ledger:
+    return enrich(ledger, keys)
+
+
+def _through_sqlalchemy(db_url: str) -> str:
+    """The same database by a URL that the CLI reads through SQLAlchemy (the path before)."""
+    return db_url.replace("sqlite:///", "sqlite+pysqlite:///", 1)
+
+
+def _query(run_cli: Any, args: list[str], db: str, as_of: str = AS_OF) -> Any:
+    r = run_cli(*args, "--as-of", as_of, db=db)
+    assert "Traceback" not in r.output
+    return r
+
+
+@pytest.mark.parametrize("args", QUERIES, ids=" ".join)
+def test_control_queries_print_what_the_sqlalchemy_path_prints(rich, db_url, run_cli, args) -> None:
+    for as_of in (AS_OF, MIDWAY):
+        fast = _query(run_cli, args, db_url, as_of)
+        slow = _query(run_cli, args, _through_sqlalchemy(db_url), as_of)
+        assert (fast.exit_code, fast.stdout, fast.stderr) == (slow.exit_code, slow.stdout, slow.stderr)
+        assert fast.stdout.strip()
+
+
+def test_the_rich_ledger_has_what_the_comparison_needs(rich, db_url, run_cli) -> None:
+    def data(*args: str) -> Any:
+        return json.loads(_query(run_cli, [*args, "--json"], db_url).stdout)
+
+    trace = data("trace", "--system", "credit-scoring")
+    assert {w["action"] for w in trace["withdrawals"]} >= {"retract", "supersede"}, trace["withdrawals"]
+    assert trace["reclassifications"] and trace["reclassifications"][0]["state"] != "effective"
+    assert [x["state"] for x in data("exceptions")]
+
+
+def test_postgresql_answers_as_a_sqlite_file_does(rich, db_url, run_cli, keys, tmp_path, request) -> None:
+    """The same entries on PostgreSQL (SQLAlchemy) and in a SQLite file (sqlite3): the same output."""
+    if db_url.startswith("sqlite"):
+        pytest.skip("compares PostgreSQL with SQLite")
+    from ledger.db import make_engine
+    from tests.conftest import seed_ledger
+
+    path = tmp_path / "same.db"
+    shutil.copy(request.getfixturevalue("_sqlite_template"), path)
+    enrich(seed_ledger(make_engine(f"sqlite:///{path}"), keys), keys)
+    for args in QUERIES:
+        for as_of in (AS_OF, MIDWAY):
+            pg, lite = _query(run_cli, args, db_url, as_of), _query(run_cli, args, f"sqlite:///{path}", as_of)
+            assert (pg.exit_code, pg.stdout) == (lite.exit_code, lite.stdout), args
+
+
+def test_control_queries_on_sqlite_do_not_import_sqlalchemy(rich, db_url) -> None:
+    if not db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL goes through SQLAlchemy")
+    out, imported = run_and_list_imports(db_url, [[*a, "--as-of", AS_OF] for a in QUERIES],
+                                         ("sqlalchemy", "sqlmodel", "networkx", "alembic"))
+    assert '"credit-scoring"' in out
+    assert imported == "[]"
+
+
+def test_a_datetime_parameter_compares_as_the_orm_compares_it(rich, engine, db_url) -> None:
+    """``received_at <= :as_of`` (every query's cut-off) through the Reader, on either driver,
+    selects what the ORM's typed comparison selects, at and around every receive time."""
+    from ledger.read_db import SqliteFile, transaction
+
+    with engine.connect() as c:
+        times = sorted(set(c.execute(sa.select(m.Record.received_at)).scalars()))  # type: ignore[call-overload]
+    cuts = [t + d for t in times for d in (-dt.timedelta(microseconds=1), dt.timedelta(0), dt.timedelta(seconds=1))]
+    cuts += [t.astimezone(dt.timezone(dt.timedelta(hours=2))) for t in times]  # another zone, the same instant
+    path = Path(db_url.removeprefix("sqlite:///")) if db_url.startswith("sqlite:///") else None
+    with transaction(SqliteFile(path) if path else engine) as reader:
+        for cut in cuts:
+            with engine.connect() as c:
+                expected = list(c.execute(sa.select(m.Record.seq).where(m.Record.received_at <= cut)  # type: ignore[call-overload]
+                                          .order_by(m.Record.seq)).scalars())
+            assert [s for (s,) in reader.rows("SELECT seq FROM record WHERE received_at <= :as_of ORDER BY seq",
+                                              {"as_of": cut})] == expected, cut
+    assert len(times) > 5
