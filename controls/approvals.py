@@ -34,6 +34,7 @@ from ledger.append_policy import (
     AppendPolicy,
 )
 from ledger.errors import InputError
+from ledger.record_yaml import load_all
 from ledger.timeutil import format_timestamp
 
 DEFAULT_POLICY = Path(__file__).with_name("approval-policy.yaml")
@@ -44,7 +45,7 @@ TARGET_DECISION = {"model_version": "release", "exception": "exception", "risk_a
 class Rule(BaseModel):
     """Approvers needed for one decision type and tier."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     approvers: Annotated[int, Field(ge=1, le=20)]
     roles: Annotated[list[Literal["admin", "pipeline", "approver", "auditor"]], Field(min_length=1)] = ["approver"]
 
@@ -52,7 +53,7 @@ class Rule(BaseModel):
 class TierRules(BaseModel):
     """One rule per internal risk tier."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     low: Rule
     medium: Rule
     high: Rule
@@ -61,7 +62,7 @@ class TierRules(BaseModel):
 class ExceptionLimits(BaseModel):
     """How long an exception may run, and when it needs compensating controls."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     max_days: dict[Literal["low", "medium", "high"], Annotated[int, Field(ge=1, le=3650)]] = dict(
         DEFAULT_EXCEPTION_MAX_DAYS
     )
@@ -71,7 +72,7 @@ class ExceptionLimits(BaseModel):
 class ApprovalPolicy(BaseModel):
     """The whole policy file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     format: Literal["assure-approval-policy/1"]
     decisions: dict[
         Literal["release", "exception", "risk_assessment", "retraction", "reclassification", "other"], TierRules
@@ -118,11 +119,14 @@ def load_policy(path: Path | None = None) -> ApprovalPolicy:
     """
     path = path or DEFAULT_POLICY
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        documents = load_all(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise InputError(e.strerror or "cannot read", source=str(path)) from e
-    except yaml.YAMLError as e:
+    except (UnicodeDecodeError, yaml.YAMLError) as e:
         raise InputError(f"invalid YAML: {e}", source=str(path)) from e
+    if len(documents) != 1:
+        raise InputError(f"expected one YAML document, found {len(documents)}", source=str(path))
+    data = documents[0]
     try:
         return ApprovalPolicy.model_validate(data)
     except ValidationError as e:

@@ -43,11 +43,11 @@ from frameworks.library import (
 )
 from frameworks.schema import (
     FORMATS,
-    LIBRARY_FILE,
     Control,
     ControlsFile,
     CrosswalkFile,
     FrameworkFile,
+    library_file,
 )
 from ledger.wording import a
 
@@ -346,7 +346,7 @@ class _Builder:
             self.problem(source, ("format",), f"{what} (one of: {', '.join(FORMATS)})")
             return None
         try:
-            model = LIBRARY_FILE.validate_python(data)
+            model = library_file().validate_python(data)
         except ValidationError as e:
             for err in e.errors():
                 self._pydantic_problem(source, err)

@@ -16,6 +16,7 @@ that must exist, cycles) are checked by :mod:`frameworks.loader`.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Mapping
 from datetime import date
@@ -657,22 +658,23 @@ class ControlsFile(_Model):
     controls: Annotated[list[Control], Field(min_length=1)]
 
 
-AllOf.model_rebuild()
-AnyOf.model_rebuild()
-Control.model_rebuild()
-ControlsFile.model_rebuild()
-
 LibraryFile = Annotated[
     FrameworkFile | CrosswalkFile | ControlsFile, Field(discriminator="format")
 ]
 """Any file of the library, chosen by its ``format`` key."""
 
-LIBRARY_FILE: TypeAdapter[Any] = TypeAdapter(LibraryFile)
+
+
+@functools.cache
+def library_file() -> TypeAdapter[Any]:
+    """The validator of :data:`LibraryFile`, built on first use: a query that reads the
+    library from its cache never pays for it (the models are ``defer_build`` too)."""
+    return TypeAdapter(LibraryFile)
 
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of all three file formats (what ``schema.json`` ships)."""
-    schema = LIBRARY_FILE.json_schema(by_alias=True)
+    schema = library_file().json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Assure framework library file"
     return schema

@@ -29,7 +29,8 @@ def _pattern_without(allowed: str = "") -> str:
 
     Written for the Rust ``regex`` crate that pydantic-core runs it with, each
     character escaped (they all lie below U+2070)."""
-    refused = [c for c in map(chr, range(0x2070)) if re.match(f"[{UNSAFE_CHARS}]", c) and c not in allowed]
+    unsafe = re.compile(f"[{UNSAFE_CHARS}]")
+    refused = [c for c in map(chr, range(0x2070)) if unsafe.match(c) and c not in allowed]
     return "^[^" + "".join(f"\\u{{{ord(c):04X}}}" for c in refused) + "]*$"
 
 
