@@ -332,6 +332,32 @@ def frameworks_load(path: Path, frameworks_dir: Path) -> None:
     click.echo(f"loaded {path} as {target}")
 
 
+@frameworks_group.command("graph")
+@click.option("--format", "fmt", type=click.Choice(["graphml", "json"]), default="graphml", show_default=True,
+              help="GraphML (yEd, Gephi, Cytoscape) or networkx node-link JSON.")
+@click.option("--framework", "frameworks", multiple=True, metavar="FRAMEWORK",
+              help="Only this framework's requirements and what touches them (repeatable; default: all).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file (default: standard output).")
+@frameworks_dir_option
+def frameworks_graph(fmt: str, frameworks: tuple[str, ...], output: Path | None, frameworks_dir: Path) -> None:
+    """Export the control graph: requirements, controls and crosswalk mappings.
+
+    Nodes are requirements (eu-ai-act:Art-9.2) and controls (control:EU-CLASS-01);
+    edges are contains (parent to child), satisfies (control to requirement) and
+    maps (a crosswalk mapping, with its relation, crosswalk and review status).
+    """
+    from controls.graph_export import export
+    from ledger.output_file import atomic_write
+
+    data = export(_graph(frameworks_dir), fmt, frameworks)  # type: ignore[arg-type]
+    if output is None:
+        click.echo(data.decode(), nl=False)
+        return
+    atomic_write(output, data)
+    click.echo(f"wrote {output} ({len(data):,} bytes)", err=True)
+
+
 @frameworks_group.command("schema")
 def frameworks_schema() -> None:
     """Print the JSON Schema of framework, crosswalk and controls files."""
