@@ -38,7 +38,7 @@ from ledger.canonical import (
     unsafe_number_problem,
 )
 from ledger.errors import InputError
-from ledger.record_rules import ORG_WIDE as ORG_WIDE
+from ledger.record_rules import ORG_WIDE as ORG_WIDE  # noqa: PLC0414 (re-exported: callers import it from here)
 from ledger.record_rules import (
     after_problem,
     evaluation_problem,
