@@ -423,12 +423,24 @@ def requirement_status(results: list[ControlResult]) -> str:
     """Combine the statuses of the controls mapped to one requirement."""
     if not results:
         return "missing"
-    statuses = {c.status for c in results}
+    statuses = frozenset([c.status for c in results])
+    combined = _COMBINED.get(statuses)
+    if combined is None:
+        combined = _COMBINED[statuses] = _combine(statuses)
+    return combined
+
+
+def _combine(statuses: frozenset[str]) -> str:
     if statuses <= _DONE:
         return "excepted" if "excepted" in statuses else "covered"
     if not statuses.isdisjoint(_SOME):
         return "partial"
     return next(s for s in _TELLING if s in statuses)
+
+
+_COMBINED: dict[frozenset[str], str] = {}
+"""requirement_status by set of control statuses (a few dozen sets at most: every requirement
+of every system asks, the systems page 14,600 times at 100 systems)."""
 
 
 _DONE = frozenset({"covered", "excepted"})
