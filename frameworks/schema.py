@@ -664,7 +664,6 @@ LibraryFile = Annotated[
 """Any file of the library, chosen by its ``format`` key."""
 
 
-
 @functools.cache
 def library_file() -> TypeAdapter[Any]:
     """The validator of :data:`LibraryFile`, built on first use: a query that reads the
