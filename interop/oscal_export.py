@@ -37,7 +37,7 @@ from interop.oscal_catalog import (
 from interop.oscal_mapping import mapping_collection
 from interop.oscal_results import RESULTS_NAME, assessment_results, report_frameworks
 from ledger.errors import InputError
-from ledger.output_file import atomic_write
+from ledger.output_file import atomic_write, make_subdirectories
 
 MAPPING_NAME = "mapping-collection.json"
 
@@ -121,10 +121,14 @@ def export_oscal(engine: Engine, system: str, *, graph: ControlGraph, policy: Ap
     blobs += [(path, "proof", data) for path, data in sorted(results.files.items())]
     blobs += [(path, model, to_json_bytes(doc))
               for path, (model, doc) in library_documents(graph.library, when=as_of).items()]
+    if not out_dir.is_dir():
+        try:
+            out_dir.mkdir(parents=True)
+        except OSError as e:
+            raise InputError(e.strerror or "cannot create", source=str(out_dir)) from e
+    make_subdirectories(out_dir, [path for path, _, _ in blobs])
     for path, _, data in blobs:
-        target = out_dir / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(target, data)
+        atomic_write(out_dir / path, data)
     body = results.document["assessment-results"]["results"][0]
     counts = {k: len(body.get(k) or []) for k in ("observations", "findings", "risks")}
     return OscalExport(out_dir, system, as_of, report_frameworks(results.report),

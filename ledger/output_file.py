@@ -17,7 +17,8 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from pathlib import Path
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
 
 from ledger.errors import InputError
 
@@ -53,6 +54,32 @@ def atomic_write(path: str | Path, data: bytes, *, mode: int = 0o666) -> None:
         _sync_directory(target.parent)
     except OSError as e:
         raise InputError(e.strerror or "cannot write", source=str(path)) from e
+
+
+def make_subdirectories(root: Path, files: Iterable[str]) -> None:
+    """Create the directories under ``root`` that the relative paths ``files`` need.
+
+    A directory a file goes into must be a real directory: a symbolic link planted
+    there (``out/proofs`` -> someone else's directory) would carry the files outside
+    ``root``, so it is refused, as is a file at that name. Every directory is checked
+    before any is created, so a refusal leaves ``root`` as it was. ``root`` itself is
+    the caller's to choose (it may be a link the user made).
+
+    Raises:
+        InputError: naming the offending path.
+    """
+    needed = sorted({parent for name in files for parent in PurePosixPath(name).parents if parent.parts})
+    for relative in needed:
+        path = root / relative
+        if path.is_symlink():
+            raise InputError("is a symbolic link: refusing to write through it", source=str(path))
+        if path.exists() and not path.is_dir():
+            raise InputError("not a directory", source=str(path))
+    for relative in needed:
+        try:
+            (root / relative).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise InputError(e.strerror or "cannot create", source=str(root / relative)) from e
 
 
 def _create_temporary(target: Path, mode: int) -> tuple[int, Path]:

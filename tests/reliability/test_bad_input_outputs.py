@@ -133,3 +133,30 @@ def test_permissions_follow_the_umask(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "out.json").stat().st_mode) == 0o640
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize("planted", ["catalogs", "proofs"])
+def test_an_export_refuses_a_link_planted_as_one_of_its_directories(setup: Ledger, db_url: str, tmp_path: Path,
+                                                                      run_cli, planted: str) -> None:
+    """``export oscal -o out`` writes into out/catalogs/ and out/proofs/: a link planted there
+    must not carry the files into someone else's directory."""
+    victim = tmp_path / "elsewhere"
+    victim.mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / planted).symlink_to(victim)
+    result = run_cli("export", "oscal", "--system", "credit-scoring", "-o", "out", db=db_url)
+    assert result.exit_code == 2, result.output
+    assert f"out/{planted}: is a symbolic link: refusing to write through it" in result.stderr
+    assert "Traceback" not in result.output
+    assert list(victim.iterdir()) == [], "the export wrote through the link"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [planted], "a refused export wrote files"
+
+
+def test_make_subdirectories_refuses_a_file_in_the_way_and_creates_nothing(tmp_path: Path) -> None:
+    (tmp_path / "b").write_bytes(PRECIOUS)
+    with pytest.raises(InputError, match="b: not a directory"):
+        output_file.make_subdirectories(tmp_path, ["a/x.json", "b/c/y.json"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+    output_file.make_subdirectories(tmp_path, ["a/x.json", "a/d/z.json", "top.json"])
+    assert (tmp_path / "a" / "d").is_dir() and not (tmp_path / "top.json").exists()
