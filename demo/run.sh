@@ -243,11 +243,15 @@ days = re.findall(r'class="days-left">([^<]*)<', html)
 expected = [str(x["days_left"]) if x["days_left"] is not None else "–" for x in json.load(open(cli))]
 same = "the same as" if sorted(days) == sorted(expected) else "NOT what"
 print(f"  /web/exceptions shows {len(days)} exception(s), days left {', '.join(days)}: {same} 'assure exceptions' says")
+# The calendar feed's address, as the Systems page gives it: a feed key, never the token itself.
+req = urllib.request.Request(f"{url}/web/", headers={"Authorization": f"Bearer {token}"})
+feed = url + re.search(r'href="(/web/calendar\.ics\?feed=[^"]+)"', urllib.request.urlopen(req).read().decode()).group(1)
+events = urllib.request.urlopen(feed).read().decode().count("BEGIN:VEVENT")
+print(f"  calendar:     {feed}\n                (its key opens this feed only; {events} events now)")
 PY
 echo "  web view:     http://127.0.0.1:$PORT/web/"
 echo "  viewer token: $WEB_TOKEN"
 echo "  (an auditor also sees payloads and builds packages: assure tokens create --role auditor --name NAME)"
-echo "  calendar:     http://127.0.0.1:$PORT/web/calendar.ics?token=$WEB_TOKEN"
 if [ "${KEEP_SERVING:-0}" = 1 ]; then
   echo "  KEEP_SERVING=1: serving until Ctrl-C"
   wait "$SERVER_PID" || true
