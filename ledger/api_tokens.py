@@ -16,7 +16,6 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +26,7 @@ from sqlalchemy.engine import Engine
 from ledger import models as m
 from ledger.db import read_transaction, write_transaction
 from ledger.errors import InputError, NotFoundError
-from ledger.text_rules import UNSAFE_CHARS
+from ledger.text_rules import single_line_problem
 from ledger.timeutil import format_timestamp, utcnow
 
 ROLES = ("viewer", "auditor", "pipeline", "admin")
@@ -42,7 +41,6 @@ _GRANTS: dict[str, frozenset[str]] = {
     "admin": frozenset({"read", "payloads", "append", "tokens"}),
 }
 _PREFIX = "assure_"
-_UNSAFE = re.compile(f"[{UNSAFE_CHARS}]")
 
 
 class TokenError(InputError):
@@ -109,7 +107,7 @@ def create_token(
     """
     if role not in ROLES:
         raise InputError(f"unknown role {role!r} (one of: {', '.join(ROLES)})", field="--role")
-    if not name.strip() or len(name) > 200 or _UNSAFE.search(name):
+    if not name.strip() or len(name) > 200 or single_line_problem(name):
         raise InputError("a name of 1 to 200 printable characters", field="--name")
     if expires_in is not None and expires_in <= dt.timedelta(0):
         raise InputError("a token must expire in the future", field="--expires")

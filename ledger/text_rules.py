@@ -23,14 +23,16 @@ import re
 UNSAFE_CHARS = "\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
 """A regular-expression character class (without brackets) of every character refused in a single-line field."""
 
+_SINGLE_LINE_BAD = re.compile(f"[{UNSAFE_CHARS}]")
+_MULTI_LINE_BAD = re.compile(f"(?![\t\n])[{UNSAFE_CHARS}]")
+
 
 def _pattern_without(allowed: str = "") -> str:
     """A pydantic ``pattern`` constraint: no character of :data:`UNSAFE_CHARS` but ``allowed``.
 
     Written for the Rust ``regex`` crate that pydantic-core runs it with, each
     character escaped (they all lie below U+2070)."""
-    unsafe = re.compile(f"[{UNSAFE_CHARS}]")
-    refused = [c for c in map(chr, range(0x2070)) if unsafe.match(c) and c not in allowed]
+    refused = [c for c in map(chr, range(0x2070)) if _SINGLE_LINE_BAD.match(c) and c not in allowed]
     return "^[^" + "".join(f"\\u{{{ord(c):04X}}}" for c in refused) + "]*$"
 
 
@@ -40,8 +42,6 @@ reports a mismatch with :func:`single_line_problem`'s message."""
 MULTI_LINE_PATTERN = _pattern_without("\t\n")
 """As :data:`SINGLE_LINE_PATTERN` for a multi-line field (:func:`multi_line_problem`)."""
 
-_SINGLE_LINE_BAD = re.compile(f"[{UNSAFE_CHARS}]")
-_MULTI_LINE_BAD = re.compile(f"(?![\t\n])[{UNSAFE_CHARS}]")
 
 _NAMES = {
     "\x00": "NUL", "\t": "tab", "\n": "line feed", "\r": "carriage return", "\x1b": "escape", "\x7f": "delete",
