@@ -121,11 +121,6 @@ def export_oscal(engine: Engine, system: str, *, graph: ControlGraph, policy: Ap
     blobs += [(path, "proof", data) for path, data in sorted(results.files.items())]
     blobs += [(path, model, to_json_bytes(doc))
               for path, (model, doc) in library_documents(graph.library, when=as_of).items()]
-    if not out_dir.is_dir():
-        try:
-            out_dir.mkdir(parents=True)
-        except OSError as e:
-            raise InputError(e.strerror or "cannot create", source=str(out_dir)) from e
     make_subdirectories(out_dir, [path for path, _, _ in blobs])
     for path, _, data in blobs:
         atomic_write(out_dir / path, data)

@@ -57,7 +57,7 @@ def atomic_write(path: str | Path, data: bytes, *, mode: int = 0o666) -> None:
 
 
 def make_subdirectories(root: Path, files: Iterable[str]) -> None:
-    """Create the directories under ``root`` that the relative paths ``files`` need.
+    """Create ``root`` and the directories under it that the relative paths ``files`` need.
 
     A directory a file goes into must be a real directory: a symbolic link planted
     there (``out/proofs`` -> someone else's directory) would carry the files outside
@@ -75,11 +75,11 @@ def make_subdirectories(root: Path, files: Iterable[str]) -> None:
             raise InputError("is a symbolic link: refusing to write through it", source=str(path))
         if path.exists() and not path.is_dir():
             raise InputError("not a directory", source=str(path))
-    for relative in needed:
+    for path in [root, *(root / relative for relative in needed)]:
         try:
-            (root / relative).mkdir(parents=True, exist_ok=True)
+            path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise InputError(e.strerror or "cannot create", source=str(root / relative)) from e
+            raise InputError(e.strerror or "cannot create", source=str(path)) from e
 
 
 def _create_temporary(target: Path, mode: int) -> tuple[int, Path]:
