@@ -236,7 +236,7 @@ def es_number(f: float) -> str:
     Python's ``repr`` gives the shortest round-tripping digits, as ECMAScript does;
     only the layout (exponent thresholds, ``e+``) differs.
     """
-    if f != f or f in (math.inf, -math.inf):
+    if not math.isfinite(f):
         raise ValueError("NaN and Infinity are not JSON")
     if f == 0:
         return "0"

@@ -70,7 +70,7 @@ class Envelope:
             raise InputError("an envelope must be a JSON object", source=source)
         unknown = data.keys() - _ENVELOPE_FIELDS
         if unknown:
-            raise InputError("unknown envelope field", source=source, field=sorted(unknown)[0])
+            raise InputError("unknown envelope field", source=source, field=min(unknown))
         ptype = data.get("payloadType")
         if not isinstance(ptype, str) or not ptype:
             raise InputError("missing or not a string", source=source, field="payloadType")

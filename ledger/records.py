@@ -295,8 +295,8 @@ class EvaluationRecord(_Evidence):
 
     @model_validator(mode="after")
     def _thresholds_name_metrics(self) -> EvaluationRecord:
-        missing = not self.thresholds.keys() <= self.metrics.keys() and sorted(self.thresholds.keys() - self.metrics.keys())
-        if missing:
+        if not self.thresholds.keys() <= self.metrics.keys():
+            missing = sorted(self.thresholds.keys() - self.metrics.keys())
             raise ValueError(f"thresholds name metrics that were not reported: {missing}")
         return self
 
