@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -292,11 +293,14 @@ class ControlGraph:
     def requirements_for(self, control_id: str, framework_id: str | None = None) -> list[Requirement]:
         """Requirements a control satisfies (optionally of one framework), in document order."""
         control = self.control(control_id)
-        reqs = [self.library.requirements[n] for n in control.satisfies]
         if framework_id is not None:
             self.framework(framework_id)
-            reqs = [r for r in reqs if r.framework == framework_id]
-        return sorted(reqs, key=self._order)
+
+        def ordered() -> list[Requirement]:
+            reqs = [self.library.requirements[n] for n in control.satisfies]
+            return sorted((r for r in reqs if framework_id in (None, r.framework)), key=self._order)
+
+        return self._memo(("requirements_for", control_id, framework_id), ordered)
 
     def unmapped_requirements(self, framework_id: str | None = None) -> list[Requirement]:
         """Assessable requirements that no control satisfies (must be none for the default catalog)."""
@@ -416,8 +420,11 @@ class ControlGraph:
     # --- helpers ---------------------------------------------------------------
 
     def _order(self, req: Requirement) -> tuple[int, int]:
-        fw_order = list(self.library.frameworks).index(req.framework)
-        return fw_order, req.order
+        return self._framework_order[req.framework], req.order
+
+    @cached_property
+    def _framework_order(self) -> dict[str, int]:
+        return {fid: i for i, fid in enumerate(self.library.frameworks)}
 
     def _sorted(self, node_ids: Iterable[str]) -> list[Requirement]:
         return sorted((self.library.requirements[n] for n in node_ids), key=self._order)

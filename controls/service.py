@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from controls.deciding import Plan
     from controls.gate import GateVerdict
     from controls.graph import ControlGraph
+    from controls.view_cache import ViewCache
     from ledger.anchor import Anchor
     from ledger.dsse import Envelope
     from ledger.keys import PrivateKey
@@ -121,11 +122,13 @@ _PLANS: dict[str, Plan] = {}
 
 
 def coverage_views(
-    engine: Engine, *, graph: ControlGraph, policy: ApprovalPolicy, as_of: dt.datetime,
+    engine: Engine, *, graph: ControlGraph, policy: ApprovalPolicy, as_of: dt.datetime, cache: ViewCache | None = None,
 ) -> list[SystemView]:
     """Every registered system's coverage view (as :func:`coverage_view`, current model version),
-    from one snapshot, judged by one replay of the key events."""
-    return all_views(engine, as_of=as_of, policy=policy, plan=coverage_plan(graph))
+    from one snapshot, judged by one replay of the key events; ``cache`` keeps them between
+    calls (a server's, see :mod:`controls.view_cache`)."""
+    with read_db.transaction(engine) as conn:
+        return _views(conn, as_of=as_of, policy=policy, system=None, plan=coverage_plan(graph), cache=cache)
 
 
 def release_gate(
@@ -181,10 +184,23 @@ def all_views(
 
 def _views(
     conn: Connection | read_db.Reader, *, as_of: dt.datetime, policy: ApprovalPolicy, system: str | None, plan: Plan | None,
+    cache: ViewCache | None = None,
+) -> list[SystemView]:
+    def load(ids: list[str]) -> list[SystemView]:
+        return _load_views(conn, ids, as_of=as_of, policy=policy, plan=plan)
+
+    if cache is not None and system is None:
+        kept = cache.views(read_db.reader_of(conn), as_of=as_of, key=(plan, policy.model_dump_json()), load=load)
+        if kept is not None:
+            return kept
+    return load([system] if system else system_ids(conn, as_of=as_of))
+
+
+def _load_views(
+    conn: Connection | read_db.Reader, ids: list[str], *, as_of: dt.datetime, policy: ApprovalPolicy, plan: Plan | None,
 ) -> list[SystemView]:
     from ledger.trusted_keys import load_registry
 
-    ids = [system] if system else system_ids(conn, as_of=as_of)
     registry = load_registry(conn)  # once: every view is judged by the same key events
     if plan is not None and plan.kinds and plan.version is None and len(ids) > 1:
         return load_systems(conn, ids, as_of=as_of, policy=policy, plan=plan, registry=registry)
@@ -266,14 +282,15 @@ def system_summary(view: SystemView) -> dict[str, Any]:
 
 def kpis(
     engine: Engine, *, graph: ControlGraph, policy: ApprovalPolicy, frameworks: list[str] | None,
-    as_of: dt.datetime, expiring_window: dt.timedelta,
+    as_of: dt.datetime, expiring_window: dt.timedelta, cache: ViewCache | None = None,
 ) -> dict[str, Any]:
-    """Governance KPIs over every registered system (see :mod:`controls.kpis`)."""
+    """Governance KPIs over every registered system (see :mod:`controls.kpis`); ``cache`` as
+    for :func:`coverage_views`."""
     from controls.kpis import compute_kpis
     from controls.role_counts import evidence_by_role
 
     with read_transaction(engine) as conn:
         roles = evidence_by_role(conn, as_of=as_of)
-        views = _views(conn, as_of=as_of, policy=policy, system=None, plan=coverage_plan(graph))
+        views = _views(conn, as_of=as_of, policy=policy, system=None, plan=coverage_plan(graph), cache=cache)
     return compute_kpis(graph, views, policy=policy, frameworks=check_frameworks(graph, frameworks),
                         signer_roles=roles, expiring_window=expiring_window, as_of=as_of)

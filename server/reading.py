@@ -95,7 +95,7 @@ def kpis(request: Request, _: Reader, framework: Frameworks = [],  # noqa: B006
     st = state(request)
     return CliJSON(service.kpis(st.engine, graph=st.graph, policy=st.policy, frameworks=framework,
                                 as_of=parse_as_of(as_of, field="as_of"),
-                                expiring_window=parse_duration(expiring, field="expiring")))
+                                expiring_window=parse_duration(expiring, field="expiring"), cache=st.views))
 
 
 @router.get("/v1/trace", response_class=CliJSON, summary="Traceability of a system (assure trace --json)")

@@ -64,6 +64,13 @@ class State:
         return load_graph(user_dir=Path(self.settings.frameworks_dir))
 
     @cached_property
+    def views(self) -> Any:
+        """Every system's coverage view, kept between requests (:mod:`controls.view_cache`)."""
+        from controls.view_cache import ViewCache
+
+        return ViewCache()
+
+    @cached_property
     def ledger(self) -> Ledger:
         """The ledger as append sees it: control ids checked, the policy's exception limits."""
         import datetime as dt

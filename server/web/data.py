@@ -30,7 +30,8 @@ def systems_rows(st: State, as_of: dt.datetime) -> tuple[list[dict[str, Any]], l
     rows = []
     # A coverage view holds every record but the bulk kinds' non-deciding ones, so its
     # exceptions are exactly what 'assure exceptions' reads.
-    for view in service.coverage_views(st.engine, graph=st.graph, policy=st.policy, as_of=as_of):
+    for view in service.coverage_views(st.engine, graph=st.graph, policy=st.policy, as_of=as_of,
+                                        cache=st.views):
         report = compute_coverage(st.graph, view, policy=st.policy, frameworks=fws)
         mv = view.current_model_version
         verdict = release_gate(st.graph, view, model_version=mv, policy=st.policy, report=report) if mv else None
@@ -193,7 +194,7 @@ def kpi_trend(st: State, as_of: dt.datetime, points: int = 6) -> list[dict[str, 
         kpis = _KPI_CACHE.get(key) if t < as_of else None
         if kpis is None:
             kpis = service.kpis(st.engine, graph=st.graph, policy=st.policy, frameworks=None, as_of=t,
-                                expiring_window=EXPIRING)
+                                expiring_window=EXPIRING, cache=st.views)
             if t < dt.datetime.now(dt.UTC) and t < as_of:
                 _remember(key, kpis)
         out.append({"at": t, "kpis": kpis})

@@ -1,0 +1,146 @@
+"""A server keeps every system's coverage view between requests (controls.view_cache): what it
+serves must be exactly what a fresh load finds, whatever was appended since (or rewritten
+behind its back), and only the systems something was appended for are loaded again."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from controls import service
+from controls.approvals import load_policy
+from controls.graph import load_graph
+from controls.view_cache import ViewCache
+from ledger.store import trust_key
+from tests.conftest import cut_tail, drop_append_only_triggers, fixed_key, system_record
+from tests.controls.test_coverage import (
+    T0,
+    D,
+    H,
+    approve,
+    evaluation,
+    exception_record,
+    iso,
+    model_version,
+    put,
+)
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return load_graph(user_dir=None)
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return load_policy()
+
+
+def fingerprint(views: list) -> list:
+    """What a view holds, comparably: its records in force, every record read, what is withdrawn."""
+    return [(v.system, v.as_of, v.record.entry_hash, [e.entry_hash for e in v.evidence], sorted(v.by_hash),
+             sorted(v.retracted), sorted(v.superseded), [(c.record.entry_hash, c.state) for c in v.corrections],
+             v.versions) for v in views]
+
+
+@pytest.fixture
+def loads(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The systems each view load asked for, in order."""
+    calls: list[list[str]] = []
+    real = service._load_views
+
+    def counting(conn, ids, **kw):
+        calls.append(list(ids))
+        return real(conn, ids, **kw)
+
+    monkeypatch.setattr(service, "_load_views", counting)
+    return calls
+
+
+def served(led, graph, policy, cache: ViewCache, when: dt.datetime, loads: list[list[str]]) -> list[str]:
+    """Views through the cache at ``when``, checked against a fresh load; the systems loaded for it."""
+    before = len(loads)
+    kept = service.coverage_views(led.engine, graph=graph, policy=policy, as_of=when, cache=cache)
+    loaded = [s for ids in loads[before:] for s in ids]
+    fresh = service.coverage_views(led.engine, graph=graph, policy=policy, as_of=when)
+    assert fingerprint(kept) == fingerprint(fresh)
+    return loaded
+
+
+def test_kept_views_follow_every_kind_of_append(ledger, keys, graph, policy, loads) -> None:
+    cache = ViewCache()
+    put(ledger, keys.admin, T0 + H, system_record("chatbot", risk_tier="low", eu_class="minimal", eu_role="deployer"))
+    put(ledger, keys.pipeline, T0 + 2 * H, evaluation("fairness", "2.1.0", T0 + 2 * H))
+    assert served(ledger, graph, policy, cache, T0 + D, loads) == ["chatbot", "credit-scoring"]
+    # Nothing appended: nothing loaded, a later moment all the same.
+    assert served(ledger, graph, policy, cache, T0 + 2 * D, loads) == []
+
+    # A failing run for one system: only that system is loaded again, and it shows.
+    put(ledger, keys.pipeline, T0 + 2 * D, evaluation("fairness", "2.1.0", T0 + 2 * D, passed=False))
+    assert served(ledger, graph, policy, cache, T0 + 3 * D, loads) == ["credit-scoring"]
+
+    # An exception, then its approvals: the approved exception excepts the control once both are in.
+    exc = put(ledger, keys.admin, T0 + 3 * D, exception_record(T0 + 3 * D, T0 + 40 * D))[0]
+    put(ledger, keys.approver, T0 + 3 * D + H, approve(exc.entry_hash, T0 + 3 * D + H))
+    assert served(ledger, graph, policy, cache, T0 + 3 * D + 2 * H, loads) == ["credit-scoring"]
+    put(ledger, keys.approver2, T0 + 3 * D + 3 * H, approve(exc.entry_hash, T0 + 3 * D + 3 * H))
+    assert served(ledger, graph, policy, cache, T0 + 4 * D, loads) == ["credit-scoring"]
+
+    # A newly registered system is loaded, the others kept.
+    put(ledger, keys.admin, T0 + 4 * D, system_record("triage", risk_tier="medium", eu_class="limited"))
+    assert served(ledger, graph, policy, cache, T0 + 5 * D, loads) == ["triage"]
+
+    # An organisation-wide record is in every view: every system is loaded again.
+    put(ledger, keys.admin, T0 + 5 * D, {"kind": "document", "system": "*", "observed_at": iso(T0 + 5 * D),
+                                         "doc_type": "policy", "title": "AI policy", "controls": ["GOV-01"]})
+    assert served(ledger, graph, policy, cache, T0 + 6 * D, loads) == ["chatbot", "credit-scoring", "triage"]
+
+    # A key event changes how signers are judged: every system again.
+    trust_key(ledger, keys.admin, fixed_key("pipeline2").public, role="pipeline", owner="ci-2", now=T0 + 6 * D)
+    assert served(ledger, graph, policy, cache, T0 + 7 * D, loads) == ["chatbot", "credit-scoring", "triage"]
+
+
+def test_a_moment_before_the_newest_entry_is_loaded_afresh(ledger, keys, graph, policy, loads) -> None:
+    cache = ViewCache()
+    put(ledger, keys.pipeline, T0 + D, model_version("3.0", T0 + D))
+    assert served(ledger, graph, policy, cache, T0 + 2 * D, loads) == ["credit-scoring"]
+    # Before model 3.0 was received, the view holds 2.1.0 as current: the kept view is not it.
+    past = service.coverage_views(ledger.engine, graph=graph, policy=policy, as_of=T0 + H, cache=cache)
+    assert [v.current_model_version for v in past] == ["2.1.0"]
+    assert served(ledger, graph, policy, cache, T0 + 3 * D, loads) == []
+
+
+def test_kpis_through_the_cache_are_the_fresh_kpis(ledger, keys, graph, policy) -> None:
+    cache = ViewCache()
+    put(ledger, keys.pipeline, T0 + H, evaluation("fairness", "2.1.0", T0 + H))
+    for when in (T0 + D, T0 + 2 * D):
+        def kpis(**kw) -> dict:
+            return service.kpis(ledger.engine, graph=graph, policy=policy, frameworks=None,
+                                as_of=when, expiring_window=dt.timedelta(days=30), **kw)  # noqa: B023
+
+        assert kpis(cache=cache) == kpis()
+    put(ledger, keys.pipeline, T0 + 2 * D, evaluation("robustness", "2.1.0", T0 + 2 * D, passed=False))
+    after = service.kpis(ledger.engine, graph=graph, policy=policy, frameworks=None, as_of=T0 + 3 * D,
+                         expiring_window=dt.timedelta(days=30), cache=cache)
+    assert after == service.kpis(ledger.engine, graph=graph, policy=policy, frameworks=None, as_of=T0 + 3 * D,
+                                 expiring_window=dt.timedelta(days=30))
+
+
+def test_a_ledger_rewritten_behind_the_cache_is_loaded_afresh(ledger, keys, graph, policy, loads) -> None:
+    """Someone with the database cuts the tail and appends other entries in its place: the kept
+    views were of entries no longer there, so none of them is served."""
+    cache = ViewCache()
+    put(ledger, keys.admin, T0 + H, system_record("chatbot", risk_tier="low", eu_class="minimal", eu_role="deployer"))
+    size = ledger.head().size
+    put(ledger, keys.pipeline, T0 + 2 * H, evaluation("fairness", "2.1.0", T0 + 2 * H))
+    assert served(ledger, graph, policy, cache, T0 + D, loads) == ["chatbot", "credit-scoring"]
+    with ledger.engine.begin() as c:
+        drop_append_only_triggers(c)
+        cut_tail(c, size)
+    put(ledger, keys.pipeline, T0 + 3 * H, evaluation("fairness", "2.1.0", T0 + 3 * H, passed=False),
+        evaluation("robustness", "2.1.0", T0 + 3 * H))
+    assert served(ledger, graph, policy, cache, T0 + 2 * D, loads) == ["chatbot", "credit-scoring"]
+    with ledger.engine.connect() as c:
+        assert c.execute(sa.text("SELECT count(*) FROM entry")).scalar() == size + 2
