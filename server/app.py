@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -35,7 +37,7 @@ def create_app(settings: Settings) -> FastAPI:
     st.check_schema()
     app = FastAPI(title="Assure", version="1", summary="Evidence ledger for AI governance: append signed records, "
                   "read coverage and proofs, fetch the log as C2SP tlog-tiles.",
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, lifespan=_warm)
     app.state.assure = st
     for r in (writing.router, reading.router, tlog.router, tokens_api.router):
         app.include_router(r)
@@ -71,6 +73,13 @@ def create_app(settings: Settings) -> FastAPI:
         return Problem(500, "Internal error", "the server failed; nothing was written").response()
 
     return app
+
+
+@asynccontextmanager
+async def _warm(app: FastAPI) -> AsyncIterator[None]:
+    """Before serving: load the graph and policy, and spare the collector from walking them (:meth:`State.warm`)."""
+    app.state.assure.warm()
+    yield
 
 
 _TITLES = {404: "Not found", 405: "Method not allowed"}
