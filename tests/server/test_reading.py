@@ -116,3 +116,18 @@ def test_tokens_over_http_for_admins(world, tokens, serve):
         listed = c.get("/v1/tokens").json()
         assert all("token" not in t and "sha256" not in json.dumps(t) for t in listed)
         assert c.post("/v1/tokens", json={"role": "root", "name": "x"}).status_code == 400
+
+
+def test_a_framework_file_in_error_does_not_stop_the_server(world, tokens, serve, tmp_path):
+    """Start-up loads the frameworks ahead of the first request (State.warm); a user file in
+    error is reported by the requests that need the frameworks, naming the file, and the rest
+    of the server works as before."""
+    user = tmp_path / "frameworks"
+    user.mkdir()
+    (user / "ours.yaml").write_text("framework: [unclosed\n")
+    server = serve("--frameworks-dir", str(user))
+    with server.client(tokens["auditor"]) as c:
+        coverage = c.get("/v1/coverage", params={"system": "credit-scoring"})
+        assert coverage.status_code == 400 and "ours.yaml" in coverage.json()["detail"]
+        assert c.get("/v1/systems").status_code == 200
+    assert "not warmed" in server.log.read_text()
