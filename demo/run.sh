@@ -112,7 +112,7 @@ VIEWER_TOKEN=$(assure tokens create --role viewer --name "GRC dashboard" 2>/dev/
 assure serve --port "$PORT" --public-tiles --checkpoint-key "$OUT/keys/admin.pem" --no-access-log >"$OUT/serve.log" 2>&1 &
 SERVER_PID=$!
 trap 'kill "$SERVER_PID" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do grep -q "running on" "$OUT/serve.log" && break; sleep 0.1; done
+for _ in $(seq 300); do grep -q "running on" "$OUT/serve.log" && break; sleep 0.1; done
 echo "  serving on http://127.0.0.1:$PORT (tokens: assure tokens list)"
 assure sign records/nightly.yaml --key "$OUT/keys/ci.pem" -o "$OUT/nightly.envelopes.jsonl" 2>/dev/null
 ASSURE_TOKEN="$PIPELINE_TOKEN" assure push "$OUT/nightly.envelopes.jsonl" --server "http://127.0.0.1:$PORT" \
@@ -232,7 +232,7 @@ WEB_TOKEN=$(assure tokens create --role viewer --name "demo: web view" 2>/dev/nu
 assure serve --port "$PORT" --checkpoint-key "$OUT/keys/admin.pem" --no-access-log >"$OUT/web.log" 2>&1 &
 SERVER_PID=$!
 trap 'kill "$SERVER_PID" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do grep -q "running on" "$OUT/web.log" && break; sleep 0.1; done
+for _ in $(seq 300); do grep -q "running on" "$OUT/web.log" && break; sleep 0.1; done
 assure exceptions --json > "$OUT/exceptions.json"
 python3 - "http://127.0.0.1:$PORT" "$WEB_TOKEN" "$OUT/exceptions.json" <<'PY'
 import json, re, sys, urllib.request
