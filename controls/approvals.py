@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from controls.evidence import Evidence
@@ -34,7 +33,6 @@ from ledger.append_policy import (
     AppendPolicy,
 )
 from ledger.errors import InputError
-from ledger.record_yaml import load_all
 from ledger.timeutil import format_timestamp
 
 DEFAULT_POLICY = Path(__file__).with_name("approval-policy.yaml")
@@ -117,16 +115,10 @@ def load_policy(path: Path | None = None) -> ApprovalPolicy:
     Raises:
         InputError: naming the file and the field.
     """
+    from controls.policy_file import read_document
+
     path = path or DEFAULT_POLICY
-    try:
-        documents = load_all(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(e.strerror or "cannot read", source=str(path)) from e
-    except (UnicodeDecodeError, yaml.YAMLError) as e:
-        raise InputError(f"invalid YAML: {e}", source=str(path)) from e
-    if len(documents) != 1:
-        raise InputError(f"expected one YAML document, found {len(documents)}", source=str(path))
-    data = documents[0]
+    data = read_document(path)
     try:
         return ApprovalPolicy.model_validate(data)
     except ValidationError as e:

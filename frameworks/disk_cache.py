@@ -1,4 +1,5 @@
-"""A per-user disk cache of built framework libraries, so a command does not re-parse YAML.
+"""A per-user disk cache of built framework libraries (and of parsed policy files), so a
+command does not re-parse YAML.
 
 Parsing and validating the built-in definitions takes about 130 ms, more than the
 rest of a typical query; unpickling the built library takes about 10 ms. Entries are
@@ -64,17 +65,11 @@ def _path(key: str) -> Path | None:
 def load(key: str) -> Library | None:
     """The cached library for content hash ``key``, or None."""
     path = _path(key)
-    if path is None:
+    data = read_private(path) if path is not None else None
+    if data is None:
         return None
     try:
-        with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
-            if st.st_uid != os.getuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-                log.warning("ignoring %s: not private to this user", path)
-                return None
-            library = pickle.load(f)  # a private file this user wrote (checked above)
-    except FileNotFoundError:
-        return None
+        library = pickle.loads(data)  # a private file this user wrote (read_private checked)
     except Exception as e:  # noqa: BLE001 (a broken cache must never break a command)
         log.info("ignoring the library cache %s: %s", path, e)
         return None
@@ -83,12 +78,28 @@ def load(key: str) -> Library | None:
     return library  # type: ignore[no-any-return]
 
 
+def read_private(path: Path) -> bytes | None:
+    """The bytes of a cache file, if it exists and is private to this user (else None, never an error)."""
+    try:
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            if st.st_uid != os.getuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                log.warning("ignoring %s: not private to this user", path)
+                return None
+            return f.read()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        log.info("ignoring the cache file %s: %s", path, e)
+        return None
+
+
 KEEP = 16
-"""Libraries kept per cache directory (other versions' and other files' are pruned, oldest first)."""
+"""Files of one sort kept per cache directory (other versions' and other files' are pruned, oldest first)."""
 
 
-def _prune(directory: Path) -> None:
-    files = sorted(directory.glob("library-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
+def _prune(directory: Path, pattern: str) -> None:
+    files = sorted(directory.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in files[KEEP:]:
         old.unlink(missing_ok=True)
 
@@ -96,18 +107,23 @@ def _prune(directory: Path) -> None:
 def store(key: str, library: Library) -> None:
     """Cache ``library`` under ``key`` (best effort, atomically, mode 0600)."""
     path = _path(key)
-    if path is None:
-        return
+    if path is not None:
+        write_private(path, pickle.dumps(library, protocol=pickle.HIGHEST_PROTOCOL), keep="library-*.pickle")
+
+
+def write_private(path: Path, data: bytes, *, keep: str) -> None:
+    """Write a cache file (best effort, atomically, mode 0600, its directory 0700); keep the
+    :data:`KEEP` newest files matching ``keep`` there."""
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".library-")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".cache-")
         try:
             with os.fdopen(fd, "wb") as f:
-                pickle.dump(library, f, protocol=pickle.HIGHEST_PROTOCOL)
+                f.write(data)
             os.replace(tmp, path)
         except BaseException:
             os.unlink(tmp)
             raise
-        _prune(path.parent)
+        _prune(path.parent, keep)
     except Exception as e:  # noqa: BLE001 (a read-only home still runs every command)
-        log.info("not caching the framework library in %s: %s", path.parent, e)
+        log.info("not caching %s: %s", path.name, e)

@@ -26,10 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
-from frameworks import DEFAULT_USER_DIR, _yaml, disk_cache
+from frameworks import DEFAULT_USER_DIR, disk_cache
 from frameworks.errors import FrameworkLoadError, LoadProblem
 from frameworks.library import (
     Catalog,
@@ -277,6 +276,8 @@ class _Builder:
         self._nodes: dict[str, Any] = {}
 
     def _locate(self, source: SourceFile, path: Path_) -> tuple[int | None, Path_]:
+        from frameworks import _yaml
+
         # Compose each file at most once, however many problems it has.
         if source.sha256 not in self._nodes:
             self._nodes[source.sha256] = _yaml.compose(source.data)
@@ -284,6 +285,11 @@ class _Builder:
 
     def problem(self, source: SourceFile, path: Path_, message: str) -> None:
         line, found = self._locate(source, path)
+        self._add(source, line, found, message)
+
+    def _add(self, source: SourceFile, line: int | None, found: Path_, message: str) -> None:
+        from frameworks import _yaml
+
         self.problems.append(LoadProblem(source.name, line, _yaml.format_path(found), message))
 
     def build(self) -> Library:
@@ -326,12 +332,15 @@ class _Builder:
     # --- one file ---------------------------------------------------------
 
     def _parse(self, source: SourceFile) -> _Parsed | None:
+        # PyYAML is imported only to build a library (the disk cache spares it).
+        from frameworks import _yaml
+
         model = _PARSED.get(source.sha256)
         if model is not None:
             return _Parsed(source, model)
         try:
             data = _yaml.parse(source.data)
-        except yaml.YAMLError as e:
+        except _yaml.yaml.YAMLError as e:
             problem = getattr(e, "problem", None) or str(e)
             self.problems.append(
                 LoadProblem(source.name, _yaml.error_line(e), "", f"invalid YAML: {problem}")
@@ -367,9 +376,7 @@ class _Builder:
             message = f"unknown field {loc[-1]!r}"
         else:
             message = err["msg"].removeprefix("Value error, ")
-        self.problems.append(
-            LoadProblem(source.name, line, _yaml.format_path(found), message)
-        )
+        self._add(source, line, found, message)
 
     # --- precedence -------------------------------------------------------
 
