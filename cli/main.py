@@ -7,6 +7,8 @@ and that exit code, with no traceback (``--verbose`` shows one).
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
 import logging
 import sys
@@ -17,6 +19,12 @@ import click
 from cli.context import AppContext
 from cli.present import safe
 from ledger.errors import AssureError
+
+# At exit the interpreter's last collections walk every object still alive (a query holds the
+# framework library, some 100,000 objects): 35 of a 240 ms 'assure coverage' (bench_cli). Frozen
+# first, they are skipped; they are still freed by reference counting, and every file a
+# command writes is closed by the command. Registered first, so it runs after later handlers.
+atexit.register(gc.freeze)
 
 #: Every command: (module, attribute, one-line help). A command's module (and the
 #: library it needs) is imported only when that command runs, so ``assure --help``

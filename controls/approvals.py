@@ -75,7 +75,7 @@ class ApprovalPolicy(BaseModel):
     decisions: dict[
         Literal["release", "exception", "risk_assessment", "retraction", "reclassification", "other"], TierRules
     ]
-    exceptions: ExceptionLimits = ExceptionLimits()
+    exceptions: ExceptionLimits = Field(default_factory=ExceptionLimits)  # built when used, not at import
 
     def rule(self, decision: str, tier: str) -> Rule:
         """The rule for a decision type and tier (``other`` when the type is not listed)."""

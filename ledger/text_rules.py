@@ -27,12 +27,15 @@ _SINGLE_LINE_BAD = re.compile(f"[{UNSAFE_CHARS}]")
 _MULTI_LINE_BAD = re.compile(f"(?![\t\n])[{UNSAFE_CHARS}]")
 
 
+_BELOW_2070 = "".join(map(chr, range(0x2070)))
+
+
 def _pattern_without(allowed: str = "") -> str:
     """A pydantic ``pattern`` constraint: no character of :data:`UNSAFE_CHARS` but ``allowed``.
 
     Written for the Rust ``regex`` crate that pydantic-core runs it with, each
     character escaped (they all lie below U+2070)."""
-    refused = [c for c in map(chr, range(0x2070)) if _SINGLE_LINE_BAD.match(c) and c not in allowed]
+    refused = [c for c in _SINGLE_LINE_BAD.findall(_BELOW_2070) if c not in allowed]
     return "^[^" + "".join(f"\\u{{{ord(c):04X}}}" for c in refused) + "]*$"
 
 
