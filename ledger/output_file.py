@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
@@ -84,7 +85,7 @@ def make_subdirectories(root: Path, files: Iterable[str]) -> None:
 def _create_temporary(target: Path, mode: int) -> tuple[int, Path]:
     """A new, empty file with an unpredictable name in ``target``'s directory."""
     for _ in range(100):
-        tmp = target.with_name(f".{target.name}.{os.urandom(8).hex()}.tmp")
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
         try:
             return os.open(tmp, _CREATE, mode), tmp
         except FileExistsError:  # a name someone else took (even as a link): draw again
