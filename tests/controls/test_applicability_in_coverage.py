@@ -11,7 +11,6 @@ from controls import gaps, service
 from controls.approvals import load_policy
 from controls.coverage import compute_coverage
 from controls.gate import release_gate
-from controls.graph import load_graph
 from frameworks import vocab
 from ledger.errors import InputError
 from ledger.records import SystemFacts
@@ -24,11 +23,6 @@ CREDIT_FACTS = {"annex_iii_area": "5b", "decides_about_persons": True, "interact
                 "generates_synthetic_content": False, "emotion_recognition": False,
                 "biometric_categorisation": False, "remote_biometric_identification": False, "deep_fake": False,
                 "published_ai_text": False, "non_eu_provider": False}
-
-
-@pytest.fixture(scope="module")
-def graph():
-    return load_graph(user_dir=None)
 
 
 def _coverage(led: Ledger, graph, system: str = "credit-scoring", when: dt.datetime = NOW, horizon: int | None = None):

@@ -11,7 +11,7 @@ import pytest
 
 from controls import service
 from controls.approvals import load_policy
-from controls.graph import ControlGraph, load_graph
+from controls.graph import ControlGraph
 from ledger.records import DocType, parse_record
 from ledger.store import Ledger
 from tests.conftest import T0, docs, model_version_record
@@ -19,11 +19,6 @@ from tests.conftest import T0, docs, model_version_record
 D = dt.timedelta(days=1)
 NOW = T0 + D
 SYSTEM = "credit-scoring"  # high-risk (Annex III), provider: the conftest ledger's system
-
-
-@pytest.fixture(scope="module")
-def graph() -> ControlGraph:
-    return load_graph(user_dir=None)
 
 
 def document(doc_type: str, **over: Any) -> dict[str, Any]:

@@ -27,11 +27,6 @@ CONTROL = "EU-INCIDENT-01"
 ART_73_NODES = ("eu-ai-act:Art-73.1", "eu-ai-act:Art-73.2", "eu-ai-act:Art-73.3", "eu-ai-act:Art-73.4")
 
 
-@pytest.fixture(scope="module")
-def graph():
-    return load_graph(user_dir=None)
-
-
 def iso(t: dt.datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 

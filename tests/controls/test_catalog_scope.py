@@ -25,11 +25,6 @@ NOW = T0 + D
 RBI_CONTROLS = {"EU-RBI-01", "EU-RBI-02"}
 
 
-@pytest.fixture(scope="module")
-def graph() -> ControlGraph:
-    return load_graph(user_dir=None)
-
-
 def _register(ledger: Ledger, keys, system: str, **over: Any) -> None:
     ledger.append(docs(system_record(system, **over)), signing_key=keys.admin, now=T0)
     ledger.append(docs(model_version_record(system)), signing_key=keys.pipeline, now=T0)

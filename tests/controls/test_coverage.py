@@ -12,25 +12,13 @@ import json
 import pytest
 
 from controls import service
-from controls.approvals import load_policy
 from controls.gate import release_gate
-from controls.graph import load_graph
 from ledger.store import Ledger
 from tests.conftest import docs, eval_record, system_record
 
 D = dt.timedelta(days=1)
 H = dt.timedelta(hours=1)
 T0 = dt.datetime(2026, 11, 1, 9, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture(scope="module")
-def graph():
-    return load_graph(user_dir=None)
-
-
-@pytest.fixture(scope="module")
-def policy():
-    return load_policy()
 
 
 def iso(t: dt.datetime) -> str:

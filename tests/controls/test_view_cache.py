@@ -10,8 +10,6 @@ import pytest
 import sqlalchemy as sa
 
 from controls import service
-from controls.approvals import load_policy
-from controls.graph import load_graph
 from controls.view_cache import ViewCache
 from ledger.store import trust_key
 from tests.conftest import cut_tail, drop_append_only_triggers, fixed_key, system_record
@@ -26,16 +24,6 @@ from tests.controls.test_coverage import (
     model_version,
     put,
 )
-
-
-@pytest.fixture(scope="module")
-def graph():
-    return load_graph(user_dir=None)
-
-
-@pytest.fixture(scope="module")
-def policy():
-    return load_policy()
 
 
 def fingerprint(views: list) -> list:
