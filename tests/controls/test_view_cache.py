@@ -5,14 +5,24 @@ behind its back), and only the systems something was appended for are loaded aga
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from controls import service
 from controls.view_cache import ViewCache
+from ledger.db import make_engine
 from ledger.store import trust_key
-from tests.conftest import cut_tail, drop_append_only_triggers, fixed_key, system_record
+from tests.conftest import (
+    cut_tail,
+    drop_append_only_triggers,
+    fixed_key,
+    seed_ledger,
+    system_record,
+)
 from tests.controls.test_coverage import (
     T0,
     D,
@@ -132,3 +142,54 @@ def test_a_ledger_rewritten_behind_the_cache_is_loaded_afresh(ledger, keys, grap
     assert served(ledger, graph, policy, cache, T0 + 2 * D, loads) == ["chatbot", "credit-scoring"]
     with ledger.engine.connect() as c:
         assert c.execute(sa.text("SELECT count(*) FROM entry")).scalar() == size + 2
+
+
+# ------------------------------------------------------------------ any sequence of appends
+
+SYSTEMS = ("credit-scoring", "chatbot", "triage")
+Step = tuple[str, int, bool]
+steps = st.lists(st.tuples(st.sampled_from(["evaluation", "register", "org_wide", "exception", "retract", "key",
+                                            "past"]),
+                           st.integers(0, len(SYSTEMS) - 1), st.booleans()), min_size=1, max_size=8)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=steps)
+def test_any_sequence_of_appends_is_served_as_a_fresh_load(plan: list[Step], keys, graph, policy,
+                                                          _sqlite_template, tmp_path_factory) -> None:
+    """Whatever is appended, in whatever order (own records, new systems, organisation-wide
+    records, exceptions and their approvals, retractions, key events), every view served
+    through the cache is what a fresh load finds, now and at an earlier moment."""
+    path = tmp_path_factory.mktemp("views") / "ledger.db"
+    shutil.copy(_sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    led = seed_ledger(engine, keys)
+    cache, registered, last = ViewCache(), {"credit-scoring"}, {}
+    try:
+        for i, (action, which, flag) in enumerate(plan, start=1):
+            now = T0 + i * H
+            system = SYSTEMS[which] if SYSTEMS[which] in registered else "credit-scoring"
+            if action == "evaluation":
+                last[system] = put(led, keys.pipeline, now, evaluation("fairness", "2.1.0", now, passed=flag,
+                                                                       system=system))[0]
+            elif action == "register" and SYSTEMS[which] not in registered:
+                registered.add(SYSTEMS[which])
+                put(led, keys.admin, now, system_record(SYSTEMS[which], risk_tier="low", eu_class="minimal"))
+            elif action == "org_wide":
+                put(led, keys.admin, now, {"kind": "document", "system": "*", "observed_at": iso(now),
+                                           "doc_type": "policy", "title": f"AI policy {i}", "controls": ["GOV-01"]})
+            elif action == "exception" and system == "credit-scoring":
+                exc = put(led, keys.admin, now, exception_record(now, now + 40 * D))[0]
+                if flag:
+                    put(led, keys.approver, now + H / 2, approve(exc.entry_hash, now + H / 2))
+            elif action == "retract" and system in last:
+                put(led, keys.pipeline, now, {"kind": "retract", "system": system, "observed_at": iso(now),
+                                              "target": last.pop(system).entry_hash, "reason": "wrong data"})
+            elif action == "key":
+                trust_key(led, keys.admin, fixed_key(f"ci-{i}").public, role="pipeline", owner=f"ci-{i}", now=now)
+            when = now + H if action != "past" else T0 + (i // 2) * H
+            kept = service.coverage_views(engine, graph=graph, policy=policy, as_of=when, cache=cache)
+            assert fingerprint(kept) == fingerprint(service.coverage_views(engine, graph=graph, policy=policy,
+                                                                           as_of=when)), (i, action)
+    finally:
+        engine.dispose()
