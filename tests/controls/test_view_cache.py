@@ -153,7 +153,7 @@ steps = st.lists(st.tuples(st.sampled_from(["evaluation", "register", "org_wide"
                            st.integers(0, len(SYSTEMS) - 1), st.booleans()), min_size=1, max_size=8)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=steps)
 def test_any_sequence_of_appends_is_served_as_a_fresh_load(plan: list[Step], keys, graph, policy,
                                                           _sqlite_template, tmp_path_factory) -> None:
@@ -175,6 +175,7 @@ def test_any_sequence_of_appends_is_served_as_a_fresh_load(plan: list[Step], key
             elif action == "register" and SYSTEMS[which] not in registered:
                 registered.add(SYSTEMS[which])
                 put(led, keys.admin, now, system_record(SYSTEMS[which], risk_tier="low", eu_class="minimal"))
+                put(led, keys.pipeline, now + H / 4, model_version("2.1.0", now, system=SYSTEMS[which]))
             elif action == "org_wide":
                 put(led, keys.admin, now, {"kind": "document", "system": "*", "observed_at": iso(now),
                                            "doc_type": "policy", "title": f"AI policy {i}", "controls": ["GOV-01"]})
