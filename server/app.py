@@ -77,8 +77,14 @@ def create_app(settings: Settings) -> FastAPI:
 
 @asynccontextmanager
 async def _warm(app: FastAPI) -> AsyncIterator[None]:
-    """Before serving: load the graph and policy, and spare the collector from walking them (:meth:`State.warm`)."""
+    """Before serving: load the graph, the policy and the views, and spare the collector from walking
+    the graph (:meth:`State.warm`); then, in the background, the KPI page's past samples."""
+    import threading
+
+    from server.web.data import warm_trend
+
     app.state.assure.warm()
+    threading.Thread(target=warm_trend, args=(app.state.assure,), name="assure-warm-kpis", daemon=True).start()
     yield
 
 

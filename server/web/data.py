@@ -7,12 +7,15 @@ renders nothing and checks no roles.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from controls import service
 from ledger.errors import NotFoundError
 from ledger.store import Ledger
 from server.state import State
+
+log = logging.getLogger(__name__)
 
 EXPIRING = dt.timedelta(days=30)
 """The systems page counts exceptions expiring within this window (as 'assure exceptions --expiring 30d')."""
@@ -199,6 +202,16 @@ def kpi_trend(st: State, as_of: dt.datetime, points: int = 6) -> list[dict[str, 
                 _remember(key, kpis)
         out.append({"at": t, "kpis": kpis})
     return out
+
+
+def warm_trend(st: State) -> None:
+    """Compute the KPI page's past samples ahead of its first request (run in the background
+    after start-up: at 1,000,000 entries they take seconds, and are kept like any sample).
+    A failure is logged, never raised: the page computes what is missing when asked."""
+    try:
+        kpi_trend(st, dt.datetime.now(dt.UTC))
+    except Exception as e:  # noqa: BLE001 (a background warm-up must not print a traceback or stop the server)
+        log.warning("KPI samples not computed ahead: %s", e)
 
 
 _STEPS = [dt.timedelta(minutes=1), dt.timedelta(hours=1), dt.timedelta(days=1), dt.timedelta(days=7),
