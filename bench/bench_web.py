@@ -116,6 +116,10 @@ def main() -> None:
         print(f"{name:12} {first_ms:9,.1f} {page_ms:10,.1f} {floor_ms:9,.1f} {page_ms / floor_ms:6.1f}  {floor_name} ({verdict})",
               flush=True)
     if not only or "systems" in only:
+        earlier = "/web/?as_of=2026-06-01"  # after the benchmark ledger's entries, before this run's appends
+        first_ms = _timed(lambda: client.get(earlier)) * 1000
+        print(f"{'systems':12} {first_ms:9,.1f} {_median_ms(lambda: client.get(earlier), runs):10,.1f} {'':>9} "
+              f"{'':>6}  as of 2026-06-01 (that moment's views are kept too)", flush=True)
         appended = [_after_append(led, system, cov["model_version"], lambda: client.get("/web/")) for _ in range(runs)]
         print(f"{'systems':12} {'':>9} {statistics.median(appended):10,.1f} {'':>9} {'':>6}  after one new entry "
               f"for {system} each time (its view alone is loaded again)", flush=True)

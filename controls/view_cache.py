@@ -19,7 +19,12 @@ So a request at such an ``as_of``:
 * otherwise (nothing kept, another plan or policy, the kept entry gone or rewritten):
   loads every view.
 
-An ``as_of`` before the newest entry's receipt is not answered here (the caller loads).
+An ``as_of`` before the newest entry's receipt (a page's as-of date) reads only entries
+received by then: a prefix of the ledger that entries appended later do not change. The
+views of the last :data:`PAST_KEPT` such moments are kept, each until the entry it was
+read up to is gone or rewritten, or a key event is appended (the registry that judges
+signers is replayed from every key event).
+
 Everything is read in the caller's read transaction, one snapshot, as a fresh load reads.
 """
 
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 
@@ -38,9 +44,13 @@ _NEWEST = ("SELECT entry.seq, entry.entry_hash, record.received_at FROM entry "
            "LEFT OUTER JOIN record ON record.seq = entry.seq ORDER BY entry.seq DESC LIMIT 1")
 _HASH_AT = "SELECT entry.entry_hash FROM entry WHERE entry.seq = :seq"
 _APPENDED = "SELECT record.system, record.kind FROM record WHERE record.seq > :seq ORDER BY record.seq"  # the key range
+_KEY_EVENT_SINCE = "SELECT record.seq FROM record WHERE record.kind IN :kinds AND record.seq > :seq LIMIT 1"
 
 Loader = Callable[[list[str]], list[SystemView]]
 """Loads the views of the given systems, in that order, in the caller's transaction."""
+
+PAST_KEPT = 4
+"""Earlier moments whose views are kept (each as large as the present's: some MiB per 100 systems)."""
 
 
 @dataclass(frozen=True)
@@ -56,10 +66,10 @@ class ViewCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._kept: dict[tuple[str, Hashable], _Kept] = {}
+        self._past: OrderedDict[tuple[str, Hashable, dt.datetime], _Kept] = OrderedDict()
 
     def views(self, reader: Reader, *, as_of: dt.datetime, key: Hashable, load: Loader) -> list[SystemView] | None:
-        """Every registered system's view as of ``as_of``, in system order; None if ``as_of``
-        is before the newest entry's receipt (or the ledger is empty).
+        """Every registered system's view as of ``as_of``, in system order (None for an empty ledger).
 
         Args:
             reader: the caller's read transaction.
@@ -68,32 +78,52 @@ class ViewCache:
             load: loads views from scratch, in the same transaction.
         """
         newest = reader.rows(_NEWEST, types=(None, None, DATETIME))
-        if not newest or newest[0][2] is None or as_of < newest[0][2]:
+        if not newest or newest[0][2] is None:
             return None
-        seq, entry_hash, _ = newest[0]
-        slot = (reader.database, key)
+        seq, entry_hash, received = newest[0]
+        now = _Kept(seq, bytes(entry_hash), {})
         with self._lock:
+            if as_of < received:
+                return self._past_views(reader, (reader.database, key, as_of), now, load)
+            slot = (reader.database, key)
             kept = self._kept.get(slot)
-            stale = self._appended_for(reader, kept)
+            appended = _appended_since(reader, kept)
+            stale = None if appended is None or any(k in KEY_KINDS or s == ORG_WIDE for s, k in appended) else {
+                s for s, _ in appended}
             ids = system_ids(reader, as_of=as_of)
             todo = [s for s in ids if kept is None or stale is None or s in stale or s not in kept.views]
             views = dict(zip(todo, load(todo), strict=True)) if todo else {}
             if kept is not None:
                 views = {s: views[s] if s in views else kept.views[s] for s in ids}
-            self._kept[slot] = _Kept(seq, bytes(entry_hash), views)
+            self._kept[slot] = replace(now, views=views)
         return [replace(views[s], as_of=as_of) for s in ids]
 
-    @staticmethod
-    def _appended_for(reader: Reader, kept: _Kept | None) -> set[str] | None:
-        """The systems records were appended for since ``kept`` (None: every system must reload)."""
-        if kept is None:
-            return None
-        at = reader.rows(_HASH_AT, {"seq": kept.seq})
-        if not at or bytes(at[0][0]) != kept.entry_hash:
-            return None
-        out = set()
-        for system, kind in reader.rows(_APPENDED, {"seq": kept.seq}):
-            if kind in KEY_KINDS or system == ORG_WIDE:
-                return None
-            out.add(system)
-        return out
+    def _past_views(self, reader: Reader, slot: tuple[str, Hashable, dt.datetime], now: _Kept,
+                    load: Loader) -> list[SystemView]:
+        """The views at an earlier moment: kept ones while no key event and no rewrite came since."""
+        kept = self._past.get(slot)
+        if kept is not None and _unchanged(reader, kept) and not reader.rows(
+                _KEY_EVENT_SINCE, {"kinds": sorted(KEY_KINDS), "seq": kept.seq}):
+            self._past.move_to_end(slot)
+            return list(kept.views.values())
+        ids = system_ids(reader, as_of=slot[2])
+        views = dict(zip(ids, load(ids), strict=True)) if ids else {}
+        self._past[slot] = replace(now, views=views)
+        self._past.move_to_end(slot)
+        while len(self._past) > PAST_KEPT:
+            self._past.popitem(last=False)
+        return list(views.values())
+
+
+def _appended_since(reader: Reader, kept: _Kept | None) -> list[tuple[str | None, str]] | None:
+    """(system, kind) of every record appended since ``kept`` was read; None if nothing is kept,
+    or the entry it was read up to is gone or rewritten."""
+    if kept is None or not _unchanged(reader, kept):
+        return None
+    return [(system, kind) for system, kind in reader.rows(_APPENDED, {"seq": kept.seq})]
+
+
+def _unchanged(reader: Reader, kept: _Kept) -> bool:
+    """The entry ``kept`` was read up to is still there, with the same hash."""
+    at = reader.rows(_HASH_AT, {"seq": kept.seq})
+    return bool(at) and bytes(at[0][0]) == kept.entry_hash

@@ -197,7 +197,7 @@ def kpi_trend(st: State, as_of: dt.datetime, points: int = 6) -> list[dict[str, 
         kpis = _KPI_CACHE.get(key) if t < as_of else None
         if kpis is None:
             kpis = service.kpis(st.engine, graph=st.graph, policy=st.policy, frameworks=None, as_of=t,
-                                expiring_window=EXPIRING, cache=st.views)
+                                expiring_window=EXPIRING, cache=st.views if t == as_of else None)
             if t < dt.datetime.now(dt.UTC) and t < as_of:
                 _remember(key, kpis)
         out.append({"at": t, "kpis": kpis})

@@ -100,14 +100,25 @@ def test_kept_views_follow_every_kind_of_append(ledger, keys, graph, policy, loa
     assert served(ledger, graph, policy, cache, T0 + 7 * D, loads) == ["chatbot", "credit-scoring", "triage"]
 
 
-def test_a_moment_before_the_newest_entry_is_loaded_afresh(ledger, keys, graph, policy, loads) -> None:
+def test_an_earlier_moment_has_views_of_its_own(ledger, keys, graph, policy, loads) -> None:
+    """A page's as-of date: the present views are not it; its own are kept, since entries
+    appended later are received later, until a key event is appended."""
     cache = ViewCache()
     put(ledger, keys.pipeline, T0 + D, model_version("3.0", T0 + D))
     assert served(ledger, graph, policy, cache, T0 + 2 * D, loads) == ["credit-scoring"]
-    # Before model 3.0 was received, the view holds 2.1.0 as current: the kept view is not it.
+    # Before model 3.0 was received, the view holds 2.1.0 as current.
+    assert served(ledger, graph, policy, cache, T0 + H, loads) == ["credit-scoring"]
     past = service.coverage_views(ledger.engine, graph=graph, policy=policy, as_of=T0 + H, cache=cache)
     assert [v.current_model_version for v in past] == ["2.1.0"]
     assert served(ledger, graph, policy, cache, T0 + 3 * D, loads) == []
+    # Later records, of any system or of all, do not change what was received by then.
+    put(ledger, keys.pipeline, T0 + 3 * D, evaluation("fairness", "3.0", T0 + 3 * D, passed=False))
+    put(ledger, keys.admin, T0 + 3 * D, {"kind": "document", "system": "*", "observed_at": iso(T0 + 3 * D),
+                                         "doc_type": "policy", "title": "AI policy", "controls": ["GOV-01"]})
+    assert served(ledger, graph, policy, cache, T0 + H, loads) == []
+    # A key event: the signers' registry is replayed from every key event, so load again.
+    trust_key(ledger, keys.admin, fixed_key("pipeline2").public, role="pipeline", owner="ci-2", now=T0 + 4 * D)
+    assert served(ledger, graph, policy, cache, T0 + H, loads) == ["credit-scoring"]
 
 
 def test_kpis_through_the_cache_are_the_fresh_kpis(ledger, keys, graph, policy) -> None:
@@ -133,15 +144,20 @@ def test_a_ledger_rewritten_behind_the_cache_is_loaded_afresh(ledger, keys, grap
     put(ledger, keys.admin, T0 + H, system_record("chatbot", risk_tier="low", eu_class="minimal", eu_role="deployer"))
     size = ledger.head().size
     put(ledger, keys.pipeline, T0 + 2 * H, evaluation("fairness", "2.1.0", T0 + 2 * H))
+    put(ledger, keys.pipeline, T0 + 3 * H, evaluation("safety", "2.1.0", T0 + 3 * H))
+    between = T0 + 2 * H + H / 2  # an as-of date that sees the fairness run
     assert served(ledger, graph, policy, cache, T0 + D, loads) == ["chatbot", "credit-scoring"]
+    assert served(ledger, graph, policy, cache, between, loads) == ["chatbot", "credit-scoring"]
     with ledger.engine.begin() as c:
         drop_append_only_triggers(c)
         cut_tail(c, size)
-    put(ledger, keys.pipeline, T0 + 3 * H, evaluation("fairness", "2.1.0", T0 + 3 * H, passed=False),
-        evaluation("robustness", "2.1.0", T0 + 3 * H))
+    put(ledger, keys.pipeline, T0 + 4 * H, evaluation("fairness", "2.1.0", T0 + 4 * H, passed=False),
+        evaluation("robustness", "2.1.0", T0 + 4 * H), evaluation("security", "2.1.0", T0 + 4 * H))
     assert served(ledger, graph, policy, cache, T0 + 2 * D, loads) == ["chatbot", "credit-scoring"]
+    # The fairness run received by then is gone: the kept views of that moment are not served either.
+    assert served(ledger, graph, policy, cache, between, loads) == ["chatbot", "credit-scoring"]
     with ledger.engine.connect() as c:
-        assert c.execute(sa.text("SELECT count(*) FROM entry")).scalar() == size + 2
+        assert c.execute(sa.text("SELECT count(*) FROM entry")).scalar() == size + 3
 
 
 # ------------------------------------------------------------------ any sequence of appends
@@ -188,7 +204,7 @@ def test_any_sequence_of_appends_is_served_as_a_fresh_load(plan: list[Step], key
                                               "target": last.pop(system).entry_hash, "reason": "wrong data"})
             elif action == "key":
                 trust_key(led, keys.admin, fixed_key(f"ci-{i}").public, role="pipeline", owner=f"ci-{i}", now=now)
-            when = now + H if action != "past" else T0 + (i // 2) * H
+            when = now + H if action != "past" else T0 + (H if flag else 2 * H)  # repeated: kept views
             kept = service.coverage_views(engine, graph=graph, policy=policy, as_of=when, cache=cache)
             assert fingerprint(kept) == fingerprint(service.coverage_views(engine, graph=graph, policy=policy,
                                                                            as_of=when)), (i, action)
