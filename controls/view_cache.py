@@ -26,6 +26,9 @@ read up to is gone or rewritten, or a key event is appended (the registry that j
 signers is replayed from every key event).
 
 Everything is read in the caller's read transaction, one snapshot, as a fresh load reads.
+A database writer who rewrites an older entry and leaves the newest alone is not noticed
+here (a fresh load, unauthenticated like this one, would show the rewritten bytes instead);
+``assure verify`` finds it, and the release gate and packages read authenticated entries.
 """
 
 from __future__ import annotations
