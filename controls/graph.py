@@ -296,11 +296,8 @@ class ControlGraph:
         if framework_id is not None:
             self.framework(framework_id)
 
-        def ordered() -> list[Requirement]:
-            reqs = [self.library.requirements[n] for n in control.satisfies]
-            return sorted((r for r in reqs if framework_id in (None, r.framework)), key=self._order)
-
-        return self._memo(("requirements_for", control_id, framework_id), ordered)
+        return self._memo(("requirements_for", control_id, framework_id), lambda: [
+            r for r in self._sorted(control.satisfies) if framework_id in (None, r.framework)])
 
     def unmapped_requirements(self, framework_id: str | None = None) -> list[Requirement]:
         """Assessable requirements that no control satisfies (must be none for the default catalog)."""

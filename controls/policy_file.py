@@ -65,23 +65,16 @@ def _parse(data: bytes, path: Path) -> Any:
 
 
 def _exact_json(document: Any) -> str | None:
-    """``document`` as JSON, if reading that JSON gives back the same document; else None."""
+    """``document`` as JSON, if reading that JSON gives back an equal document; else None.
+
+    JSON keeps the types of values (an int stays an int, ``true`` a bool), so equality is
+    exactness; what it changes is a key that is not a string (``1:`` comes back ``"1"``),
+    which equality sees."""
     try:
         text = json.dumps(document, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError):  # a date, a set, NaN: not JSON
         return None
-    return text if _same(json.loads(text), document) else None
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal with the same types throughout (``==`` alone takes ``1`` for ``True``, ``{1: x}`` for ``{"1": x}`` no)."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
+    return text if json.loads(text) == document else None
 
 
 def _cache_path(data: bytes) -> Path | None:

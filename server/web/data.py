@@ -181,24 +181,34 @@ def ledger_page(st: State) -> dict[str, Any]:
             "checkpoint": latest_checkpoint(st.engine), "keys": keys, "last_verify": st.last_verify}
 
 
-def kpi_trend(st: State, as_of: dt.datetime, points: int = 6) -> list[dict[str, Any]]:
+TREND_POINTS = 6
+"""The KPI page's samples: five earlier times and the page's own."""
+
+
+def kpi_trend(st: State, as_of: dt.datetime, points: int = TREND_POINTS) -> list[dict[str, Any]]:
     """``assure kpis --json --as-of T`` at up to ``points`` times ending at ``as_of``: the
-    ledger's history read as it stood then. The earlier times lie on a grid (whole
-    minutes, hours, days, weeks, months or years, the finest that spans the history), so
-    they repeat from one request to the next and their answers are kept: an answer as of
-    a past time never changes (entries appended later are received later)."""
+    ledger's history read as it stood then (:func:`past_kpis`), then ``as_of`` itself."""
+    current = service.kpis(st.engine, graph=st.graph, policy=st.policy, frameworks=None, as_of=as_of,
+                           expiring_window=EXPIRING, cache=st.views)
+    return [*past_kpis(st, as_of, points - 1), {"at": as_of, "kpis": current}]
+
+
+def past_kpis(st: State, as_of: dt.datetime, points: int) -> list[dict[str, Any]]:
+    """The KPIs at up to ``points`` times before ``as_of``, on a grid (whole minutes, hours,
+    days, weeks, months or years, the finest that spans the history), so they repeat from
+    one request to the next and their answers are kept: an answer as of a past time never
+    changes (entries appended later are received later)."""
     from ledger.timeutil import parse_timestamp
 
     first = parse_timestamp(Ledger(st.engine).get(0).parsed_leaf.received_at)
-    times = [t for t in _grid(first, as_of, points - 1) if first <= t < as_of] + [as_of]
     out = []
-    for t in times:
+    for t in [t for t in _grid(first, as_of, points) if first <= t < as_of]:
         key = (st.settings.db_url, st.settings.frameworks_dir, t)
-        kpis = _KPI_CACHE.get(key) if t < as_of else None
+        kpis = _KPI_CACHE.get(key)
         if kpis is None:
             kpis = service.kpis(st.engine, graph=st.graph, policy=st.policy, frameworks=None, as_of=t,
-                                expiring_window=EXPIRING, cache=st.views if t == as_of else None)
-            if t < dt.datetime.now(dt.UTC) and t < as_of:
+                                expiring_window=EXPIRING)
+            if t < dt.datetime.now(dt.UTC):
                 _remember(key, kpis)
         out.append({"at": t, "kpis": kpis})
     return out
@@ -209,7 +219,7 @@ def warm_trend(st: State) -> None:
     after start-up: at 1,000,000 entries they take seconds, and are kept like any sample).
     A failure is logged, never raised: the page computes what is missing when asked."""
     try:
-        kpi_trend(st, dt.datetime.now(dt.UTC))
+        past_kpis(st, dt.datetime.now(dt.UTC), TREND_POINTS - 1)
     except Exception as e:  # noqa: BLE001 (a background warm-up must not print a traceback or stop the server)
         log.warning("KPI samples not computed ahead: %s", e)
 
