@@ -8,7 +8,10 @@ approvals and an exception. Then times:
 
 * coverage: ``controls.service.coverage`` for one system, all assessable frameworks;
 * ceiling: a plain indexed SQL count of that system's evidence links
-  (``record`` ⋈ ``record_control`` on the system), measured in the same run.
+  (``record`` ⋈ ``record_control`` on the system), measured in the same run;
+* ``assure systems list``'s summaries of every system (``controls.answers.systems``:
+  identity, model versions, approvals, each suite's last run), against the SQL that
+  finds each system's last run per suite alone.
 
 Targets (issue 6): under 1 s, and no more than 5× the SQL count.
 Usage: python -m bench bench_coverage
@@ -24,7 +27,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from controls import service
+from controls import answers, service
 from controls.approvals import load_policy
 from controls.graph import load_graph
 from ledger import migrate
@@ -107,6 +110,15 @@ def cached_ledger() -> tuple[Path, int, int]:
     return path, systems, entries
 
 
+def _median(fn, n: int = 3) -> float:  # type: ignore[no-untyped-def]
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
 def main() -> None:
     path, systems, _ = cached_ledger()
     engine = make_engine(f"sqlite:///{path}")
@@ -143,6 +155,12 @@ def main() -> None:
     print(f"release gate of {report.model_version} (every entry it reads authenticated: signatures, inclusion proofs, "
           f"head against the newest checkpoint): {gate * 1000:,.1f} ms (median of 5; {len(verdict.reasons)} reasons); "
           f"{gate / cov:,.1f}x coverage")
+    listed = _median(lambda: answers.systems(engine, policy=policy, as_of=as_of))
+    last_runs = text("SELECT system, subtype, max(seq) FROM record WHERE kind = 'evaluation' GROUP BY system, subtype")
+    with engine.connect() as c:
+        floor = _median(lambda: c.execute(last_runs).all())
+    print(f"systems list, {systems} summaries: {listed * 1000:,.0f} ms (median of 3); the SQL of each system's last "
+          f"run per suite alone: {floor * 1000:,.0f} ms; ratio {listed / floor:,.1f}x")
 
 
 if __name__ == "__main__":

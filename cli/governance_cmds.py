@@ -359,7 +359,7 @@ def systems_show_cmd(app: AppContext, system: str, as_of: str | None, policy_pat
     """One system: model versions, latest evaluations per suite, approvals, pending changes."""
     from controls import service
 
-    view = service.system_view(app.ledger_db(), system, as_of=_as_of(as_of), policy=_policy(policy_path))
+    view = service.summary_view(app.ledger_db(), system, as_of=_as_of(as_of), policy=_policy(policy_path))
     s = service.system_summary(view)
     if as_json:
         echo_json(s)

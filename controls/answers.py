@@ -75,7 +75,8 @@ def exceptions(
 
 def systems(engine: Engine, *, policy: ApprovalPolicy, as_of: dt.datetime) -> list[dict[str, Any]]:
     """``assure systems list --json``: every registered system's summary."""
-    return [service.system_summary(v) for v in service.all_views(engine, as_of=as_of, policy=policy)]
+    views = service.all_views(engine, as_of=as_of, policy=policy, plan=service.summary_plan())
+    return [service.system_summary(v) for v in views]
 
 
 def trace(

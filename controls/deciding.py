@@ -67,11 +67,15 @@ class Plan:
 
     Attributes:
         version: also every bulk record bound to this model version (one version's trace).
+        latest: bulk kinds of which each subtype's last record of the system itself (the
+            highest seq in force) is loaded too: the latest run per suite that ``assure
+            systems list|show`` print.
     """
 
     kinds: frozenset[str]
     groups: tuple[Group, ...]
     version: str | None = None
+    latest: frozenset[str] = frozenset()
 
 
 def plan_for(controls: Iterable[Control]) -> Plan:
@@ -123,6 +127,11 @@ SELECT seq FROM cur
 UNION ALL SELECT ({_PICK} {_NEWEST}) FROM g WHERE g.unbound = 1
 UNION ALL SELECT ({_LAST}) FROM g WHERE g.id IN (SELECT id FROM cur WHERE seq IS NULL)"""
 
+
+# Each subtype's last live record of the system itself: a scan of its records of those kinds.
+_LATEST = """SELECT max(r.seq + 0) FROM record r
+    WHERE r.system = :system AND r.kind IN :kinds AND r.received_at <= :as_of AND r.entry_hash NOT IN :dead
+    GROUP BY r.kind, r.subtype"""
 
 # Live records naming a control of an explicit rule: few (documents, mostly).
 _NAMING = """
@@ -179,6 +188,15 @@ def deciding_seqs(
         for (kind, subtype, control, _), rows in found.items():
             out |= _extremes(rows, versions, unbound=explicit[(kind, subtype, control)])
     return out
+
+
+def latest_seqs(
+    conn: Connection | Reader, system: str, kinds: Iterable[str], *, as_of: dt.datetime, dead: Sequence[str] = (),
+) -> set[int]:
+    """Seqs of each (kind, subtype)'s last record of ``system`` (not its organisation-wide ones)
+    received by ``as_of`` and not withdrawn (``dead``: as for :func:`deciding_seqs`)."""
+    params = {"system": system, "kinds": sorted(kinds), "as_of": as_of, "dead": list(dead)}
+    return {seq for (seq,) in reader_of(conn).rows(_LATEST, params)}
 
 
 def _extremes(rows: list[_Naming], versions: Sequence[str], *, unbound: bool) -> set[int]:

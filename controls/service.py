@@ -74,6 +74,12 @@ def system_view(engine: Engine, system: str, *, as_of: dt.datetime, policy: Appr
         return load_system(conn, system, as_of=as_of, policy=policy)
 
 
+def summary_view(engine: Engine, system: str, *, as_of: dt.datetime, policy: ApprovalPolicy) -> SystemView:
+    """Enough of one system's records for :func:`system_summary`, whatever its number of runs."""
+    with read_db.transaction(engine) as conn:
+        return load_system(conn, system, as_of=as_of, policy=policy, plan=summary_plan())
+
+
 def coverage(
     engine: Engine, system: str, *, graph: ControlGraph, policy: ApprovalPolicy,
     frameworks: list[str] | None = None, as_of: dt.datetime, at: dt.datetime | None = None,
@@ -218,6 +224,14 @@ def no_bulk_plan() -> Plan:
     return Plan(BULK_KINDS, ())
 
 
+def summary_plan() -> Plan:
+    """:func:`no_bulk_plan` and each suite's last evaluation of the system itself: what
+    :func:`system_summary` reads comes out exactly as with a full load."""
+    from controls.deciding import BULK_KINDS, Plan
+
+    return Plan(BULK_KINDS, (), latest=frozenset({"evaluation"}))
+
+
 def version_view(
     engine: Engine, system: str, *, model_version: str, as_of: dt.datetime, policy: ApprovalPolicy,
 ) -> SystemView:
@@ -247,7 +261,8 @@ def exceptions_of(views: list[SystemView], *, policy: ApprovalPolicy) -> list[Ex
 
 
 def system_summary(view: SystemView) -> dict[str, Any]:
-    """What ``assure systems list|show`` prints for one system."""
+    """What ``assure systems list|show`` prints for one system (from a full view or a
+    :func:`summary_view`)."""
     evals = view.of_kind("evaluation")
     latest: dict[str, Any] = {}
     for e in evals:

@@ -344,9 +344,12 @@ def _load_planned(
         versions = [base.current_model_version] if base.current_model_version else []
     dead = sorted(base.retracted.keys() | base.superseded.keys())
     loaded = {e.seq for e in rows}
-    from controls.deciding import deciding_seqs
+    from controls.deciding import deciding_seqs, latest_seqs
 
-    ordered = sorted(deciding_seqs(reader.reader, system, plan, as_of=as_of, versions=versions, dead=dead) - loaded)
+    wanted = deciding_seqs(reader.reader, system, plan, as_of=as_of, versions=versions, dead=dead)
+    if plan.latest:
+        wanted |= latest_seqs(reader.reader, system, plan.latest, as_of=as_of, dead=dead)
+    ordered = sorted(wanted - loaded)
     for i in range(0, len(ordered), _CHUNK):  # thousands with any_version and many versions
         rows += reader.rows(_BY_SEQ, {"seqs": ordered[i : i + _CHUNK]})
     rows.sort(key=lambda e: e.seq)

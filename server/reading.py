@@ -50,7 +50,7 @@ def systems_list(request: Request, _: Reader, as_of: AsOf = None) -> CliJSON:
 def systems_show(request: Request, system: str, _: Reader, as_of: AsOf = None) -> CliJSON:
     """One system: model versions, latest evaluations per suite, approvals, pending changes."""
     st = state(request)
-    view = service.system_view(st.engine, system, as_of=parse_as_of(as_of, field="as_of"), policy=st.policy)
+    view = service.summary_view(st.engine, system, as_of=parse_as_of(as_of, field="as_of"), policy=st.policy)
     return CliJSON(service.system_summary(view))
 
 

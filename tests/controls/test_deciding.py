@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from controls import service, state
+from controls import answers, service, state
 from controls.approvals import decisions, load_policy
 from controls.coverage import compute_coverage
 from controls.deciding import plan_for
@@ -217,14 +217,13 @@ def test_plan_loads_a_kind_in_full_when_a_rule_does_not_name_one_subtype(filters
     assert all(g.kind == "document" for g in plan.groups)
 
 
-@pytest.mark.parametrize("seed", [4, 5])
-def test_many_systems_read_at_once_are_the_views_read_one_by_one(ledger, keys, monkeypatch, seed) -> None:
+def _two_systems(ledger, keys, seed: int) -> None:
+    """A random ledger of SYSTEM, and another system with its own version, runs, a retraction
+    and a correction, and an organisation-wide exception."""
     from tests.conftest import system_record
 
-    monkeypatch.setattr(state, "_CHUNK", 2)  # the named records come in several IN lists
     put(ledger, keys.admin, T0, system_record("chatbot", risk_tier="low", eu_class="minimal", eu_role="deployer"))
     _random_ledger(ledger, keys, seed, n=70)
-    # The other system: its own versions, runs, a retraction and a correction, interleaved with the first's.
     mv = put(ledger, keys.pipeline, T0 + 71 * H, model_version("7.0", T0 + 71 * H, system="chatbot"))[0]
     runs = put(ledger, keys.pipeline, T0 + 72 * H, *[evaluation(s, "7.0", T0 + 72 * H, system="chatbot")
                                                      for s in ("fairness", "robustness")])
@@ -238,6 +237,12 @@ def test_many_systems_read_at_once_are_the_views_read_one_by_one(ledger, keys, m
         "kind": "exception", "system": "*", "observed_at": iso(T0 + 75 * H), "controls": ["GOV-POLICY-01"],
         "rationale": "test", "compensating_controls": ["OPS-MONITOR-01"], "owner": "Head of Risk",
         "expires_at": iso(T0 + 300 * H), "remediation": "test"})
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_many_systems_read_at_once_are_the_views_read_one_by_one(ledger, keys, monkeypatch, seed) -> None:
+    monkeypatch.setattr(state, "_CHUNK", 2)  # the named records come in several IN lists
+    _two_systems(ledger, keys, seed)
     policy, graph = load_policy(), load_graph(user_dir=None)
     plan = plan_for(graph.controls())
     for when in (T0 + 20 * H, T0 + 72 * H, T0 + 200 * H):
@@ -248,3 +253,29 @@ def test_many_systems_read_at_once_are_the_views_read_one_by_one(ledger, keys, m
         assert [v.system for v in together] == ids
         assert together == alone
         assert service.coverage_views(ledger.engine, graph=graph, policy=policy, as_of=when) == alone
+
+
+@pytest.mark.parametrize("seed", [1, 2, 4])
+def test_system_summaries_read_each_suites_last_run_and_equal_a_full_load(ledger, keys, seed) -> None:
+    """``assure systems list|show`` (and /v1/systems) load no run but each suite's last in force."""
+    _two_systems(ledger, keys, seed)
+    policy, engine = load_policy(), ledger.engine
+    withdrawn_last = False  # some suite's last run is retracted or superseded: the one before it is shown
+    loaded = in_force = 0
+    for when in (T0 + 20 * H, T0 + 50 * H, T0 + 72 * H, T0 + 200 * H):
+        with engine.connect() as conn:
+            ids = state.system_ids(conn, as_of=when)
+            full = {s: load_system(conn, s, as_of=when, policy=policy) for s in ids}
+        want = [service.system_summary(full[s]) for s in ids]
+        assert answers.systems(engine, policy=policy, as_of=when) == want
+        for s, summary in zip(ids, want, strict=True):
+            view = service.summary_view(engine, s, as_of=when, policy=policy)
+            assert service.system_summary(view) == summary
+            loaded += len(view.of_kind("evaluation"))
+            in_force += len(full[s].of_kind("evaluation"))
+            runs = [e for e in full[s].by_hash.values() if e.kind == "evaluation"]
+            last = {e.fields["suite"]: e for e in sorted(runs, key=lambda e: e.seq)}
+            shown = {x["suite"]: x["seq"] for x in summary["latest_evaluations"]}
+            withdrawn_last |= any(shown.get(suite) != e.seq for suite, e in last.items())
+    assert withdrawn_last
+    assert loaded < in_force  # the runs no one names are not read (a full load reads them all)
