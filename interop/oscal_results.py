@@ -44,7 +44,7 @@ from controls.state import SystemView
 from frameworks.schema import rule_leaves
 from interop.oscal_catalog import catalog_path
 from interop.oscal_common import metadata, one_line, prop, stable_uuid, timestamp, token
-from ledger.proofs import InclusionProof, prove_inclusion
+from ledger.proofs import InclusionProof, prove_inclusions
 from reports.model import record_headline
 
 RESULTS_NAME = "assessment-results.json"
@@ -150,14 +150,8 @@ def report_frameworks(report: CoverageReport) -> list[str]:
 
 
 def _proofs(engine: Engine, records: list[Evidence]) -> dict[int, InclusionProof]:
-    """An inclusion proof of every record, all against one tree size (the ledger's size at the first)."""
-    out: dict[int, InclusionProof] = {}
-    size: int | None = None
-    for e in records:
-        p = prove_inclusion(engine, e.seq, size=size)
-        size = p.tree_size
-        out[e.seq] = p
-    return out
+    """An inclusion proof of every record, all against one tree size (the ledger's size now)."""
+    return {p.index: p for p in prove_inclusions(engine, [e.seq for e in records])}
 
 
 def _proof_bytes(p: InclusionProof, entry_hash: str) -> bytes:

@@ -71,3 +71,27 @@ def test_proofs_made_by_the_append_equal_proofs_from_the_stored_tree(ledger: Led
                 assert list(a.proof) == inclusion_proof(a.seq, head.size, node_reader(conn))
                 verify_inclusion(leaf_hash(a.leaf), a.seq, head.size, list(a.proof), head.root)
     assert ledger.append(docs(eval_record(suite="plain")), signing_key=keys.pipeline)[0].proof is None
+
+
+def test_proofs_of_many_entries_at_once_equal_one_by_one_and_refuse_an_altered_node(ledger: Ledger, keys) -> None:
+    """What ``assure export oscal`` proves: every record of a system, one tree, one read."""
+    import pytest
+    import sqlalchemy as sa
+
+    from ledger.errors import InputError, IntegrityError
+    from ledger.proofs import prove_inclusion, prove_inclusions
+
+    for b in range(3):
+        ledger.append(docs(*(eval_record(suite=f"s{b}-{i}") for i in range(41))), signing_key=keys.pipeline)
+    size = ledger.head().size
+    seqs = [0, 1, 7, 64, 65, size - 1, 7, 100]  # scattered, one twice, out of order
+    for tree in (None, 101, size - 3):
+        want = [prove_inclusion(ledger.engine, s, size=tree) for s in seqs if s < (tree or size)]
+        assert prove_inclusions(ledger.engine, [s for s in seqs if s < (tree or size)], size=tree) == want
+    with pytest.raises(InputError, match=f"entry {size} is not in a tree of {size} entries"):
+        prove_inclusions(ledger.engine, [3, size])
+    with ledger.engine.begin() as conn:  # the subtree of leaves 64..67, a sibling on 68..71's paths: altered
+        conn.execute(sa.text("UPDATE tree_node SET hash = :h WHERE level = 2 AND idx = 16"), {"h": bytes(32)})
+    with pytest.raises(IntegrityError, match="give no valid proof") as e:
+        prove_inclusions(ledger.engine, [3, 65, 70, 71])  # no proofs at all
+    assert e.value.seq == 70
