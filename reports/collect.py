@@ -80,7 +80,7 @@ def collect(engine: Engine, system: str, *, checkpoint: Checkpoint, index_seq: i
     )
     with read_transaction(engine) as conn:
         rows = conn.execute(stmt).all()
-        node = node_reader(conn)
+        node = node_reader(conn, proofs_of=([r[0] for r in rows], size))  # the paths' nodes: one query per level
         entries = []
         for seq, ehash, prev, leaf_bytes, body in rows:
             if body is None:
