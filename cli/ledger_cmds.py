@@ -344,28 +344,42 @@ COMMANDS: list[click.Command] = [
 
 @click.command("reindex")
 @click.option("--check", is_flag=True, help="Only compare; write nothing. Exit 1 if anything differs.")
+@json_option
 @pass_app
-def reindex_cmd(app: AppContext, check: bool) -> None:
+def reindex_cmd(app: AppContext, check: bool, as_json: bool) -> None:
     """Rebuild the derived tables (records, control links, signers, key registry, Merkle nodes) from the entries.
 
     Coverage and proofs read these tables; 'assure verify' (and --check here)
     finds any that were changed behind the ledger's back. Run 'assure verify'
-    first: the rebuild trusts the entries.
+    first: the rebuild trusts the entries. Progress is shown on a terminal.
     """
     from ledger.reindex import check_projections, rebuild_projections
 
     engine = app.ledger_engine()
-    if check:
-        problems = check_projections(engine)
+    what = "compared" if check else "rebuilt from"
+    with progress_line(what + " {done}/{total} entries", enabled=not as_json) as progress:
+        if not check:
+            entries = rebuild_projections(engine, progress=progress)
+        else:
+            problems = check_projections(engine, progress=progress)
+    if not check:
+        if as_json:
+            echo_json({"ok": True, "rebuilt": True, "entries": entries})
+        else:
+            click.echo(f"rebuilt the derived tables from {entries} entries")
+        return
+    if as_json:
+        echo_json({"ok": not problems, "differences": problems})
+    else:
         for p in problems[:50]:
             click.echo(p)
         if problems:
-            click.echo(f"{len(problems)} difference(s) between projections and entries; run 'assure reindex'", err=True)
-            sys.exit(1)
-        click.echo("projections match the entries")
-        return
-    entries = rebuild_projections(engine)
-    click.echo(f"rebuilt the derived tables from {entries} entries")
+            click.echo(f"{len(problems)} difference(s) between projections and entries; run 'assure reindex'",
+                       err=True)
+        else:
+            click.echo("projections match the entries")
+    if problems:
+        sys.exit(1)
 
 
 COMMANDS.append(reindex_cmd)

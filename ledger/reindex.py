@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -52,6 +52,8 @@ WINDOW = 5_000
 _ENTRIES = ("SELECT e.seq, e.entry_hash, e.leaf, p.body FROM entry e JOIN payload p ON p.sha256 = e.payload_sha256 "
             "WHERE e.seq >= {0} AND e.seq < {0} ORDER BY e.seq")
 
+Progress = Callable[[int, int], None]
+"""Called with (entries done, total)."""
 _PER_SEQ = ("record", "record_control", "entry_signer")
 _MODELS: dict[str, Any] = {
     "record": m.Record, "record_control": m.RecordControl, "entry_signer": m.EntrySigner,
@@ -164,28 +166,38 @@ def _snapshot_sizes(conn: Connection) -> set[int]:
     return {int(s) for (s,) in conn.execute(select(m.ScopeSnapshot.size).distinct())}  # type: ignore[call-overload]
 
 
-def derived_windows(conn: Connection, snapshot_at: set[int]) -> Iterator[tuple[_Window, _Deriver]]:
+def derived_windows(
+    conn: Connection, snapshot_at: set[int], progress: Progress | None = None
+) -> Iterator[tuple[_Window, _Deriver]]:
     """The derived rows, a window of entries at a time (scope snapshots at ``snapshot_at`` and
-    at every scope index entry)."""
+    at every scope index entry); ``progress(entries done, total)`` after each window is used."""
     deriver = _Deriver(snapshot_at)
     size = _size(conn)
     for lo in range(0, size, WINDOW):
         yield deriver.window(conn, lo, min(size, lo + WINDOW)), deriver
+        if progress:
+            progress(min(size, lo + WINDOW), size)
     if not size:
         yield _Window(0, 0), deriver
 
 
-def projection_differences(conn: Connection, *, since: VerifiedState | None = None) -> Iterator[str]:
+def projection_differences(
+    conn: Connection, *, since: VerifiedState | None = None, progress: Progress | None = None
+) -> Iterator[str]:
     """Every difference between the stored derived tables and the entries, in entry order.
 
     Each is one line naming the table, the row's key and what differs, e.g.
     ``record (12,): passed differ from the entries``. With ``since`` (a verified
     state), only the rows the entries after it give (and the key tables, whole).
+    ``progress(entries done, total)`` is called after each window of entries.
     """
     check = DerivedCheck(conn, since)
-    for lo in range(check.start, _size(conn), WINDOW):
+    size = _size(conn)
+    for lo in range(check.start, size, WINDOW):
         for seq, ehash, leaf_bytes, body in _driver_rows(conn, _ENTRIES, (lo, lo + WINDOW)):
             yield from check.add(conn, seq, bytes(ehash), bytes(leaf_bytes), bytes(body))
+        if progress:
+            progress(min(size, lo + WINDOW), size)
     yield from check.finish(conn)
 
 
@@ -332,18 +344,20 @@ def _utc(v: dt.datetime) -> dt.datetime:
     return v.replace(tzinfo=dt.UTC) if v.tzinfo is None else v.astimezone(dt.UTC)
 
 
-def check_projections(engine: Engine) -> list[str]:
-    """Every difference between the stored derived tables and the entries (empty = consistent)."""
+def check_projections(engine: Engine, progress: Progress | None = None) -> list[str]:
+    """Every difference between the stored derived tables and the entries (empty = consistent);
+    ``progress(entries done, total)`` as the entries are read."""
     with read_transaction(engine) as conn:
         if read_head(conn) is None:
             from ledger.head import not_initialised
 
             raise not_initialised()
-        return list(projection_differences(conn))
+        return list(projection_differences(conn, progress=progress))
 
 
-def rebuild_projections(engine: Engine) -> int:
-    """Replace every derived table with rows recomputed from the entries (one transaction).
+def rebuild_projections(engine: Engine, progress: Progress | None = None) -> int:
+    """Replace every derived table with rows recomputed from the entries (one transaction);
+    ``progress(entries done, total)`` as they are rebuilt.
 
     Returns:
         The number of entries the tables were rebuilt from.
@@ -355,7 +369,7 @@ def rebuild_projections(engine: Engine) -> int:
                       m.ScopeSnapshot):
             conn.execute(delete(model))
         deriver: _Deriver | None = None
-        for window, deriver in derived_windows(conn, sizes):
+        for window, deriver in derived_windows(conn, sizes, progress):
             # Written exactly as append writes them (the same driver-level insert).
             for table in (*_PER_SEQ, "tree_node"):
                 insert_raw(conn, _MODELS[table].__table__, window.rows[table])

@@ -29,3 +29,28 @@ def test_rebuild_gives_the_same_tables_and_check_finds_edits(ledger: Ledger, key
     rebuild_projections(ledger.engine)
     assert check_projections(ledger.engine) == []
     assert table_bytes(ledger.engine) == before
+
+
+def test_reindex_reports_progress_and_answers_in_json(ledger: Ledger, keys, run_cli, db_url, monkeypatch) -> None:
+    import json
+
+    from ledger import reindex
+
+    monkeypatch.setattr(reindex, "WINDOW", 4)  # several windows of entries
+    ledger.append(docs(*(eval_record(suite=f"s{i}") for i in range(9))), signing_key=keys.pipeline)
+    size = ledger.head().size
+    for run in (rebuild_projections, check_projections):
+        seen: list[tuple[int, int]] = []
+        run(ledger.engine, progress=lambda done, total: seen.append((done, total)))  # noqa: B023
+        assert [d for d, _ in seen] == sorted({*range(4, size, 4), size}) and {t for _, t in seen} == {size}
+    r = run_cli("reindex", "--json", db=db_url)
+    assert r.exit_code == 0 and json.loads(r.stdout) == {"ok": True, "rebuilt": True, "entries": size}
+    with ledger.engine.begin() as c:
+        c.execute(sa.text("DELETE FROM entry_signer WHERE seq = 5"))
+    r = run_cli("reindex", "--check", "--json", db=db_url)
+    assert r.exit_code == 1 and json.loads(r.stdout) == {"ok": False, "differences": ["entry_signer (5, 0): missing"]}
+    r = run_cli("reindex", "--check", db=db_url)
+    assert r.exit_code == 1 and "entry_signer (5, 0): missing" in r.stdout and "1 difference(s)" in r.stderr
+    assert run_cli("reindex", db=db_url).exit_code == 0
+    r = run_cli("reindex", "--check", db=db_url)
+    assert r.exit_code == 0 and "projections match the entries" in r.stdout
