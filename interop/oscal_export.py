@@ -37,7 +37,7 @@ from interop.oscal_catalog import (
 from interop.oscal_mapping import mapping_collection
 from interop.oscal_results import RESULTS_NAME, assessment_results, report_frameworks
 from ledger.errors import InputError
-from ledger.output_file import atomic_write, make_subdirectories
+from ledger.output_file import atomic_write_all, make_subdirectories
 
 MAPPING_NAME = "mapping-collection.json"
 
@@ -122,8 +122,7 @@ def export_oscal(engine: Engine, system: str, *, graph: ControlGraph, policy: Ap
     blobs += [(path, model, to_json_bytes(doc))
               for path, (model, doc) in library_documents(graph.library, when=as_of).items()]
     make_subdirectories(out_dir, [path for path, _, _ in blobs])
-    for path, _, data in blobs:
-        atomic_write(out_dir / path, data)
+    atomic_write_all((out_dir / path, data) for path, _, data in blobs)
     body = results.document["assessment-results"]["results"][0]
     counts = {k: len(body.get(k) or []) for k in ("observations", "findings", "risks")}
     return OscalExport(out_dir, system, as_of, report_frameworks(results.report),

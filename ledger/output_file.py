@@ -38,22 +38,39 @@ def atomic_write(path: str | Path, data: bytes, *, mode: int = 0o666) -> None:
         InputError: naming ``path`` if it cannot be written (a missing
             directory, a directory at that name, no permission).
     """
-    target = Path(path)
-    try:
-        fd, tmp = _create_temporary(target, mode)
+    atomic_write_all([(Path(path), data)], mode=mode)
+
+
+def atomic_write_all(files: Iterable[tuple[Path, bytes]], *, mode: int = 0o666) -> None:
+    """:func:`atomic_write` of each file, each directory made durable once at the end (an
+    export of 10,000 proof files paid a directory sync per file).
+
+    Raises:
+        InputError: naming the first path that cannot be written (those before it are written).
+    """
+    directories: dict[Path, None] = {}
+    for target, data in files:
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)  # rename(2): replaces a link at target, never follows it
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
-        _sync_directory(target.parent)
-    except OSError as e:
-        raise InputError(e.strerror or "cannot write", source=str(path)) from e
+            _replace(target, data, mode)
+        except OSError as e:
+            raise InputError(e.strerror or "cannot write", source=str(target)) from e
+        directories[target.parent] = None
+    for directory in directories:
+        _sync_directory(directory)
+
+
+def _replace(target: Path, data: bytes, mode: int) -> None:
+    fd, tmp = _create_temporary(target, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)  # rename(2): replaces a link at target, never follows it
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def make_subdirectories(root: Path, files: Iterable[str]) -> None:
