@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -65,10 +66,46 @@ def read_pdf(data: bytes) -> PdfContent:
     try:
         reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
         attachments = {name: list(blobs) for name, blobs in reader.attachments.items()}
-        pages = [compact(page.extract_text() or "") for page in reader.pages]
+        count = len(reader.pages)
+        workers = min(os.cpu_count() or 1, count // PARALLEL_PAGES)
+        pages = _pages_in_parallel(data, count, workers) if workers > 1 else _page_texts(reader, 0, count)
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise BundleFormatError(f"not a readable PDF ({e})", where=PDF_NAME) from e
     return PdfContent(attachments, pages)
+
+
+PARALLEL_PAGES = 40
+"""Pages per extra process: a shorter PDF is read in this one (starting processes costs more).
+pypdf's text extraction is pure Python, ~0.12 s a page of the evidence index: a package of a
+system with 10,000 records has ~290 pages."""
+_PAGES_AT_ONCE = 8
+_WORKER_READER: Any = None
+
+
+def _page_texts(reader: Any, lo: int, hi: int) -> list[str]:
+    return [compact(reader.pages[i].extract_text() or "") for i in range(lo, hi)]
+
+
+def _open_in_worker(data: bytes) -> None:
+    import pypdf
+
+    global _WORKER_READER
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    _WORKER_READER = pypdf.PdfReader(io.BytesIO(data), strict=False)
+
+
+def _worker_pages(lo: int, hi: int) -> list[str]:
+    return _page_texts(_WORKER_READER, lo, hi)
+
+
+def _pages_in_parallel(data: bytes, count: int, workers: int) -> list[str]:
+    """Every page's text, a few pages at a time in ``workers`` processes, in page order."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    starts = range(0, count, _PAGES_AT_ONCE)
+    with ProcessPoolExecutor(workers, initializer=_open_in_worker, initargs=(data,)) as pool:
+        parts = pool.map(_worker_pages, starts, [min(count, s + _PAGES_AT_ONCE) for s in starts])
+        return [text for part in parts for text in part]
 
 
 def check_pdf(

@@ -290,3 +290,41 @@ def test_a_non_default_policy_is_reported(run_cli, write, world, db_copy, tmp_pa
     assert json.loads(r.stdout)["non_default_definitions"] == [
         {"name": "lenient.yaml", "sha256": hashlib.sha256(policy.read_bytes()).hexdigest(),
          "why": "supplied by the organisation"}]
+
+
+def test_a_long_pdf_is_read_in_parallel_with_the_same_text_and_findings(world, monkeypatch) -> None:
+    """A package of a large system has hundreds of pages: they are read by several processes."""
+    import os
+
+    pypdf = pytest.importorskip("pypdf")
+    from reports import pdfcheck
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: pages are read in this process")
+    pdf = unzip(world.package)["audit.pdf"]
+    pdfcheck.read_pdf.cache_clear()
+    alone = pdfcheck.read_pdf(pdf)
+    assert len(alone.pages) >= 3
+    pdfcheck.read_pdf.cache_clear()
+    monkeypatch.setattr(pdfcheck, "PARALLEL_PAGES", 1)
+    monkeypatch.setattr(pdfcheck, "_PAGES_AT_ONCE", 2)  # several pieces, joined in page order
+    started = []
+    real = pdfcheck._pages_in_parallel
+    monkeypatch.setattr(pdfcheck, "_pages_in_parallel", lambda *a: started.append(a[2]) or real(*a))
+    assert pdfcheck.read_pdf(pdf) == alone and started and started[0] >= 2
+    writer = pypdf.PdfWriter(clone_from=io.BytesIO(pdf))  # one more page, without the footer
+    writer.add_blank_page(width=595, height=842)
+    out = io.BytesIO()
+    writer.write(out)
+    bundle = unzip(world.package)["bundle.json"]
+    from ledger.checkpoint import parse_note
+
+    key_id = world.keys.admin.public.key_id
+    root = Checkpoint.from_body(parse_note(world.result.bundle.checkpoint_note)[0]).root.hex()
+    assert all(key_id in page and root in page for page in alone.pages)
+    found = pdfcheck.check_pdf(out.getvalue(), bundle=bundle, statements=[], key_id=key_id, root_hex=root)
+    last = len(alone.pages) + 1
+    assert [(f.where, f.reason) for f in found] == [
+        (f"audit.pdf page {last}", "its footer does not show the package key fingerprint"),
+        (f"audit.pdf page {last}", "its footer does not show the checkpoint root")]
+    pdfcheck.read_pdf.cache_clear()
