@@ -50,6 +50,7 @@ from ledger.merkle import Frontier, leaf_hash
 from ledger.reindex import (
     _PER_SEQ,
     DerivedCheck,
+    _Deriver,
     _driver_rows,
     _Window,
 )
@@ -161,8 +162,10 @@ class Parts:
         return [frontier.append(leaf_hash(row[3])) for row in self.rows]
 
     def _derive(self) -> _Window:
+        """The window's derived rows, by a deriver as of ``lo`` (a fresh one each time)."""
         window = _Window(self.lo, self.hi)
-        deriver = self.derived.deriver
+        deriver = _Deriver()
+        deriver.registry = self.registry.copy()
         for row, nodes in zip(self.rows, self.nodes, strict=True):
             deriver.entry(window, row[0], row[1], row[3], row[7], nodes)
         return window
@@ -177,9 +180,11 @@ class Parts:
         assert not list(check._compare_window(self.conn))
 
     def handoff(self) -> None:
-        """Rows pickled to a worker and unpickled there, chunk by chunk, and the facts back."""
+        """Rows (and the registry as of the chunk) pickled to a worker and unpickled there, chunk
+        by chunk, and the facts back; not the pipe between the processes."""
         for i in range(0, self.n, 1_000):
-            pickle.loads(pickle.dumps(self.rows[i : i + 1_000], pickle.HIGHEST_PROTOCOL))
+            sent = (self.origin, self.registry, self.rows[i : i + 1_000])
+            pickle.loads(pickle.dumps(sent, pickle.HIGHEST_PROTOCOL))
         facts = ChunkFacts()
         for row, (leaf, _), obj in zip(self.rows[:1_000], self.leaves, self.objs, strict=False):
             facts.add(row[0], leaf.kind, obj, [s.keyid for s in leaf.signatures], row[1])
@@ -195,9 +200,9 @@ class Parts:
     def least_hashes(self) -> None:
         """entry_hash, the idempotency key's SHA-256, the Merkle leaf hash and one node hash."""
         sha = hashlib.sha256
-        for row in self.rows:
+        for row, (leaf, _) in zip(self.rows, self.leaves, strict=True):
             entry_hash(row[2], row[3])
-            sha(row[4].encode()).digest()
+            sha(f"assure/idem/v1\n{row[4]}\n{leaf.signatures[0].keyid}".encode()).digest()
             sha(b"\x00" + row[3]).digest()
             sha(b"\x01" + row[1] + row[1]).digest()
 

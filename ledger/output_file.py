@@ -38,25 +38,29 @@ def atomic_write(path: str | Path, data: bytes, *, mode: int = 0o666) -> None:
         InputError: naming ``path`` if it cannot be written (a missing
             directory, a directory at that name, no permission).
     """
-    atomic_write_all([(Path(path), data)], mode=mode)
+    atomic_write_all([(path, data)], mode=mode)
 
 
-def atomic_write_all(files: Iterable[tuple[Path, bytes]], *, mode: int = 0o666) -> None:
+def atomic_write_all(files: Iterable[tuple[str | Path, bytes]], *, mode: int = 0o666) -> None:
     """:func:`atomic_write` of each file, each directory made durable once at the end (an
     export of 10,000 proof files paid a directory sync per file).
 
     Raises:
-        InputError: naming the first path that cannot be written (those before it are written).
+        InputError: naming the first path that cannot be written, as given (those before
+            it are written, and their directories synced).
     """
     directories: dict[Path, None] = {}
-    for target, data in files:
-        try:
-            _replace(target, data, mode)
-        except OSError as e:
-            raise InputError(e.strerror or "cannot write", source=str(target)) from e
-        directories[target.parent] = None
-    for directory in directories:
-        _sync_directory(directory)
+    try:
+        for path, data in files:
+            target = Path(path)
+            try:
+                _replace(target, data, mode)
+            except OSError as e:
+                raise InputError(e.strerror or "cannot write", source=str(path)) from e
+            directories[target.parent] = None
+    finally:
+        for directory in directories:
+            _sync_directory(directory)
 
 
 def _replace(target: Path, data: bytes, mode: int) -> None:

@@ -19,7 +19,9 @@ import io
 import logging
 import os
 import re
+import threading
 from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -67,10 +69,12 @@ def read_pdf(data: bytes) -> PdfContent:
         reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
         attachments = {name: list(blobs) for name, blobs in reader.attachments.items()}
         count = len(reader.pages)
-        workers = min(os.cpu_count() or 1, count // PARALLEL_PAGES)
+        workers = _workers(len(data), count)
         pages = _pages_in_parallel(data, count, workers) if workers > 1 else _page_texts(reader, 0, count)
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError) as e:
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, NotImplementedError) as e:
         raise BundleFormatError(f"not a readable PDF ({e})", where=PDF_NAME) from e
+    except BrokenProcessPool as e:  # a reading process died (e.g. out of memory)
+        raise BundleFormatError(f"not readable: a process reading its pages died ({e})", where=PDF_NAME) from e
     return PdfContent(attachments, pages)
 
 
@@ -78,8 +82,22 @@ PARALLEL_PAGES = 40
 """Pages per extra process: a shorter PDF is read in this one (starting processes costs more).
 pypdf's text extraction is pure Python, ~0.12 s a page of the evidence index: a package of a
 system with 10,000 records has ~290 pages."""
+MAX_WORKERS = 4
+"""Each process holds the whole PDF: memory grows with them."""
+PARALLEL_BYTES = (2_000, 64 << 20)
+"""Only a PDF of at least this many bytes a page (text worth extracting: an evidence index page
+is ~30 KB; a blank one a hundred bytes) and at most this many in all is read in parallel."""
 _PAGES_AT_ONCE = 8
 _WORKER_READER: Any = None
+
+
+def _workers(size: int, count: int) -> int:
+    """Processes to read a PDF of ``size`` bytes and ``count`` pages (1: this one)."""
+    per_page, most = PARALLEL_BYTES
+    if not count or size > most or size // count < per_page or threading.active_count() > 1:
+        return 1  # forking a threaded process is unsafe: a server reads in its own
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(cores, MAX_WORKERS, count // PARALLEL_PAGES)
 
 
 def _page_texts(reader: Any, lo: int, hi: int) -> list[str]:

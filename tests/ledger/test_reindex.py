@@ -48,7 +48,8 @@ def test_reindex_reports_progress_and_answers_in_json(ledger: Ledger, keys, run_
     with ledger.engine.begin() as c:
         c.execute(sa.text("DELETE FROM entry_signer WHERE seq = 5"))
     r = run_cli("reindex", "--check", "--json", db=db_url)
-    assert r.exit_code == 1 and json.loads(r.stdout) == {"ok": False, "differences": ["entry_signer (5, 0): missing"]}
+    assert r.exit_code == 1 and json.loads(r.stdout) == {
+        "ok": False, "count": 1, "differences": ["entry_signer (5, 0): missing"]}
     r = run_cli("reindex", "--check", db=db_url)
     assert r.exit_code == 1 and "entry_signer (5, 0): missing" in r.stdout and "1 difference(s)" in r.stderr
     assert run_cli("reindex", db=db_url).exit_code == 0

@@ -306,7 +306,7 @@ def test_a_long_pdf_is_read_in_parallel_with_the_same_text_and_findings(world, m
     alone = pdfcheck.read_pdf(pdf)
     assert len(alone.pages) >= 3
     pdfcheck.read_pdf.cache_clear()
-    monkeypatch.setattr(pdfcheck, "PARALLEL_PAGES", 1)
+    monkeypatch.setattr(pdfcheck, "_workers", lambda size, count: 2)
     monkeypatch.setattr(pdfcheck, "_PAGES_AT_ONCE", 2)  # several pieces, joined in page order
     started = []
     real = pdfcheck._pages_in_parallel
@@ -328,3 +328,17 @@ def test_a_long_pdf_is_read_in_parallel_with_the_same_text_and_findings(world, m
         (f"audit.pdf page {last}", "its footer does not show the package key fingerprint"),
         (f"audit.pdf page {last}", "its footer does not show the checkpoint root")]
     pdfcheck.read_pdf.cache_clear()
+
+
+def test_only_a_long_pdf_of_real_pages_is_read_in_parallel(monkeypatch) -> None:
+    """Each process holds the whole PDF: a hostile one of many cheap pages, or a huge one, is
+    read in this process, and never by more than four."""
+    from reports import pdfcheck
+
+    monkeypatch.setattr(pdfcheck.os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    assert pdfcheck._workers(287 * 40_000, 287) == 4  # a 10,000-record package on 16 cores
+    assert pdfcheck._workers(79 * 40_000, 79) == 1  # under 40 pages a process
+    assert pdfcheck._workers(120 * 40_000, 120) == 3
+    assert pdfcheck._workers(60_000 * 125, 60_000) == 1  # blank pages: nothing worth a process
+    assert pdfcheck._workers(200 << 20, 5_000) == 1  # over 64 MiB: one copy only
+    assert pdfcheck._workers(0, 0) == 1
