@@ -98,8 +98,11 @@ def get_entry(reader: Reader, ref: str | int) -> StoredEntry:
         if len(text) == 64:
             rows = reader.rows(sql + "entry.entry_hash = :hash", {"hash": bytes.fromhex(text)})
         else:
-            hits = [r[0] for r in reader.rows("SELECT seq FROM record WHERE entry_hash LIKE :prefix LIMIT 2",
-                                              {"prefix": text + "%"})]
+            # A range, not LIKE (case-insensitive on SQLite: no index, a scan of every record);
+            # "g" sorts after every hex digit.
+            hits = [r[0] for r in reader.rows(
+                "SELECT seq FROM record WHERE entry_hash >= :lo AND entry_hash < :hi LIMIT 2",
+                {"lo": text, "hi": text + "g"})]
             if len(hits) != 1:
                 why = "no entry" if not hits else f"{len(hits)} entries"
                 raise NotFoundError(f"{why} with hash prefix {text}")

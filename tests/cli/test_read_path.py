@@ -94,6 +94,21 @@ def test_show_json_is_the_stored_entry(filled, engine, db_url, run_cli) -> None:
         assert r.exit_code == 2 and why in r.stderr
 
 
+def test_every_hash_prefix_finds_its_entry_and_a_shared_one_none(filled, engine, db_url, run_cli) -> None:
+    """Prefixes are looked up as an index range (not LIKE): every length, every entry, both backends."""
+    with engine.connect() as c:
+        hashes = [(seq, h.hex()) for seq, h in c.execute(sa.select(m.Entry.seq, m.Entry.entry_hash))]
+    for seq, h in hashes:
+        for n in (8, 13, 63):
+            assert filled.describe(h[:n])["seq"] == seq
+    (a, ha), (b, hb) = hashes[3], hashes[4]
+    with engine.begin() as c:  # another row made to share the first's 9-character prefix (the table is derived)
+        c.execute(sa.text("UPDATE record SET entry_hash = :h WHERE seq = :s"), {"h": ha[:9] + hb[9:], "s": b})
+    r = run_cli("show", ha[:9], db=db_url)
+    assert r.exit_code == 2 and f"2 entries with hash prefix {ha[:9]}" in r.stderr
+    assert json.loads(run_cli("show", ha[:10], "--json", db=db_url).stdout)["seq"] == a
+
+
 def run_and_list_imports(db_url: str, commands: list[list[str]], heavy: tuple[str, ...]) -> tuple[str, str]:
     """Run ``commands`` in a fresh interpreter; its stdout, and (on stderr) which of ``heavy`` got imported."""
     code = ("import sys; from cli.main import cli\n"
