@@ -361,18 +361,16 @@ def reindex_cmd(app: AppContext, check: bool, as_json: bool) -> None:
     from ledger.reindex import check_projections, rebuild_projections
 
     engine = app.ledger_engine()
-    what = "compared" if check else "rebuilt from"
-    with progress_line(what + " {done}/{total} entries", enabled=not as_json) as progress:
-        if not check:
-            entries = rebuild_projections(engine, progress=progress)
-        else:
-            problems = check_projections(engine, progress=progress)
     if not check:
+        with progress_line("rebuilt from {done}/{total} entries", enabled=not as_json) as progress:
+            entries = rebuild_projections(engine, progress=progress)
         if as_json:
             echo_json({"ok": True, "rebuilt": True, "entries": entries})
         else:
             click.echo(f"rebuilt the derived tables from {entries} entries")
         return
+    with progress_line("compared {done}/{total} entries", enabled=not as_json) as progress:
+        problems = check_projections(engine, progress=progress)
     if as_json:
         echo_json({"ok": not problems, "count": len(problems), "differences": problems[:_LISTED_JSON]})
     else:

@@ -161,6 +161,16 @@ def _prefetch(conn: Connection, cache: dict[tuple[int, int], bytes], lo: int, hi
         cache.update(((level, idx), h) for level, idx, h in rows)
 
 
+def read_leaves(conn: Connection, seqs: Sequence[int]) -> dict[int, bytes]:
+    """The stored leaf bytes of the entries ``seqs`` (those that exist), 500 seqs a query."""
+    wanted = sorted(set(seqs))
+    out: dict[int, bytes] = {}
+    for i in range(0, len(wanted), 500):
+        rows = conn.execute(select(m.Entry.seq, m.Entry.leaf).where(m.Entry.seq.in_(wanted[i : i + 500])))  # type: ignore[attr-defined]
+        out.update((seq, bytes(leaf)) for seq, leaf in rows)
+    return out
+
+
 def _prefetch_paths(conn: Connection, cache: dict[tuple[int, int], bytes], leaves: Sequence[int], size: int) -> None:
     """Cache every node the inclusion proofs of ``leaves`` in a tree of ``size`` read."""
     wanted: dict[int, set[int]] = {}
@@ -176,8 +186,7 @@ def _prefetch_paths(conn: Connection, cache: dict[tuple[int, int], bytes], leave
         for i in range(0, len(ordered), 500):
             chunk = ordered[i : i + 500]
             if level == 0:
-                rows = conn.execute(select(m.Entry.seq, m.Entry.leaf).where(m.Entry.seq.in_(chunk)))  # type: ignore[attr-defined]
-                cache.update(((0, seq), leaf_hash(leaf)) for seq, leaf in rows)
+                cache.update(((0, seq), leaf_hash(leaf)) for seq, leaf in read_leaves(conn, chunk).items())
             else:
                 rows = conn.execute(select(m.TreeNode.idx, m.TreeNode.hash).where(
                     m.TreeNode.level == level, m.TreeNode.idx.in_(chunk)  # type: ignore[arg-type,attr-defined]

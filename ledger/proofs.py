@@ -22,7 +22,7 @@ from ledger import models as m
 from ledger.append import Appended
 from ledger.db import read_transaction
 from ledger.errors import InputError, IntegrityError
-from ledger.head import Head, node_reader, not_initialised, read_head
+from ledger.head import Head, node_reader, not_initialised, read_head, read_leaves
 from ledger.merkle import (
     ProofError,
     consistency_proof,
@@ -155,7 +155,7 @@ def prove_inclusions(engine: Engine, seqs: Sequence[int], *, size: int | None = 
         for seq in seqs:
             if not 0 <= seq < size:
                 raise InputError(f"entry {seq} is not in a tree of {size} entries", field="SEQ")
-        leaves = _leaves(conn, seqs)
+        leaves = read_leaves(conn, seqs)
         root = _root(conn, size, head)
         node = node_reader(conn, proofs_of=(seqs, size))
         proofs = [inclusion_proof(seq, size, node) for seq in seqs]
@@ -168,15 +168,6 @@ def prove_inclusions(engine: Engine, seqs: Sequence[int], *, size: int | None = 
             raise IntegrityError(f"the stored Merkle nodes give no valid proof ({e.reason}): run 'assure verify'",
                                  seq=seq) from e
         out.append(InclusionProof(head.origin, seq, size, leaves[seq], root, proof, note))
-    return out
-
-
-def _leaves(conn: Connection, seqs: Sequence[int]) -> dict[int, bytes]:
-    wanted = sorted(set(seqs))
-    out: dict[int, bytes] = {}
-    for i in range(0, len(wanted), 500):
-        rows = conn.execute(select(m.Entry.seq, m.Entry.leaf).where(m.Entry.seq.in_(wanted[i : i + 500])))  # type: ignore[attr-defined]
-        out.update((seq, bytes(leaf)) for seq, leaf in rows)
     return out
 
 

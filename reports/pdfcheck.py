@@ -21,7 +21,6 @@ import os
 import re
 import threading
 from collections.abc import Sequence
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -73,8 +72,6 @@ def read_pdf(data: bytes) -> PdfContent:
         pages = _pages_in_parallel(data, count, workers) if workers > 1 else _page_texts(reader, 0, count)
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, NotImplementedError) as e:
         raise BundleFormatError(f"not a readable PDF ({e})", where=PDF_NAME) from e
-    except BrokenProcessPool as e:  # a reading process died (e.g. out of memory)
-        raise BundleFormatError(f"not readable: a process reading its pages died ({e})", where=PDF_NAME) from e
     return PdfContent(attachments, pages)
 
 
@@ -119,11 +116,15 @@ def _worker_pages(lo: int, hi: int) -> list[str]:
 def _pages_in_parallel(data: bytes, count: int, workers: int) -> list[str]:
     """Every page's text, a few pages at a time in ``workers`` processes, in page order."""
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     starts = range(0, count, _PAGES_AT_ONCE)
-    with ProcessPoolExecutor(workers, initializer=_open_in_worker, initargs=(data,)) as pool:
-        parts = pool.map(_worker_pages, starts, [min(count, s + _PAGES_AT_ONCE) for s in starts])
-        return [text for part in parts for text in part]
+    try:
+        with ProcessPoolExecutor(workers, initializer=_open_in_worker, initargs=(data,)) as pool:
+            parts = pool.map(_worker_pages, starts, [min(count, s + _PAGES_AT_ONCE) for s in starts])
+            return [text for part in parts for text in part]
+    except BrokenProcessPool as e:  # a reading process died (e.g. out of memory)
+        raise BundleFormatError(f"not readable: a process reading its pages died ({e})", where=PDF_NAME) from e
 
 
 def check_pdf(
